@@ -1,0 +1,76 @@
+"""Renewal Portal: self-service renewal of software support-and-subscription contracts."""
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+from portal import config as portal_config
+from portal.extensions import db, migrate
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def create_app(config=None):
+    """Build the application. ``config`` overrides environment and defaults."""
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    configure(app, config or {})
+    register_extensions(app)
+    register_models()
+    register_cli(app)
+    return app
+
+
+def configure(app, overrides):
+    settings = portal_config.from_environment()
+    settings.update(overrides)
+    app.config.update(settings)
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    app.config.setdefault("DATABASE_URL", f"sqlite:///{instance / 'portal.db'}")
+    app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
+    app.config.setdefault("OUTBOX_DIR", str(instance / "outbox"))
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret(instance)
+
+
+def _instance_secret(instance):
+    """A random secret kept in the instance folder, so sessions survive a restart."""
+    path = instance / "secret_key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def register_extensions(app):
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
+
+
+def register_models():
+    """Import every model module so metadata and Alembic see all tables."""
+    from portal.audit import models as _audit  # noqa: F401
+    from portal.catalog import models as _catalog  # noqa: F401
+    from portal.contracts import models as _contracts  # noqa: F401
+    from portal.markets import models as _markets  # noqa: F401
+    from portal.orders import models as _orders  # noqa: F401
+    from portal.rates import models as _rates  # noqa: F401
+    from portal.renewals import models as _renewals  # noqa: F401
+
+
+def register_cli(app):
+    from portal.demo.cli import demo_command
+    from portal.imports.cli import import_group
+    from portal.rates.cli import rates_group
+    from portal.renewals.cli import quote_command
+
+    for command in (import_group, rates_group, quote_command, demo_command):
+        app.cli.add_command(command)

@@ -1,0 +1,33 @@
+"""The ``portal`` console script: the application's Flask CLI."""
+import sys
+
+import click
+from flask.cli import FlaskGroup
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from portal import create_app
+
+
+def _create_app():
+    return create_app()
+
+
+cli = FlaskGroup(create_app=_create_app, add_version_option=False, load_dotenv=False,
+                 help="Renewal Portal command line.")
+
+
+def main(args=None):
+    """Run the CLI; any usage or input error is one line on stderr and a non-zero exit."""
+    try:
+        result = cli.main(args=args, prog_name="portal", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Error: aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as error:
+        click.echo(f"Error: {error.format_message()}", err=True)
+        sys.exit(error.exit_code)
+    except (OperationalError, ProgrammingError) as error:
+        reason = str(error.orig).splitlines()[0] if error.orig else type(error).__name__
+        click.echo(f"Error: database not ready ({reason}); run 'portal db upgrade'", err=True)
+        sys.exit(1)
+    sys.exit(result if isinstance(result, int) else 0)

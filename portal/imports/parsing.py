@@ -1,0 +1,82 @@
+"""Field parsers shared by the importers: each raises ``ImportFault`` naming what is wrong."""
+import re
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from babel import Locale
+
+from portal.money import CURRENCIES
+
+COUNTRIES = frozenset(code for code in Locale("en").territories if re.fullmatch(r"[A-Z]{2}", code))
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+REGION = re.compile(r"^[A-Z]{2}-[A-Z0-9]{1,3}$")
+
+
+class ImportFault(ValueError):
+    """One bad value in an import file; the message names the file, row and field."""
+
+
+def text(value, field, where, *, max_length=200, required=True):
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise ImportFault(f"{where}: {field} is missing")
+        return None
+    if not isinstance(value, str):
+        raise ImportFault(f"{where}: {field} must be text, not {value!r}")
+    value = value.strip()
+    if len(value) > max_length:
+        raise ImportFault(f"{where}: {field} is longer than {max_length} characters")
+    return value
+
+
+def currency(value, field, where):
+    code = text(value, field, where, max_length=3)
+    if code not in CURRENCIES:
+        raise ImportFault(f"{where}: {field} {value!r} is not a supported currency")
+    return code
+
+
+def country(value, field, where):
+    code = text(value, field, where, max_length=2)
+    if code not in COUNTRIES:
+        raise ImportFault(f"{where}: {field} {value!r} is not an ISO 3166-1 country code")
+    return code
+
+
+def iso_date(value, field, where):
+    raw = text(value, field, where, max_length=10)
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+            raise ValueError
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ImportFault(f"{where}: {field} {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def positive_int(value, field, where):
+    if isinstance(value, bool):
+        raise ImportFault(f"{where}: {field} {value!r} is not a whole number")
+    if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
+        value = int(value)
+    if not isinstance(value, int):
+        raise ImportFault(f"{where}: {field} {value!r} is not a whole number")
+    if value <= 0:
+        raise ImportFault(f"{where}: {field} must be greater than zero")
+    return value
+
+
+def decimal(value, field, where):
+    raw = text(value, field, where, max_length=40)
+    if not re.fullmatch(r"-?\d+(\.\d+)?", raw):
+        raise ImportFault(f"{where}: {field} {value!r} is not a plain decimal number")
+    try:
+        return Decimal(raw)
+    except InvalidOperation:  # pragma: no cover - the pattern already rules this out
+        raise ImportFault(f"{where}: {field} {value!r} is not a decimal number") from None
+
+
+def email(value, field, where):
+    address = text(value, field, where, max_length=254)
+    if not EMAIL.match(address):
+        raise ImportFault(f"{where}: {field} {value!r} is not an email address")
+    return address.lower()

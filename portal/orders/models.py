@@ -1,0 +1,89 @@
+"""Orders and payments, with their status as small explicit state machines."""
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import ForeignKey, Numeric, String, UniqueConstraint, func
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+
+
+class IllegalTransition(RuntimeError):
+    """A status change the state machine does not allow."""
+
+
+#: status -> statuses it may move to.
+ORDER_TRANSITIONS = {
+    "pending": {"paid", "failed", "expired", "cancelled"},  # card: waiting for the provider
+    "awaiting_payment": {"paid", "expired", "cancelled"},  # offline: waiting for money
+    "failed": {"pending", "paid", "cancelled"},  # a declined card may be tried again
+    "paid": {"refunded"},
+    "expired": set(),
+    "cancelled": set(),
+    "refunded": set(),
+}
+#: Orders that hold the next term: at most one per contract.
+OPEN_STATUSES = ("pending", "awaiting_payment", "failed")
+
+
+class Order(db.Model):
+    __tablename__ = "renewal_order"  # "order" is an SQL keyword
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contract.id"), index=True)
+    quote_id: Mapped[int] = mapped_column(ForeignKey("quote.id"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id"))
+    #: The contract's end date when the order was placed: the renewal continues from it.
+    previous_end_date: Mapped[date]
+    service_level: Mapped[str] = mapped_column(String(64))
+    term_months: Mapped[int]
+    term_start: Mapped[date]
+    term_end: Mapped[date]
+    lapsed_days: Mapped[int] = mapped_column(default=0)
+    quote_currency: Mapped[str] = mapped_column(String(3))
+    total: Mapped[Decimal] = mapped_column(Numeric(18, 4))
+    pay_currency: Mapped[str] = mapped_column(String(3))
+    rate: Mapped[Decimal] = mapped_column(Numeric(38, 28))
+    fx_fee: Mapped[Decimal] = mapped_column(Numeric(18, 4))
+    amount_due: Mapped[Decimal] = mapped_column(Numeric(18, 4))
+    method: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(24), index=True)
+    channel: Mapped[str] = mapped_column(String(16), default="direct")
+    placed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    expires_on: Mapped[date | None]
+    paid_at: Mapped[datetime | None]
+    provider_payment_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+
+    contract: Mapped["Contract"] = relationship()  # noqa: F821
+    quote: Mapped["Quote"] = relationship()  # noqa: F821
+    payments: Mapped[list["Payment"]] = relationship(back_populates="order")
+
+    @property
+    def is_open(self):
+        return self.status in OPEN_STATUSES
+
+    def transition(self, new_status):
+        if new_status not in ORDER_TRANSITIONS[self.status]:
+            raise IllegalTransition(f"order {self.reference}: {self.status} -> {new_status}")
+        self.status = new_status
+
+
+class Payment(db.Model):
+    """Money received (or returned) for an order, one row per provider transaction."""
+
+    __tablename__ = "payment"
+    __table_args__ = (UniqueConstraint("provider", "provider_ref"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("renewal_order.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))  # "stripe", "offline"
+    provider_ref: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16), default="charge")  # charge | refund
+    amount: Mapped[Decimal] = mapped_column(Numeric(18, 4))
+    currency: Mapped[str] = mapped_column(String(3))
+    received_on: Mapped[date]
+    recorded_by: Mapped[str] = mapped_column(String(254), default="system")
+    recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    order: Mapped[Order] = relationship(back_populates="payments")

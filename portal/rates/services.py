@@ -1,0 +1,50 @@
+"""The exchange-rate store: history in, the rates in force on a date out."""
+from datetime import date
+
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.money import EURO_LEGACY
+from portal.rates.models import ExchangeRate
+from portal.renewals.rules import Rate, RateTable
+
+
+def rate_table(quote_date):
+    """A ``RateTable`` with, for each currency, the latest rate dated on or before the date."""
+    latest = (
+        select(ExchangeRate.currency, func.max(ExchangeRate.as_of).label("as_of"))
+        .where(ExchangeRate.as_of <= quote_date)
+        .group_by(ExchangeRate.currency)
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(ExchangeRate.currency, ExchangeRate.per_eur, ExchangeRate.as_of).join(
+            latest,
+            (ExchangeRate.currency == latest.c.currency) & (ExchangeRate.as_of == latest.c.as_of),
+        )
+    )
+    return RateTable(quote_date, [Rate(c, per_eur, as_of) for c, per_eur, as_of in rows])
+
+
+def upsert_rates(rates, source):
+    """Insert or replace ``Rate`` values; returns how many were written. No commit."""
+    written = 0
+    for rate in rates:
+        if rate.currency == "EUR" or rate.currency in EURO_LEGACY:
+            continue  # fixed by definition, never stored
+        row = db.session.scalar(
+            select(ExchangeRate).where(
+                ExchangeRate.currency == rate.currency, ExchangeRate.as_of == rate.as_of
+            )
+        )
+        if row is None:
+            row = ExchangeRate(currency=rate.currency, as_of=rate.as_of)
+            db.session.add(row)
+        row.per_eur = rate.per_eur
+        row.source = source
+        written += 1
+    return written
+
+
+def today():
+    return date.today()

@@ -1,0 +1,162 @@
+"""Quoting contracts from the database: facts in, rules applied, quotes issued and stored."""
+from flask import current_app
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.markets.services import launch_date
+from portal.money import amount_string
+from portal.orders.models import Order
+from portal.rates.services import rate_table
+from portal.renewals import rules
+from portal.renewals.models import Quote
+
+#: A contract renewed through the portal counts as already renewed until its new term is
+#: this close to ending, when the first renewal notice (60 days) invites the next renewal.
+RENEWED_UNTIL_DAYS_BEFORE_END = 60
+
+
+def settings():
+    return rules.Settings.from_config(current_app.config)
+
+
+def renewal_in_progress(contract, quote_date):
+    """``already_renewed``: the next term awaits offline payment, or the current term was
+    bought here and has not yet come up for renewal again."""
+    awaiting = db.session.scalar(
+        select(Order.id).where(
+            Order.contract_id == contract.id, Order.status == "awaiting_payment"
+        )
+    )
+    if awaiting is not None:
+        return True
+    renewed = db.session.scalar(
+        select(Order.id).where(
+            Order.contract_id == contract.id,
+            Order.status == "paid",
+            Order.term_end == contract.end_date,
+        )
+    )
+    return renewed is not None and (
+        contract.end_date - quote_date
+    ).days > RENEWED_UNTIL_DAYS_BEFORE_END
+
+
+def contract_facts(contract, quote_date, lines=None):
+    lines = lines if lines is not None else contract.lines
+    return rules.ContractFacts(
+        number=contract.number,
+        channel=contract.channel,
+        service_level=contract.service_level,
+        end_date=contract.end_date,
+        currency=contract.currency,
+        lines=tuple(rules.Line(line.product_code, line.quantity) for line in lines),
+        launch_date=launch_date(contract.account.country),
+        cancelled=contract.status == "cancelled",
+        renewal_in_progress=renewal_in_progress(contract, quote_date),
+    )
+
+
+def compute_quote(contract, quote_date, rates=None, lines=None):
+    """Quote ``contract`` on ``quote_date`` without storing anything."""
+    rates = rates or rate_table(quote_date)
+    facts = contract_facts(contract, quote_date, lines)
+    return rules.quote(facts, contract.price_list.prices(), rates, quote_date, settings()), rates
+
+
+def quote_document(result, payment=None):
+    """The quote JSON of interfaces.md."""
+    currency = result.currency
+    return {
+        "contract": result.contract,
+        "quote_date": result.quote_date.isoformat(),
+        "currency": currency,
+        "eligible": result.eligible,
+        "reason": result.reason,
+        "options": [option_document(option, currency) for option in result.options],
+        "payment": payment_document(payment) if payment else None,
+    }
+
+
+def option_document(option, currency):
+    return {
+        "service_level": option.service_level,
+        "term_months": option.term_months,
+        "term_start": option.term_start.isoformat(),
+        "term_end": option.term_end.isoformat(),
+        "lapsed_days": option.lapsed_days,
+        "term_fee": amount_string(option.term_fee, currency),
+        "backdated_fee": amount_string(option.backdated_fee, currency),
+        "reinstatement_fee": amount_string(option.reinstatement_fee, currency),
+        "total": amount_string(option.total, currency),
+        "usd_equivalent": amount_string(option.usd_equivalent, "USD"),
+        "within_cap": option.within_cap,
+    }
+
+
+def payment_document(payment):
+    currency = payment.currency
+    return {
+        "currency": currency,
+        "service_level": payment.service_level,
+        "term_months": payment.term_months,
+        "rate": format(payment.rate, "f"),
+        "converted": amount_string(payment.converted, currency),
+        "fx_fee": amount_string(payment.fx_fee, currency),
+        "amount_due": amount_string(payment.amount_due, currency),
+    }
+
+
+def record_document(result, lines):
+    """What a stored quote keeps besides the quote JSON: the prices, rates and lines used."""
+    return {
+        "quote": quote_document(result),
+        "valid_until": result.valid_until.isoformat(),
+        "lines": [{"product_code": line.product_code, "quantity": line.quantity}
+                  for line in lines],
+        "prices": [
+            {"product_code": product, "service_level": level, "term_months": term,
+             "unit_price": format(price, "f")}
+            for (product, level, term), price in sorted(result.prices_used.items())
+        ],
+        "rates": {
+            code: {"per_eur": format(rate.per_eur, "f"), "as_of": rate.as_of.isoformat()}
+            for code, rate in result.rates_used.items()
+        },
+        "settings": {
+            key: str(current_app.config[key])
+            for key in ("ONLINE_CAP_USD", "FX_FEE_RATE", "REINSTATEMENT_FEE_RATE")
+        },
+    }
+
+
+def issue_quote(contract, quote_date, issued_by="system", lines=None):
+    """Compute and store a quote; the newest quote of a contract supersedes older ones."""
+    result, _ = compute_quote(contract, quote_date, lines=lines)
+    quote = Quote(
+        contract_id=contract.id,
+        quote_date=quote_date,
+        valid_until=result.valid_until,
+        currency=result.currency,
+        eligible=result.eligible,
+        reason=result.reason,
+        document=record_document(result, lines if lines is not None else contract.lines),
+        issued_by=issued_by,
+    )
+    db.session.add(quote)
+    db.session.flush()
+    return quote
+
+
+def latest_quote(contract):
+    return db.session.scalar(
+        select(Quote).where(Quote.contract_id == contract.id).order_by(Quote.id.desc()).limit(1)
+    )
+
+
+def current_quote(contract, today, issued_by="system"):
+    """The newest quote if it is still valid today, else a fresh one (never a stale amount)."""
+    quote = latest_quote(contract)
+    if quote is not None and quote.is_valid_on(today):
+        return quote
+    return issue_quote(contract, today, issued_by)
+
