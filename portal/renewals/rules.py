@@ -131,8 +131,11 @@ class RateTable:
         return divide(self.get(target).per_eur, self.get(source).per_eur)
 
     def used(self, *currencies):
-        """The rates behind a conversion, for the quote's record."""
-        return {c: self.get(c) for c in dict.fromkeys(currencies)}
+        """The rates behind a conversion, for the quote's record (none for A->A)."""
+        currencies = dict.fromkeys(currencies)
+        if len(currencies) == 1:
+            return {}
+        return {c: self.get(c) for c in currencies}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,151 @@
+"""Test fixtures: the app on SQLite and on PostgreSQL, each test in a rolled-back transaction.
+
+Every test that uses ``app`` (or ``db_session``, ``client``, ``cli``) runs once per
+database backend. Set ``PORTAL_TEST_BACKENDS=sqlite`` to run on SQLite only; CI runs both,
+and a missing PostgreSQL is an error there rather than a skip.
+"""
+import ipaddress
+import os
+import socket
+
+import pytest
+from flask_migrate import upgrade
+
+from portal import create_app
+from portal.extensions import db
+from tests.pgserver import PostgresServer
+
+BACKENDS = os.environ.get("PORTAL_TEST_BACKENDS", "sqlite,postgresql").split(",")
+
+
+# --- no network beyond loopback ---
+
+_real_connect = socket.socket.connect
+
+
+def _loopback_only(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        host = address[0]
+        try:
+            allowed = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            allowed = host == "localhost"
+        if not allowed:
+            raise RuntimeError(f"test tried to reach {host}: only loopback is allowed")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch):
+    monkeypatch.setattr(socket.socket, "connect", _loopback_only)
+
+
+# --- databases ---
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    if os.environ.get("TEST_DATABASE_URL"):
+        yield None
+        return
+    server = PostgresServer()
+    if not server.available:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed; CI must test on it")
+        pytest.skip("PostgreSQL is not installed")
+    server.start()
+    yield server
+    server.stop()
+
+
+def _database_url(backend, request, tmp_path_factory, name):
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp(name) / 'portal.db'}"
+    if os.environ.get("TEST_DATABASE_URL"):
+        return os.environ["TEST_DATABASE_URL"]
+    server = request.getfixturevalue("postgres_server")
+    return server.create_database(name)
+
+
+def make_app(database_url, instance_path, **overrides):
+    config = {
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret",
+        "TESTING": True,
+        "PORTAL_BASE_URL": "http://127.0.0.1:5000",
+        **overrides,
+    }
+    app = create_app(config)
+    app.instance_path = str(instance_path)
+    return app
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request):
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def base_app(backend, request, tmp_path_factory):
+    """One migrated database per backend for the whole session."""
+    url = _database_url(backend, request, tmp_path_factory, "portal_test")
+    app = make_app(url, tmp_path_factory.mktemp("instance"))
+    with app.app_context():
+        upgrade(directory=app.extensions["migrate"].directory)
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def app(base_app):
+    """The app inside one transaction that is rolled back after the test.
+
+    Code under test may commit: with ``create_savepoint`` its commits release savepoints
+    inside the outer transaction, which the fixture rolls back.
+    """
+    with base_app.app_context():
+        connection = db.engine.connect()
+        transaction = connection.begin()
+        original = db.session
+        db.session = db._make_scoped_session(
+            {"bind": connection, "join_transaction_mode": "create_savepoint"}
+        )
+        try:
+            yield base_app
+        finally:
+            db.session.remove()
+            db.session = original
+            transaction.rollback()
+            connection.close()
+
+
+@pytest.fixture
+def db_session(app):
+    return db.session
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def cli(app):
+    """Invoke ``portal`` commands in the test transaction: ``cli("quote", "SNS-1", "--json")``."""
+    runner = app.test_cli_runner(mix_stderr=False) if _runner_takes_mix_stderr() else (
+        app.test_cli_runner()
+    )
+
+    def invoke(*args, input=None):
+        return runner.invoke(args=list(args), input=input)
+
+    return invoke
+
+
+def _runner_takes_mix_stderr():
+    import inspect
+
+    from click.testing import CliRunner
+
+    return "mix_stderr" in inspect.signature(CliRunner.__init__).parameters
