@@ -23,6 +23,8 @@ def create_app(config=None):
     configure(app, config or {})
     register_extensions(app)
     register_models()
+    register_web(app)
+    register_blueprints(app)
     register_cli(app)
     return app
 
@@ -55,11 +57,24 @@ def register_extensions(app):
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
 
 
+def register_web(app):
+    from portal import web
+
+    web.init_i18n(app)
+    web.init_security(app)
+    web.init_error_pages(app)
+
+
+def register_blueprints(app):
+    """Each feature's blueprint; a feature adds its line here."""
+
+
 def register_models():
     """Import every model module so metadata and Alembic see all tables."""
     from portal.audit import models as _audit  # noqa: F401
     from portal.catalog import models as _catalog  # noqa: F401
     from portal.contracts import models as _contracts  # noqa: F401
+    from portal.links import models as _links  # noqa: F401
     from portal.markets import models as _markets  # noqa: F401
     from portal.orders import models as _orders  # noqa: F401
     from portal.rates import models as _rates  # noqa: F401
@@ -69,8 +84,9 @@ def register_models():
 def register_cli(app):
     from portal.demo.cli import demo_command
     from portal.imports.cli import import_group
+    from portal.links.cli import link_command
     from portal.rates.cli import rates_group
     from portal.renewals.cli import quote_command
 
-    for command in (import_group, rates_group, quote_command, demo_command):
+    for command in (import_group, rates_group, quote_command, demo_command, link_command):
         app.cli.add_command(command)

@@ -1,0 +1,108 @@
+"""Web plumbing shared by every blueprint: locale, CSRF, rate limits, security headers,
+error pages. Each piece is one small function called from ``create_app``."""
+from flask import g, render_template, request, session
+from flask_babel import Babel, get_locale
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from portal import i18n
+
+babel = Babel()
+csrf = CSRFProtect()
+limiter = Limiter(key_func=get_remote_address, storage_uri="memory://", default_limits=[])
+
+STRIPE_JS_ORIGIN = "https://js.stripe.com"
+
+
+def select_page_locale():
+    """Explicit choice, then the link's contact, then Accept-Language, then English."""
+    chosen = i18n.page_locale(request.args.get("lang")) if request else None
+    if chosen:
+        session["lang"] = chosen
+        return chosen
+    if session.get("lang") in i18n.PAGE_LOCALES:
+        return session["lang"]
+    contact_language = i18n.page_locale(getattr(g, "contact_language", None))
+    if contact_language:
+        return contact_language
+    for language, _quality in request.accept_languages:
+        matched = i18n.page_locale(language)
+        if matched:
+            return matched
+    return "en"
+
+
+def init_i18n(app):
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(app.root_path + "/../translations"))
+    babel.init_app(app, locale_selector=select_page_locale)
+
+    @app.context_processor
+    def locale_context():
+        locale = str(get_locale() or "en")
+        return {
+            "page_locale": locale,
+            "html_lang": locale.replace("_", "-"),
+            "text_direction": i18n.text_direction(locale),
+            "page_languages": [(code, i18n.language_name(code)) for code in i18n.PAGE_LOCALES],
+        }
+
+
+def init_security(app):
+    app.config.setdefault("SESSION_COOKIE_NAME", "__Host-portal")
+    app.config.setdefault("SESSION_COOKIE_SECURE", True)
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("PERMANENT_SESSION_LIFETIME", 2 * 60 * 60)
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", 4 * 60 * 60)
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+    @app.after_request
+    def security_headers(response):
+        stripe_js = app.config.get("STRIPE_JS_ORIGIN", STRIPE_JS_ORIGIN)
+        stripe_api = app.config.get("STRIPE_API_ORIGIN", "https://api.stripe.com")
+        response.headers["Content-Security-Policy"] = "; ".join([
+            "default-src 'self'",
+            f"script-src 'self' {stripe_js}",
+            f"frame-src 'self' {stripe_js}",
+            f"connect-src 'self' {stripe_api} {stripe_js}",
+            "img-src 'self' data:",
+            "style-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ])
+        response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+def init_error_pages(app):
+    """Every error is a page in the visitor's language (JSON under /api/), never a traceback."""
+
+    def render_error(status, message_key):
+        if request.path.startswith("/api/"):
+            return {"error": message_key, "status": status}, status
+        return render_template("errors/error.html", status=status, message_key=message_key), status
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(_error):
+        return render_error(400, "csrf")
+
+    @app.errorhandler(HTTPException)
+    def http_error(error):
+        return render_error(error.code or 500, {
+            400: "bad_request", 403: "forbidden", 404: "not_found", 405: "not_allowed",
+            413: "too_large", 429: "too_many",
+        }.get(error.code, "error"))
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error):
+        app.logger.exception("unhandled error on %s", request.path)
+        return render_error(500, "error")
