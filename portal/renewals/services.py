@@ -106,11 +106,12 @@ def payment_document(payment):
     }
 
 
-def record_document(result, lines):
+def record_document(result, lines, contract_end):
     """What a stored quote keeps besides the quote JSON: the prices, rates and lines used."""
     return {
         "quote": quote_document(result),
         "valid_until": result.valid_until.isoformat(),
+        "contract_end_date": contract_end.isoformat(),
         "lines": [{"product_code": line.product_code, "quantity": line.quantity}
                   for line in lines],
         "prices": [
@@ -139,7 +140,8 @@ def issue_quote(contract, quote_date, issued_by="system", lines=None):
         currency=result.currency,
         eligible=result.eligible,
         reason=result.reason,
-        document=record_document(result, lines if lines is not None else contract.lines),
+        document=record_document(result, lines if lines is not None else contract.lines,
+                                 contract.end_date),
         issued_by=issued_by,
     )
     db.session.add(quote)

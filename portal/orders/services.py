@@ -1,0 +1,219 @@
+"""Placing orders and the one write path for "payment succeeded" (renewal-rules.md,
+"Quotes and orders"). No request or flask.g here: callers pass what they know."""
+import secrets
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+from flask import current_app
+from sqlalchemy import select
+
+from portal.audit.models import record
+from portal.contracts.models import Contract
+from portal.extensions import db
+from portal.markets.methods import methods_for
+from portal.money import round_amount
+from portal.orders.models import OPEN_STATUSES, Order, Payment
+from portal.rates.services import rate_table
+from portal.renewals import rules
+from portal.renewals.services import quote_document, settings
+
+REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+class OrderError(ValueError):
+    """An order that cannot be placed; ``code`` is a stable reason for pages and tests."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+
+
+class PaymentMismatch(ValueError):
+    """Money received does not match the order (amount or currency)."""
+
+
+def _now():
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def new_reference():
+    return "RN-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
+
+
+def lock_contract(contract_id):
+    """Serialise order changes of one contract (a row lock on PostgreSQL)."""
+    return db.session.scalar(select(Contract).where(Contract.id == contract_id).with_for_update())
+
+
+def open_order(contract_id):
+    return db.session.scalar(
+        select(Order).where(Order.contract_id == contract_id, Order.status.in_(OPEN_STATUSES))
+        .order_by(Order.id.desc()).limit(1)
+    )
+
+
+def place_order(quote, service_level, term_months, pay_currency, method_code, *, contact_id,
+                today, actor):
+    """Lock the chosen option and amount of ``quote`` in an order.
+
+    Idempotent: the same choice while an order is open returns that order. A different
+    choice replaces an unpaid card order; an offline order awaiting payment blocks it.
+    """
+    contract = lock_contract(quote.contract_id)
+    if not quote.is_valid_on(today):
+        raise OrderError("quote_expired", "the quote is no longer valid")
+    if not quote.eligible:
+        raise OrderError(quote.reason or "not_eligible", "the contract cannot be renewed online")
+    if contract.end_date.isoformat() != _quoted_end(quote):
+        raise OrderError("quote_expired", "the contract changed since the quote was issued")
+    option = _option(quote, service_level, term_months)
+    if not option["within_cap"]:
+        raise OrderError("over_cap", "this option is over the online limit")
+    rates = rate_table(quote.quote_date)
+    payment = rules.payment(_result(quote), _option_value(option), pay_currency, rates, settings())
+    methods = {m.code: m for m in methods_for(contract.account.country, pay_currency)}
+    if method_code not in methods:
+        raise OrderError("method_not_offered", "this payment method is not offered here")
+    method = methods[method_code]
+
+    existing = open_order(contract.id)
+    if existing is not None:
+        same = (existing.quote_id == quote.id and existing.service_level == service_level
+                and existing.term_months == term_months and existing.pay_currency == pay_currency
+                and existing.method == method_code)
+        if same:
+            return existing
+        if existing.status == "awaiting_payment":
+            raise OrderError("already_renewed", "an order for this renewal awaits payment")
+        existing.transition("cancelled")
+
+    order = Order(
+        reference=new_reference(),
+        contract_id=contract.id,
+        quote_id=quote.id,
+        contact_id=contact_id,
+        previous_end_date=contract.end_date,
+        service_level=service_level,
+        term_months=term_months,
+        term_start=_date(option["term_start"]),
+        term_end=_date(option["term_end"]),
+        lapsed_days=option["lapsed_days"],
+        quote_currency=quote.currency,
+        total=Decimal(option["total"]),
+        pay_currency=pay_currency,
+        rate=payment.rate,
+        fx_fee=payment.fx_fee,
+        amount_due=payment.amount_due,
+        method=method_code,
+        status="pending" if method.kind == "card" else "awaiting_payment",
+        channel=contract.channel,
+        expires_on=(today + timedelta(days=current_app.config["OFFLINE_PAYMENT_DAYS"])
+                    if method.kind != "card" else None),
+    )
+    db.session.add(order)
+    db.session.flush()
+    record(actor, "order.place", contract.number, order=order.reference, method=method_code,
+           amount=f"{order.amount_due} {order.pay_currency}")
+    return order
+
+
+def record_payment(order_id, *, provider, provider_ref, amount, currency, received_on, actor):
+    """Money arrived for an order: the one write path that renews a contract.
+
+    Locks the order, is idempotent on ``(provider, provider_ref)``, refuses an amount or
+    currency that differs from the order, and renews the contract exactly once. Returns
+    ``(order, renewed_now)``.
+    """
+    order = db.session.scalar(select(Order).where(Order.id == order_id).with_for_update())
+    known = db.session.scalar(
+        select(Payment).where(Payment.provider == provider, Payment.provider_ref == provider_ref)
+    )
+    if known is not None:
+        return order, False
+    amount = Decimal(amount)
+    if currency != order.pay_currency or round_amount(amount, currency) != round_amount(
+        order.amount_due, order.pay_currency
+    ):
+        record(actor, "payment.mismatch", order.contract.number, order=order.reference,
+               expected=f"{order.amount_due} {order.pay_currency}", got=f"{amount} {currency}")
+        raise PaymentMismatch(
+            f"order {order.reference} expects {round_amount(order.amount_due, order.pay_currency)}"
+            f" {order.pay_currency}, got {amount} {currency}"
+        )
+    if order.status == "paid":
+        # A second payment for a paid order: keep it on record for a refund, renew nothing.
+        db.session.add(Payment(order_id=order.id, provider=provider, provider_ref=provider_ref,
+                               amount=amount, currency=currency, received_on=received_on,
+                               recorded_by=actor))
+        record(actor, "payment.duplicate", order.contract.number, order=order.reference,
+               provider_ref=provider_ref)
+        return order, False
+    order.transition("paid")
+    order.paid_at = _now()
+    db.session.add(Payment(order_id=order.id, provider=provider, provider_ref=provider_ref,
+                           amount=amount, currency=currency, received_on=received_on,
+                           recorded_by=actor))
+    contract = lock_contract(order.contract_id)
+    contract.end_date = order.term_end
+    contract.service_level = order.service_level
+    contract.term_months = order.term_months
+    record(actor, "contract.renew", contract.number, order=order.reference,
+           term_start=order.term_start.isoformat(), term_end=order.term_end.isoformat(),
+           amount=f"{order.amount_due} {order.pay_currency}", method=order.method)
+    db.session.flush()
+    return order, True
+
+
+def expire_offline_orders(today):
+    """Offline orders past their payment window lapse; the customer must re-quote."""
+    expired = db.session.scalars(
+        select(Order).where(Order.status == "awaiting_payment", Order.expires_on < today)
+        .with_for_update()
+    ).all()
+    for order in expired:
+        order.transition("expired")
+        record("system", "order.expire", order.contract.number, order=order.reference)
+    return expired
+
+
+# --- reading the stored quote document ---
+
+
+def _quoted_end(quote):
+    return quote.document.get("contract_end_date", "")
+
+
+def _option(quote, service_level, term_months):
+    for option in quote.document["quote"]["options"]:
+        if option["service_level"] == service_level and option["term_months"] == term_months:
+            return option
+    raise OrderError("option_not_offered", "this renewal option is not offered")
+
+
+def _date(text):
+    from datetime import date
+
+    return date.fromisoformat(text)
+
+
+def _option_value(option):
+    return rules.Option(
+        service_level=option["service_level"], term_months=option["term_months"],
+        term_start=_date(option["term_start"]), term_end=_date(option["term_end"]),
+        lapsed_days=option["lapsed_days"], term_fee=Decimal(option["term_fee"]),
+        backdated_fee=Decimal(option["backdated_fee"]),
+        reinstatement_fee=Decimal(option["reinstatement_fee"]), total=Decimal(option["total"]),
+        usd_equivalent=Decimal(option["usd_equivalent"]), within_cap=option["within_cap"],
+    )
+
+
+def _result(quote):
+    document = quote.document["quote"]
+    return rules.QuoteResult(
+        contract=document["contract"], quote_date=quote.quote_date, currency=quote.currency,
+        eligible=quote.eligible, reason=quote.reason, options=(), valid_until=quote.valid_until,
+    )
+
+
+__all__ = ["quote_document", "place_order", "record_payment", "expire_offline_orders",
+           "OrderError", "PaymentMismatch"]
