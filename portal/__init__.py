@@ -67,12 +67,16 @@ def register_web(app):
 
 def register_blueprints(app):
     """Each feature's blueprint; a feature adds its line here."""
+    from portal.checkout.routes import bp as checkout_bp
+
+    app.register_blueprint(checkout_bp)
 
 
 def register_models():
     """Import every model module so metadata and Alembic see all tables."""
     from portal.audit import models as _audit  # noqa: F401
     from portal.catalog import models as _catalog  # noqa: F401
+    from portal.checkout import models as _checkout  # noqa: F401
     from portal.contracts import models as _contracts  # noqa: F401
     from portal.links import models as _links  # noqa: F401
     from portal.markets import models as _markets  # noqa: F401
@@ -85,8 +89,10 @@ def register_cli(app):
     from portal.demo.cli import demo_command
     from portal.imports.cli import import_group
     from portal.links.cli import link_command
+    from portal.orders.cli import orders_group
     from portal.rates.cli import rates_group
     from portal.renewals.cli import quote_command
 
+    app.cli.add_command(orders_group)
     for command in (import_group, rates_group, quote_command, demo_command, link_command):
         app.cli.add_command(command)

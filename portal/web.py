@@ -1,5 +1,7 @@
 """Web plumbing shared by every blueprint: locale, CSRF, rate limits, security headers,
 error pages. Each piece is one small function called from ``create_app``."""
+from datetime import timedelta
+
 from flask import g, render_template, request, session
 from flask_babel import Babel, get_locale
 from flask_limiter import Limiter
@@ -14,6 +16,14 @@ csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, storage_uri="memory://", default_limits=[])
 
 STRIPE_JS_ORIGIN = "https://js.stripe.com"
+#: (setting, Flask's default, the portal's value): a secure ``__Host-`` session cookie.
+SESSION_COOKIE_SETTINGS = (
+    ("SESSION_COOKIE_NAME", "session", "__Host-portal"),
+    ("SESSION_COOKIE_SECURE", False, True),
+    ("SESSION_COOKIE_HTTPONLY", True, True),
+    ("SESSION_COOKIE_SAMESITE", None, "Lax"),
+    ("PERMANENT_SESSION_LIFETIME", timedelta(days=31), timedelta(hours=2)),
+)
 
 
 def select_page_locale():
@@ -50,11 +60,11 @@ def init_i18n(app):
 
 
 def init_security(app):
-    app.config.setdefault("SESSION_COOKIE_NAME", "__Host-portal")
-    app.config.setdefault("SESSION_COOKIE_SECURE", True)
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", 2 * 60 * 60)
+    # Flask ships its own defaults for these, so setdefault would never apply ours:
+    # replace each value that is still Flask's default.
+    for key, flask_default, ours in SESSION_COOKIE_SETTINGS:
+        if app.config.get(key) == flask_default:
+            app.config[key] = ours
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", 4 * 60 * 60)
     csrf.init_app(app)
     limiter.init_app(app)

@@ -9,6 +9,7 @@ import os
 import socket
 
 import pytest
+from flask_sqlalchemy.session import Session as FlaskSession
 from portal import create_app
 from portal.extensions import db
 from portal.markets.services import seed_launch_dates
@@ -98,6 +99,15 @@ def base_app(backend, request, tmp_path_factory):
         db.engine.dispose()
 
 
+class _ConnectionBoundSession(FlaskSession):
+    """Flask-SQLAlchemy's session picks the app's engine for every model and ignores
+    ``bind``; use the test's connection, or commits would escape the rolled-back
+    transaction."""
+
+    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+        return bind or self.bind
+
+
 @pytest.fixture
 def app(base_app):
     """The app inside one transaction that is rolled back after the test.
@@ -110,7 +120,8 @@ def app(base_app):
         transaction = connection.begin()
         original = db.session
         db.session = db._make_scoped_session(
-            {"bind": connection, "join_transaction_mode": "create_savepoint"}
+            {"bind": connection, "join_transaction_mode": "create_savepoint",
+             "class_": _ConnectionBoundSession}
         )
         try:
             yield base_app

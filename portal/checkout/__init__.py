@@ -1,0 +1,1 @@
+"""The customer checkout: renewal links, the quote page, orders and offline payments."""

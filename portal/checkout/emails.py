@@ -1,0 +1,66 @@
+"""Checkout emails: a fresh renewal link and the order confirmation, rendered in the
+recipient's email language and staged once per key."""
+from flask import current_app, render_template
+from flask_babel import force_locale
+from sqlalchemy import select
+
+from portal.audit.models import AuditEntry, record
+from portal.checkout.instructions import is_offline, payment_instructions
+from portal.extensions import db
+from portal.i18n import email_locale
+from portal.links.services import link_url
+
+try:  # the mail outbox, when the application has one
+    from portal.mail.outbox import stage_email as _outbox_stage
+except ImportError:  # pragma: no cover - depends on the installed features
+    _outbox_stage = None
+
+
+def _render(folder, recipient, country, **context):
+    """``(subject, text, html, locale)`` of ``templates/checkout/emails/<folder>/``."""
+    locale = email_locale(recipient.language, country)
+    context["email_locale"] = locale.replace("_", "-")
+    with force_locale(locale):
+        subject = render_template(f"checkout/emails/{folder}/subject.txt", **context)
+        text = render_template(f"checkout/emails/{folder}/body.txt", **context)
+        html = render_template(f"checkout/emails/{folder}/body.html", **context)
+    return " ".join(subject.split()), text, html, locale
+
+
+def _already_staged(key):
+    return db.session.scalar(
+        select(AuditEntry.id).where(AuditEntry.action == "email.stage", AuditEntry.target == key)
+        .limit(1)
+    ) is not None
+
+
+def stage(key, to, rendered, contract):
+    """Stage one email, at most once per ``key``; returns False if it was staged before."""
+    subject, text, html, locale = rendered
+    if _already_staged(key):
+        return False
+    if _outbox_stage is not None:
+        _outbox_stage(to, locale=locale, contract=contract, subject=subject, body=text,
+                      html=html, key=key)
+    else:
+        current_app.logger.info("email staged for %s: %s", to, subject)
+    record("system", "email.stage", key, to=to, subject=subject, locale=locale)
+    return True
+
+
+def send_fresh_link(link, token):
+    """Email a newly issued renewal link to its contact."""
+    contract, contact = link.contract, link.contact
+    rendered = _render("fresh_link", contact, contract.account.country,
+                       contract=contract, contact=contact, link=link, url=link_url(token))
+    return stage(f"fresh-link:{link.reference}", contact.email, rendered, contract)
+
+
+def send_order_confirmation(order, link):
+    """Email the order and, for an offline method, how to pay it; once per order."""
+    contract, contact = order.contract, link.contact
+    instructions = payment_instructions(order) if is_offline(order.method) else None
+    rendered = _render("order_confirmation", contact, contract.account.country,
+                       contract=contract, contact=contact, link=link, order=order,
+                       instructions=instructions)
+    return stage(f"order-confirmation:{order.reference}", contact.email, rendered, contract)

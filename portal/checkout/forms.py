@@ -1,0 +1,85 @@
+"""Checkout forms. Choices are filled in by the view from the customer's quote, so a value
+that the quote does not offer is a validation error, never an exception."""
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    RadioField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
+
+from portal.checkout.models import CHANGE_KINDS
+
+MESSAGE_MAX = 4000
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+CHANGE_KIND_LABELS = {
+    "level": _l("Service level"),
+    "term": _l("Term length"),
+    "quantities": _l("Quantities"),
+    "quote": _l("A formal quote for an option over the online limit"),
+    "other": _l("Something else"),
+}
+
+
+def _term(value):
+    """Coerce a term to int; anything else stays as text and fails the choice check."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return value
+
+
+class OrderForm(FlaskForm):
+    # i18n: the renewal option's support level (basic, production)
+    service_level = SelectField(_l("Service level"), validate_choice=True)
+    # i18n: the length of the renewal term
+    term_months = SelectField(_l("Term"), coerce=_term, validate_choice=True)
+    pay_currency = SelectField(_l("Pay in"), validate_choice=True)
+    payment_method = RadioField(_l("Payment method"), validate_choice=True)
+    # i18n: opt-in checkbox, unticked by default (renewal-rules.md, "Automatic renewal")
+    auto_renew = BooleanField(_l("Renew automatically with this card every term"), default=False)
+    #: The amount due the customer saw, "<amount> <currency>": an order is placed only for it.
+    amount_shown = HiddenField(validators=[Optional(), Length(max=64)])
+    update = SubmitField(_l("Update amounts"))
+    place = SubmitField(_l("Place order"))
+
+    def set_choices(self, levels, terms, currencies, methods):
+        """Each argument: ``(value, label)`` pairs offered by the customer's quote."""
+        for field, pairs in ((self.service_level, levels), (self.term_months, terms),
+                             (self.pay_currency, currencies), (self.payment_method, methods)):
+            field.choices = [SelectChoice(value, label) for value, label in pairs]
+
+
+class ResendLinkForm(FlaskForm):
+    email = StringField(
+        _l("Your email address"),
+        validators=[DataRequired(_l("Please enter your email address.")), Length(max=254),
+                    Regexp(EMAIL_PATTERN, message=_l("Please enter a valid email address."))],
+    )
+    send = SubmitField(_l("Send me a new link"))
+
+
+class ChangeRequestForm(FlaskForm):
+    kind = SelectField(
+        _l("What would you like to change?"),
+        choices=[SelectChoice(kind, CHANGE_KIND_LABELS[kind]) for kind in CHANGE_KINDS],
+        validate_choice=True,
+    )
+    message = TextAreaField(
+        _l("Your request"),
+        validators=[Length(max=MESSAGE_MAX, message=_l("Please keep your request shorter."))],
+    )
+    service_level = HiddenField(validators=[Optional(), Length(max=64)])
+    term_months = HiddenField(validators=[Optional(), Length(max=8)])
+    submit = SubmitField(_l("Send request"))
+
+    def validate_message(self, field):
+        if self.kind.data != "quote" and not (field.data or "").strip():
+            raise ValidationError(_l("Please tell us what you would like to change."))
+

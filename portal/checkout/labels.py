@@ -1,0 +1,57 @@
+"""Translated names for codes the checkout shows: levels, payment methods, error codes."""
+from flask_babel import lazy_gettext as _l
+
+LEVEL_LABELS = {
+    # i18n: service level names
+    "basic": _l("Basic"),
+    "production": _l("Production"),
+}
+
+METHOD_LABELS = {
+    "visa": "Visa",
+    "mastercard": "Mastercard",
+    "amex": "American Express",
+    "discover": "Discover",
+    "jcb": "JCB",
+    "maestro": "Maestro",
+    "cartes_bancaires": "Carte Bancaire",
+    "alipay": "Alipay",
+    "ideal": "iDEAL",
+    "paypal": "PayPal",
+    "paynearme": _l("PayNearMe (cash)"),
+    "webmoney": "WebMoney",
+    "bank_transfer": _l("Online bank transfer"),
+    "check": _l("Check or money order"),
+}
+
+#: What went wrong with a choice or an order, by the code of OrderError or the selection.
+ERROR_MESSAGES = {
+    "option_not_offered": _l("That renewal option is not offered for your contract. "
+                             "Please choose one of the options below."),
+    "currency_not_offered": _l("That currency cannot be used for payment today. "
+                               "Please choose one of the currencies offered."),
+    "method_not_offered": _l("That payment method is not offered for your country and "
+                             "currency. Please choose another one."),
+    "over_cap": _l("This option is over the limit for online renewal. Please request a "
+                   "quote and our renewals desk will contact you."),
+    "quote_expired": _l("Your quote has been updated. Please check the amounts and place "
+                        "your order again."),
+    "amount_changed": _l("The amount due has changed since the page was shown. Please check "
+                         "the new amount and place your order again."),
+    "already_renewed": _l("An order for this renewal is already waiting for payment."),
+    "card_unavailable": _l("Card payments are not available at the moment. Please choose "
+                           "another payment method or try again later."),
+    "invalid": _l("Please check your choices and try again."),
+}
+
+
+def level_label(code):
+    return LEVEL_LABELS.get(code, code)
+
+
+def method_label(code):
+    return METHOD_LABELS.get(code, code)
+
+
+def error_message(code):
+    return ERROR_MESSAGES.get(code, _l("Your order could not be placed. Nothing was charged."))

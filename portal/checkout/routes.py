@@ -1,0 +1,212 @@
+"""The customer checkout pages. Thin views: the logic lives in ``services``."""
+from functools import wraps
+
+from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask_babel import ngettext, refresh
+
+from portal.checkout import emails, services
+from portal.checkout.forms import ChangeRequestForm, OrderForm, ResendLinkForm
+from portal.checkout.instructions import is_offline, payment_instructions
+from portal.checkout.labels import error_message, level_label, method_label
+from portal.clitools import utc_today
+from portal.extensions import db
+from portal.orders.services import OrderError
+from portal.web import limiter
+
+bp = Blueprint("checkout", __name__)
+
+#: Opening links and posting forms are rate limited per address (guessing, flooding).
+TOKEN_LIMIT = "30 per minute;300 per hour"
+FORM_LIMIT = "20 per minute;200 per hour"
+#: The card payment page (portal/payments) that takes over after a card order is placed.
+CARD_PAYMENT_PATH = "/renewal/pay"
+
+
+@bp.before_request
+def load_link():
+    """The renewal link in the visitor's session; its contact's language is the default."""
+    g.link = services.usable_link(session.get("link_id"), utc_today())
+    g.contact_language = g.link.contact.language if g.link is not None else None
+    refresh()  # choose the locale again, now that the contact's language is known
+
+
+@bp.app_context_processor
+def checkout_helpers():
+    return {"level_label": level_label, "method_label": method_label}
+
+
+@bp.context_processor
+def help_link():
+    link = g.get("link")
+    return {"help_mailto": services.help_mailto(link) if link is not None else None}
+
+
+def link_required(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if g.link is None:
+            return render_template("checkout/no_session.html"), 403
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+# --- the link ---
+
+
+@bp.get("/r/<token>")
+@limiter.limit(TOKEN_LIMIT)
+def open_link(token):
+    """Move the token into the session and redirect to a URL without it; change nothing else."""
+    link, usable = services.open_token(token, utc_today())
+    language = session.get("lang")
+    session.clear()
+    if language:
+        session["lang"] = language
+    session.permanent = True
+    if usable:
+        session["link_id"] = link.id
+        return redirect(url_for("checkout.renewal"), code=303)
+    g.link = None
+    g.contact_language = link.contact.language if link is not None else None
+    if link is not None:
+        session["stale_link_id"] = link.id
+    return render_template("checkout/link_invalid.html", form=ResendLinkForm(), sent=False), 404
+
+
+@bp.post("/renewal/new-link")
+@limiter.limit(FORM_LIMIT)
+def resend_link():
+    """Send a fresh link if the address is on record; the answer is the same either way."""
+    form = ResendLinkForm()
+    if not form.validate_on_submit():
+        return render_template("checkout/link_invalid.html", form=form, sent=False), 400
+    issued = services.resend_link(session.get("stale_link_id"), form.email.data, utc_today())
+    if issued is not None:
+        emails.send_fresh_link(*issued)
+    db.session.commit()
+    return render_template("checkout/link_invalid.html", form=None, sent=True)
+
+
+# --- the quote ---
+
+
+def _order_form(page, formdata=None):
+    form = OrderForm(formdata=formdata, data={
+        "service_level": page.service_level, "term_months": page.term_months,
+        "pay_currency": page.pay_currency, "amount_shown": page.amount_shown,
+        "payment_method": page.methods[0].code if len(page.methods) == 1 else None,
+    })
+    form.set_choices(
+        [(level, level_label(level)) for level in page.levels],
+        [(term, ngettext("%(num)d month", "%(num)d months", term)) for term in page.terms],
+        [(code, code) for code in page.pay_currencies],
+        [(m.code, method_label(m.code)) for m in page.methods],
+    )
+    return form
+
+
+def _render_page(page, form=None, errors=(), status=200):
+    errors = [error_message(code) for code in (*page.errors, *errors)]
+    quote_request = page.quote.reason in ("lapsed_too_long", "no_price", "over_cap")
+    change_form = ChangeRequestForm(formdata=None, kind="quote" if quote_request else "level")
+    if not page.quote.eligible:
+        order = services.shown_order(page.contract)
+        return render_template(
+            "checkout/ineligible.html", page=page, reason=page.quote.reason, order=order,
+            instructions=_instructions(order), errors=errors, change_form=change_form,
+            products=services.contract_products(page.contract),
+        ), status
+    return render_template(
+        "checkout/quote.html", page=page, form=form or _order_form(page), errors=errors,
+        change_form=change_form, products=services.contract_products(page.contract),
+    ), status
+
+
+def _instructions(order):
+    if order is None or not is_offline(order.method):
+        return None
+    return payment_instructions(order)
+
+
+@bp.get("/renewal")
+@link_required
+def renewal():
+    """The quote page; ``?service_level=&term_months=&pay_currency=`` re-renders the amounts."""
+    args = request.args
+    page = services.quote_page(g.link, utc_today(), args.get("service_level"),
+                               args.get("term_months"), args.get("pay_currency"))
+    db.session.commit()  # keep a freshly issued quote: the order is placed against it
+    return _render_page(page)
+
+
+def _card_payments():
+    try:
+        from portal.payments.services import start_card_payment
+    except ImportError:
+        return None
+    return start_card_payment
+
+
+@bp.post("/renewal/order")
+@limiter.limit(FORM_LIMIT)
+@link_required
+def place_order():
+    """Place the order shown on the page; a changed amount is shown again, not charged."""
+    posted = request.form
+    today = utc_today()
+    page = services.quote_page(g.link, today, posted.get("service_level"),
+                               posted.get("term_months"), posted.get("pay_currency"))
+    if "place" not in posted:  # "Update amounts" (or Enter) shows amounts, never orders
+        db.session.commit()
+        return _render_page(page, status=400 if page.errors else 200)
+    form = _order_form(page, formdata=posted)
+    if not form.validate() or page.errors:
+        db.session.commit()
+        return _render_page(page, errors=[] if page.errors else ["invalid"], status=400)
+    if form.amount_shown.data != page.amount_shown:
+        db.session.commit()
+        return _render_page(page, form=_order_form(page), errors=["amount_changed"], status=409)
+    method = form.payment_method.data
+    start_card_payment = None if is_offline(method) else _card_payments()
+    if not is_offline(method) and start_card_payment is None:
+        return _render_page(page, form=form, errors=["card_unavailable"], status=503)
+    try:
+        order, placed_now = services.place(g.link, page, method, today)
+    except OrderError as error:
+        db.session.rollback()
+        page = services.quote_page(g.link, today, page.service_level, page.term_months,
+                                   page.pay_currency)
+        return _render_page(page, form=_order_form(page), errors=[error.code], status=409)
+    if start_card_payment is not None:
+        db.session.commit()
+        start_card_payment(order)
+        db.session.commit()
+        return redirect(request.script_root + CARD_PAYMENT_PATH, code=303)
+    if placed_now:
+        emails.send_order_confirmation(order, g.link)
+    db.session.commit()
+    return redirect(url_for("checkout.confirmation"), code=303)
+
+
+@bp.get("/renewal/confirmation")
+@link_required
+def confirmation():
+    order = services.shown_order(g.link.contract)
+    if order is None:
+        return redirect(url_for("checkout.renewal"), code=303)
+    return render_template("checkout/confirmation.html", order=order,
+                           instructions=_instructions(order), contract=g.link.contract)
+
+
+@bp.post("/renewal/change-request")
+@limiter.limit(FORM_LIMIT)
+@link_required
+def change_request():
+    form = ChangeRequestForm()
+    if not form.validate_on_submit():
+        return render_template("checkout/change_request.html", change_form=form), 400
+    change = services.request_change(g.link, form.kind.data, form.message.data,
+                                     form.service_level.data, form.term_months.data)
+    db.session.commit()
+    return render_template("checkout/change_requested.html", change=change)

@@ -1,0 +1,255 @@
+"""Checkout logic: the link a visitor holds, what their quote page shows, their orders,
+change requests and fresh links. No request or flask.g here: views pass what they know."""
+from dataclasses import dataclass, field
+from urllib.parse import quote as url_quote
+
+from flask import current_app
+from sqlalchemy import select
+
+from portal.audit.models import record
+from portal.checkout.models import QuoteChangeRequest
+from portal.extensions import db
+from portal.links.models import RenewalLink
+from portal.links.services import find_link, is_usable, issue_link, window_closes
+from portal.markets.methods import methods_for
+from portal.money import amount_string
+from portal.orders.models import Order
+from portal.orders.services import OrderError, place_order
+from portal.orders.services import _option_value as option_value
+from portal.orders.services import _result as quote_result
+from portal.rates.services import rate_table
+from portal.renewals import rules
+from portal.renewals.services import (
+    current_quote,
+    issue_quote,
+    renewal_in_progress,
+    settings,
+)
+
+#: Orders a customer is shown after placing one: waiting for money, or paid.
+SHOWN_STATUSES = ("awaiting_payment", "pending", "failed", "paid")
+
+
+# --- links ---
+
+
+def usable_link(link_id, today):
+    """The link stored in a visitor's session, if it still opens the checkout."""
+    if not isinstance(link_id, int):
+        return None
+    link = db.session.get(RenewalLink, link_id)
+    return link if link is not None and is_usable(link, today) else None
+
+
+def open_token(token, today):
+    """``(link, usable)`` for a token from a renewal email; ``(None, False)`` if unknown."""
+    link = find_link(token)
+    return link, link is not None and is_usable(link, today)
+
+
+def resend_link(stale_link_id, email, today):
+    """Issue a fresh link when ``email`` is a contact of the stale link's contract and the
+    contract can still be renewed online; returns ``(link, token)`` or None. Callers answer
+    the same way either way, so nobody learns which addresses are on record."""
+    if not isinstance(stale_link_id, int):
+        return None
+    stale = db.session.get(RenewalLink, stale_link_id)
+    if stale is None or today > window_closes(stale.contract):
+        return None
+    wanted = (email or "").strip().lower()
+    contact = next((c for c in stale.contract.account.contacts if c.email == wanted), None)
+    if contact is None:
+        record("customer", "link.resend_refused", stale.contract.number, reference=stale.reference)
+        return None
+    link, token = issue_link(stale.contract, contact, purpose="resend")
+    record(f"customer:{contact.id}", "link.issue", stale.contract.number,
+           reference=link.reference, replaces=stale.reference, contact=contact.email)
+    return link, token
+
+
+def help_mailto(link):
+    """An "email us" link carrying the contract number, link reference and address used."""
+    contract, contact = link.contract, link.contact
+    subject = f"Renewal {contract.number} ({link.reference})"
+    body = (f"Contract: {contract.number}\nReference: {link.reference}\n"
+            f"Email: {contact.email}\n\n")
+    return (f"mailto:{current_app.config['RENEWALS_DESK_EMAIL']}"
+            f"?subject={url_quote(subject)}&body={url_quote(body)}")
+
+
+# --- the quote page ---
+
+
+def fresh_quote(contract, today):
+    """The quote to show today: the newest valid one unless the contract has moved on
+    since (renewed, an order placed or lapsed, cancelled); never a stale amount."""
+    quote = current_quote(contract, today, issued_by="checkout")
+    in_progress = renewal_in_progress(contract, today)
+    cancelled = contract.status == "cancelled"
+    stale = (
+        quote.document.get("contract_end_date") != contract.end_date.isoformat()
+        or (quote.eligible and (in_progress or cancelled))
+        or (quote.reason == "already_renewed" and not in_progress)
+        or (quote.reason == "cancelled" and not cancelled)
+    )
+    return issue_quote(contract, today, issued_by="checkout") if stale else quote
+
+
+@dataclass
+class QuotePage:
+    """Everything the quote page shows for one selection of level, term and currency."""
+
+    link: RenewalLink
+    quote: object
+    options: list
+    levels: list
+    terms: list
+    pay_currencies: list
+    service_level: str | None = None
+    term_months: int | None = None
+    pay_currency: str | None = None
+    option: object = None
+    payment: object = None
+    methods: list = field(default_factory=list)
+    #: Codes of what was wrong with the requested selection (shown as messages).
+    errors: list = field(default_factory=list)
+
+    @property
+    def contract(self):
+        return self.link.contract
+
+    @property
+    def buyable(self):
+        return self.quote.eligible and self.payment is not None
+
+    @property
+    def amount_due_string(self):
+        return amount_string(self.payment.amount_due, self.payment.currency) if self.payment else ""
+
+    @property
+    def amount_shown(self):
+        """What the order form carries back: the amount due the customer saw."""
+        return f"{self.amount_due_string} {self.payment.currency}" if self.payment else ""
+
+
+def _default_option(options, contract):
+    own = [o for o in options if (o.service_level, o.term_months)
+           == (contract.service_level, contract.term_months) and o.within_cap]
+    within = [o for o in options if o.within_cap]
+    return (own or within or options or [None])[0]
+
+
+def _term_number(text):
+    try:
+        return int(str(text))
+    except ValueError:
+        return None
+
+
+def quote_page(link, today, service_level=None, term_months=None, pay_currency=None):
+    """The quote page for ``link``; unknown or unoffered choices fall back to the defaults
+    and are reported in ``errors``."""
+    contract = link.contract
+    quote = fresh_quote(contract, today)
+    options = [option_value(o) for o in quote.document["quote"]["options"]]
+    rates = rate_table(quote.quote_date)
+    page = QuotePage(
+        link=link, quote=quote, options=options,
+        levels=list(dict.fromkeys(o.service_level for o in options)),
+        terms=sorted({o.term_months for o in options}),
+        pay_currencies=rules.pay_currencies(quote.currency, rates, settings()),
+    )
+    if not options:
+        return page
+    default = _default_option(options, contract)
+    page.service_level, page.term_months = default.service_level, default.term_months
+    if service_level or term_months:
+        wanted = (service_level or page.service_level,
+                  _term_number(term_months) if term_months else page.term_months)
+        match = [o for o in options if (o.service_level, o.term_months) == wanted]
+        if match:
+            page.service_level, page.term_months = wanted
+        else:
+            page.errors.append("option_not_offered")
+    page.option = next(o for o in options if (o.service_level, o.term_months)
+                       == (page.service_level, page.term_months))
+    page.pay_currency = page.pay_currencies[0]
+    if pay_currency:
+        if str(pay_currency).upper() in page.pay_currencies:
+            page.pay_currency = str(pay_currency).upper()
+        else:
+            page.errors.append("currency_not_offered")
+    if page.option.within_cap and quote.eligible:
+        page.payment = rules.payment(quote_result(quote), page.option, page.pay_currency,
+                                     rates, settings())
+        page.methods = methods_for(contract.account.country, page.pay_currency)
+    elif not page.option.within_cap and (service_level or term_months):
+        page.errors.append("over_cap")
+    return page
+
+
+# --- orders ---
+
+
+def place(link, page, method_code, today):
+    """Place the order for the page's selection; raises OrderError when it cannot be.
+    Returns ``(order, placed_now)``; a repeated submission returns the same order."""
+    if page.payment is None:
+        raise OrderError("option_not_offered", "the selection has no amount due")
+    before = {o.id for o in _orders(link.contract)}
+    try:
+        order = place_order(
+            page.quote, page.service_level, page.term_months, page.pay_currency, method_code,
+            contact_id=link.contact_id, today=today, actor=f"customer:{link.contact_id}",
+        )
+    except rules.RuleError as error:
+        raise OrderError("currency_not_offered", str(error)) from None
+    return order, order.id not in before
+
+
+def _orders(contract):
+    return db.session.scalars(
+        select(Order).where(Order.contract_id == contract.id).order_by(Order.id.desc())
+    ).all()
+
+
+def shown_order(contract):
+    """The order a customer sees on the confirmation and already-renewed pages: the open
+    one, else the paid order that bought the current term."""
+    for order in _orders(contract):
+        if order.status in SHOWN_STATUSES and order.status != "paid":
+            return order
+        if order.status == "paid" and order.term_end == contract.end_date:
+            return order
+    return None
+
+
+def contract_products(contract):
+    return [(line.product.name, line.product_code, line.quantity) for line in contract.lines]
+
+
+# --- change requests ---
+
+
+def request_change(link, kind, message, service_level=None, term_months=None):
+    """Store a change request for staff; an identical open request is not stored twice."""
+    text = (message or "").strip()
+    if kind == "quote" and service_level:
+        text = f"[{service_level[:64]}, {str(term_months or '')[:8]} months] {text}".strip()
+    existing = db.session.scalar(
+        select(QuoteChangeRequest).where(
+            QuoteChangeRequest.contract_id == link.contract_id,
+            QuoteChangeRequest.contact_id == link.contact_id,
+            QuoteChangeRequest.kind == kind, QuoteChangeRequest.message == text,
+            QuoteChangeRequest.status == "open",
+        ).limit(1)
+    )
+    if existing is not None:
+        return existing
+    change = QuoteChangeRequest(contract_id=link.contract_id, contact_id=link.contact_id,
+                                link_reference=link.reference, kind=kind, message=text)
+    db.session.add(change)
+    db.session.flush()
+    record(f"customer:{link.contact_id}", "quote.change_request", link.contract.number,
+           kind=kind, request=change.id, reference=link.reference)
+    return change
