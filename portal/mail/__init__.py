@@ -1,0 +1,1 @@
+"""Outgoing email: staged in the database, delivered by ``portal outbox drain``."""

@@ -1,0 +1,32 @@
+"""``portal outbox drain`` and ``portal outbox failed``."""
+import click
+from flask.cli import with_appcontext
+
+from portal.mail.outbox import drain, failed_messages
+
+
+@click.group("outbox")
+def outbox_group():
+    """The email outbox."""
+
+
+@outbox_group.command("drain")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Deliver at most this many messages.")
+@with_appcontext
+def drain_command(limit):
+    """Deliver staged email, retrying what failed before when it is due."""
+    try:
+        counts = drain(limit=limit)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"sent {counts['sent']}, retry later {counts['retry']}, failed {counts['failed']}")
+
+
+@outbox_group.command("failed")
+@with_appcontext
+def failed_command():
+    """List messages that could not be delivered (the server refused them for good)."""
+    for row in failed_messages():
+        click.echo(f"{row.id}\t{row.created_at:%Y-%m-%d %H:%M}\t{row.kind}\t{row.to}\t"
+                   f"{row.last_error}")

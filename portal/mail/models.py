@@ -1,0 +1,44 @@
+"""The outbox: every email the portal sends, from staging to delivery or permanent failure."""
+from datetime import datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.extensions import db
+
+STATUSES = ("staged", "retry", "sent", "failed")
+
+
+class OutboxMessage(db.Model):
+    __tablename__ = "outbox_message"
+    __table_args__ = (
+        CheckConstraint("status in ('staged', 'retry', 'sent', 'failed')", name="status"),
+        Index("ix_outbox_message_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Fixed when the message is staged, so a resend after a crash carries the same id.
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    #: Optional caller key: a message is staged at most once per key.
+    key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    to: Mapped[str] = mapped_column(String(254))
+    locale: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(64))
+    contract_id: Mapped[int | None] = mapped_column(ForeignKey("contract.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="staged")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    sent_at: Mapped[datetime | None]
+    #: The whole rendered MIME message, as sent.
+    mime: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,0 +1,25 @@
+"""``portal notices send [--date D]``."""
+import click
+from flask.cli import with_appcontext
+
+from portal.clitools import ISO_DATE, utc_today
+from portal.notices.services import send_notices
+
+
+@click.group("notices")
+def notices_group():
+    """Renewal notices."""
+
+
+@notices_group.command("send")
+@click.option("--date", "day", type=ISO_DATE, default=None,
+              help="The day to send for (YYYY-MM-DD, default today in UTC).")
+@with_appcontext
+def send_command(day):
+    """Stage the renewal notices due on the day; run `portal outbox drain` to deliver them."""
+    report = send_notices(day or utc_today())
+    for number, milestone, recipients in report.sent:
+        click.echo(f"{number}\t{milestone} days\t{recipients} recipient(s)")
+    for number, error in report.errors.items():
+        click.echo(f"{number}\tnot sent: {error}", err=True)
+    click.echo(f"{len(report.sent)} notice(s), {report.emails} email(s) staged")

@@ -1,0 +1,219 @@
+"""Renewal notices ("Renewal notices" in renewal-rules.md).
+
+A notice goes out 60, 30 and 15 days before the end date E. A run that missed days sends
+only the latest milestone due and not yet sent; nothing after E, nothing once renewed,
+nothing for OEM or cancelled contracts.
+
+Each contract is handled in its own transaction: the unique (contract, end date,
+milestone) record, the frozen quote, one renewal link and one staged email per recipient
+are committed together or not at all. A concurrent run inserting the same record waits for
+the first one and then hits the unique constraint, so it skips the contract.
+"""
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from flask import current_app, render_template
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from portal.contracts.models import Account, Contract, ContractLine
+from portal.extensions import db
+from portal.i18n import email_locale
+from portal.links.services import issue_link, link_url
+from portal.mail.outbox import stage_email
+from portal.notices.models import NoticeRecord
+from portal.renewals.rules import RuleError
+from portal.renewals.services import issue_quote
+
+#: (milestone, fewest days left, most days left): the milestone due at each distance from E.
+WINDOWS = ((15, 0, 15), (30, 16, 30), (60, 31, 60))
+MILESTONES = tuple(window[0] for window in WINDOWS)
+
+LEVEL_NAMES = {
+    # i18n: a support level of a contract
+    "basic": _l("Basic"),
+    # i18n: a support level of a contract
+    "production": _l("Production"),
+}
+REASON_TEXTS = {
+    "over_cap": _l("The amount is above what can be paid online. Ask us for a quote and "
+                   "we will arrange the renewal with you."),
+    "level_not_online": _l("Your support level is not renewed online. Ask us for a quote and "
+                           "we will arrange the renewal with you."),
+    "not_launched": _l("Online renewal is not yet available in your country. Ask us for a "
+                       "quote and we will arrange the renewal with you."),
+    "no_price": _l("Some of your products have no online price. Ask us for a quote and we "
+                   "will arrange the renewal with you."),
+    "lapsed_too_long": _l("Your contract ended too long ago to be renewed online. Ask us for "
+                          "a quote."),
+}
+#: Reasons that mean no notice at all (renewed, awaiting payment, cancelled, OEM).
+NO_NOTICE = {"already_renewed", "cancelled", "oem"}
+
+PDF_FONTS = {
+    "ja": '"Noto Sans CJK JP"',
+    "ko": '"Noto Sans CJK KR"',
+    "zh_Hans": '"Noto Sans CJK SC"',
+}
+
+
+@dataclass
+class RunReport:
+    sent: list = field(default_factory=list)  # (contract number, milestone, recipients)
+    skipped: dict = field(default_factory=dict)  # contract number -> reason
+    errors: dict = field(default_factory=dict)  # contract number -> message
+
+    @property
+    def emails(self):
+        return sum(count for _, _, count in self.sent)
+
+
+def due_contracts(today):
+    """``[(contract id, milestone)]`` due on ``today``, read through the end-date index.
+
+    Only contracts ending within 60 days are read, and of those only the ones whose due
+    milestone (or a later one) has no record yet.
+    """
+    due = []
+    for milestone, fewest, most in WINDOWS:
+        noticed = exists().where(
+            NoticeRecord.contract_id == Contract.id,
+            NoticeRecord.end_date == Contract.end_date,
+            NoticeRecord.milestone <= milestone,
+        )
+        rows = db.session.execute(
+            select(Contract.id).where(
+                Contract.end_date >= today + timedelta(days=fewest),
+                Contract.end_date <= today + timedelta(days=most),
+                Contract.status == "active",
+                Contract.channel != "oem",
+                ~noticed,
+            ).order_by(Contract.id)
+        ).scalars()
+        due.extend((contract_id, milestone) for contract_id in rows)
+    return due
+
+
+def send_notices(today):
+    """Stage the notices due on ``today``; returns a RunReport."""
+    report = RunReport()
+    work = due_contracts(today)
+    db.session.commit()
+    for contract_id, milestone in work:
+        try:
+            notify(contract_id, milestone, today, report)
+        except Exception:
+            db.session.rollback()
+            raise
+    return report
+
+
+def _load(contract_id):
+    return db.session.scalar(
+        select(Contract).where(Contract.id == contract_id).options(
+            selectinload(Contract.lines).selectinload(ContractLine.product),
+            selectinload(Contract.account).selectinload(Account.contacts),
+            selectinload(Contract.price_list),
+        )
+    )
+
+
+def notify(contract_id, milestone, today, report):
+    """One contract's notice, in one transaction."""
+    contract = _load(contract_id)
+    number, end_date = contract.number, contract.end_date
+    notice = NoticeRecord(contract_id=contract.id, end_date=end_date, milestone=milestone,
+                          run_date=today)
+    db.session.add(notice)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()  # another run noticed this contract first
+        report.skipped[number] = "duplicate"
+        return
+    try:
+        quote = issue_quote(contract, today)
+    except RuleError as error:
+        db.session.rollback()
+        report.errors[number] = str(error)
+        current_app.logger.warning("notice for %s not sent: %s", number, error)
+        return
+    recipients = contract.renewal_contacts
+    if quote.reason in NO_NOTICE or not recipients:
+        db.session.rollback()
+        report.skipped[number] = quote.reason or "no_recipients"
+        return
+    pdfs = {}
+    for contact in recipients:
+        locale = email_locale(contact.language, contract.account.country)
+        link, token = issue_link(contract, contact, purpose="notice")
+        context = notice_context(contract, quote, milestone, contact, link, link_url(token))
+        if locale not in pdfs:
+            pdfs[locale] = quote_pdf(context, locale)
+        stage_email(contact.email, "notice", "notice", context, locale,
+                    attachments=[(f"quote-{number}.pdf", pdfs[locale], "application/pdf")],
+                    contract=contract,
+                    key=f"notice:{contract.id}:{end_date.isoformat()}:{milestone}:{contact.id}")
+    notice.quote_id = quote.id
+    notice.recipients = len(recipients)
+    db.session.commit()
+    report.sent.append((number, milestone, len(recipients)))
+
+
+def _options(quote):
+    document = quote.document["quote"]
+    return [
+        {
+            "service_level": option["service_level"],
+            "level_name": LEVEL_NAMES.get(option["service_level"], option["service_level"]),
+            "term_months": option["term_months"],
+            "term_start": _date(option["term_start"]),
+            "term_end": _date(option["term_end"]),
+            "total": Decimal(option["total"]),
+            "within_cap": option["within_cap"],
+        }
+        for option in document["options"]
+    ]
+
+
+def _date(text):
+    return date.fromisoformat(text)
+
+
+def notice_context(contract, quote, milestone, contact, link, url):
+    options = _options(quote)
+    current = next((o for o in options if o["service_level"] == contract.service_level
+                    and o["term_months"] == contract.term_months), None)
+    return {
+        "contract": contract,
+        "contact": contact,
+        "milestone": milestone,
+        "end_date": contract.end_date,
+        "products": [(line.product.name, line.product_code, line.quantity)
+                     for line in contract.lines],
+        "level_name": LEVEL_NAMES.get(contract.service_level, contract.service_level),
+        "currency": quote.currency,
+        "quote": quote,
+        "current": current,
+        "others": [o for o in options if o is not current],
+        "eligible": quote.eligible,
+        "reason_text": REASON_TEXTS.get(quote.reason) if not quote.eligible else None,
+        "url": url,
+        "reference": link.reference,
+        "email": contact.email,
+        "desk_email": current_app.config["RENEWALS_DESK_EMAIL"],
+    }
+
+
+def quote_pdf(context, locale):
+    """The quote as a PDF, rendered from ``templates/notices/quote_pdf.html``."""
+    from weasyprint import HTML
+
+    with force_locale(locale):
+        html = render_template("notices/quote_pdf.html", locale=locale,
+                               font=PDF_FONTS.get(locale, '"Noto Sans"'), **context)
+    return HTML(string=html).write_pdf()

@@ -1,0 +1,118 @@
+"""The outbox against a real SMTP server on loopback."""
+from datetime import timedelta
+from email import message_from_bytes
+from email.policy import default as default_policy
+
+import pytest
+from sqlalchemy import select
+
+from portal.audit.models import AuditEntry
+from portal.extensions import db
+from portal.mail.models import OutboxMessage
+from portal.mail.outbox import _now, drain, stage_email
+from tests.smtpsink import SmtpSink, free_port
+
+
+@pytest.fixture
+def smtp(app, monkeypatch):
+    with SmtpSink() as sink:
+        monkeypatch.setitem(app.config, "SMTP_URL", sink.url)
+        monkeypatch.setitem(app.config, "SMTP_TIMEOUT_SECONDS", 5)
+        yield sink.handler
+
+
+def stage(to="eva@muster.example", key=None):
+    row = stage_email(to, "test", subject="Grüße", body="Hallo Eva\n", html="<p>Hallo</p>",
+                      locale="de", key=key)
+    db.session.commit()
+    return row
+
+
+def later(minutes):
+    return _now() + timedelta(minutes=minutes)
+
+
+def test_staged_message_is_delivered_once(smtp):
+    row = stage()
+    assert drain() == {"sent": 1, "retry": 0, "failed": 0}
+    assert drain() == {"sent": 0, "retry": 0, "failed": 0}
+    assert smtp.message_ids() == [row.message_id]
+    delivered = smtp.messages[0]
+    assert delivered["Subject"] == "Grüße"
+    assert delivered["To"] == "eva@muster.example"
+    assert delivered.get_body(("plain",)).get_content().strip() == "Hallo Eva"
+    assert row.status == "sent" and row.sent_at is not None and row.attempts == 1
+
+
+def test_same_key_stages_one_message(smtp):
+    first = stage(key="order:1")
+    again = stage(key="order:1")
+    assert again.id == first.id
+    drain()
+    assert len(smtp.messages) == 1
+
+
+def test_a_drain_stopped_halfway_leaves_the_rest_for_the_next_one(smtp):
+    rows = [stage(f"c{n}@x.example") for n in range(3)]
+    assert drain(limit=1)["sent"] == 1  # the process stops here
+    assert [r.status for r in rows] == ["sent", "staged", "staged"]
+    assert drain()["sent"] == 2
+    assert sorted(smtp.message_ids()) == sorted(r.message_id for r in rows)
+
+
+def test_temporary_refusal_is_retried_with_backoff_then_delivered_once(smtp):
+    row = stage()
+    smtp.refusals = ["451 4.3.0 try again later", "421 4.7.0 busy"]
+    assert drain() == {"sent": 0, "retry": 1, "failed": 0}
+    assert row.status == "retry" and row.attempts == 1 and "451" in row.last_error
+    first_wait = row.next_attempt_at
+    assert drain()["retry"] == 0  # not due yet: nothing is tried
+    assert drain(now=later(2))["retry"] == 1
+    assert row.next_attempt_at - later(2) > first_wait - _now()  # waits longer
+    assert drain(now=later(10)) == {"sent": 1, "retry": 0, "failed": 0}
+    assert drain(now=later(60))["sent"] == 0
+    assert smtp.message_ids() == [row.message_id]
+    assert row.status == "sent" and row.attempts == 3
+
+
+def test_permanent_refusal_is_recorded_as_failed_and_not_retried(smtp, cli):
+    row = stage("nobody@x.example")
+    smtp.refusals = ["550 5.1.1 no such user"]
+    assert drain() == {"sent": 0, "retry": 0, "failed": 1}
+    assert row.status == "failed" and row.last_error.startswith("550")
+    assert drain(now=later(600))["sent"] == 0
+    assert smtp.messages == []
+    audit = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "mail.failed"))
+    assert audit.target == row.message_id
+    listing = cli("outbox", "failed")
+    assert listing.exit_code == 0 and "nobody@x.example" in listing.output and "550" in listing.output
+
+
+def test_server_down_reschedules_and_stops_the_run(app, monkeypatch):
+    monkeypatch.setitem(app.config, "SMTP_URL", f"smtp://127.0.0.1:{free_port()}")
+    monkeypatch.setitem(app.config, "SMTP_TIMEOUT_SECONDS", 2)
+    first, second = stage("a@x.example"), stage("b@x.example")
+    assert drain() == {"sent": 0, "retry": 1, "failed": 0}
+    assert first.status == "retry" and first.last_error.startswith("connection:")
+    assert second.status == "staged" and second.attempts == 0
+
+
+def test_without_smtp_url_mail_goes_to_eml_files(app, monkeypatch, tmp_path, cli):
+    monkeypatch.delitem(app.config, "SMTP_URL", raising=False)
+    monkeypatch.setitem(app.config, "OUTBOX_DIR", str(tmp_path / "outbox"))
+    row = stage()
+    result = cli("outbox", "drain")
+    assert result.exit_code == 0 and "sent 1" in result.output
+    files = list((tmp_path / "outbox").glob("*.eml"))
+    assert len(files) == 1
+    parsed = message_from_bytes(files[0].read_bytes(), policy=default_policy)
+    assert parsed["Message-ID"] == row.message_id and parsed["Subject"] == "Grüße"
+    assert cli("outbox", "drain").output.startswith("sent 0")
+
+
+def test_bad_smtp_url_is_a_one_line_error(app, monkeypatch, cli):
+    monkeypatch.setitem(app.config, "SMTP_URL", "http://127.0.0.1:25")
+    row = stage()
+    result = cli("outbox", "drain")
+    assert result.exit_code != 0 and "smtp://host:port" in result.output + (result.stderr or "")
+    assert db.session.get(OutboxMessage, row.id).status == "staged"
