@@ -79,7 +79,9 @@ def register_models():
     from portal.checkout import models as _checkout  # noqa: F401
     from portal.contracts import models as _contracts  # noqa: F401
     from portal.links import models as _links  # noqa: F401
+    from portal.mail import models as _mail  # noqa: F401
     from portal.markets import models as _markets  # noqa: F401
+    from portal.notices import models as _notices  # noqa: F401
     from portal.orders import models as _orders  # noqa: F401
     from portal.rates import models as _rates  # noqa: F401
     from portal.renewals import models as _renewals  # noqa: F401
@@ -89,10 +91,14 @@ def register_cli(app):
     from portal.demo.cli import demo_command
     from portal.imports.cli import import_group
     from portal.links.cli import link_command
+    from portal.mail.cli import outbox_group
+    from portal.notices.cli import notices_group
     from portal.orders.cli import orders_group
     from portal.rates.cli import rates_group
     from portal.renewals.cli import quote_command
 
     app.cli.add_command(orders_group)
+    app.cli.add_command(outbox_group)
+    app.cli.add_command(notices_group)
     for command in (import_group, rates_group, quote_command, demo_command, link_command):
         app.cli.add_command(command)
