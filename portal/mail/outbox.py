@@ -80,13 +80,14 @@ def build_message(to, subject, text, html=None, attachments=(), locale="en"):
     message["Subject"] = subject
     message["Date"] = formatdate(localtime=False, usegmt=True)
     message["Message-ID"] = make_msgid(domain=_domain())
-    message["Content-Language"] = locale.replace("_", "-")
     message.set_content(text)
     if html is not None:
         message.add_alternative(html, subtype="html")
     for filename, content, mimetype in attachments:
         maintype, _, subtype = mimetype.partition("/")
         message.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
+    # last: setting the body or adding parts moves Content-* headers into a subpart
+    message["Content-Language"] = locale.replace("_", "-")
     return message
 
 
