@@ -1,4 +1,5 @@
 """A real SMTP server on loopback for tests and benchmarks (aiosmtpd, in-process)."""
+import asyncio
 from email import message_from_bytes
 from email.policy import default as default_policy
 
@@ -13,8 +14,11 @@ class Handler:
     def __init__(self):
         self.messages = []
         self.refusals = []  # answers for the next DATA commands, e.g. "451 4.3.0 busy"
+        self.delay = 0  # seconds to take over each message
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.refusals:
             return self.refusals.pop(0)
         self.messages.append(message_from_bytes(envelope.content, policy=default_policy))
