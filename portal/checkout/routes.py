@@ -157,6 +157,9 @@ def place_order():
     today = utc_today()
     page = services.quote_page(g.link, today, posted.get("service_level"),
                                posted.get("term_months"), posted.get("pay_currency"))
+    if page.quote.reason == "already_renewed":  # a second click, a reload, another tab
+        db.session.commit()
+        return redirect(url_for("checkout.confirmation"), code=303)
     if "place" not in posted:  # "Update amounts" (or Enter) shows amounts, never orders
         db.session.commit()
         return _render_page(page, status=400 if page.errors else 200)

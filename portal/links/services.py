@@ -27,11 +27,14 @@ def _reference():
     return "R-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
 
 
-def issue_link(contract, contact, purpose="manual"):
-    """Create a link; returns ``(link, token)``. The token is shown once and not kept."""
+def issue_link(contract, contact, purpose="manual", token=None):
+    """Create a link; returns ``(link, token)``. The token is shown once and not kept.
+
+    ``token`` is for reproducible demo links only; every other link gets a random one.
+    """
     if contact.account_id != contract.account_id:
         raise ValueError("the contact does not belong to the contract's account")
-    token = secrets.token_urlsafe(TOKEN_BYTES)
+    token = token or secrets.token_urlsafe(TOKEN_BYTES)
     link = RenewalLink(token_hash=hash_token(token), contract_id=contract.id,
                        contact_id=contact.id, reference=_reference(), purpose=purpose)
     db.session.add(link)

@@ -1,0 +1,212 @@
+"""Placing orders from the quote page, offline payment, change requests, CSRF."""
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from portal.audit.models import AuditEntry
+from portal.checkout.models import QuoteChangeRequest
+from portal.extensions import db
+from portal.orders.models import Order
+from tests.checkout.conftest import csrf_token, field_value, open_checkout
+
+
+def _order_form(page, **choices):
+    data = {"csrf_token": csrf_token(page), "amount_shown": field_value(page, "amount_shown"),
+            "service_level": "basic", "term_months": "12", "pay_currency": "USD",
+            "payment_method": "bank_transfer", "place": "1"}
+    data.update(choices)
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def _orders(contract):
+    return db.session.scalars(select(Order).where(Order.contract_id == contract.id)).all()
+
+
+def _confirmations(order):
+    return db.session.scalars(select(AuditEntry).where(
+        AuditEntry.action == "email.stage",
+        AuditEntry.target == f"order-confirmation:{order.reference}")).all()
+
+
+def test_offline_order_then_recorded_payment_renews_the_contract(web, make_checkout, cli):
+    contract, _, token = make_checkout()
+    old_end = contract.end_date
+    page = open_checkout(web, token).get_data(as_text=True)
+    response = web.post("/renewal/order", data=_order_form(page))
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("/renewal/confirmation")
+    [order] = _orders(contract)
+    assert (order.status, order.method, str(order.amount_due)) == (
+        "awaiting_payment", "bank_transfer", "900.0000")
+    confirmation = web.get("/renewal/confirmation").get_data(as_text=True)
+    assert order.reference in confirmation
+    assert 'data-method="bank_transfer"' in confirmation and "IBAN" in confirmation
+    assert "$900.00" in confirmation
+    assert f'data-term-end="{order.term_end.isoformat()}"' in confirmation
+    assert len(_confirmations(order)) == 1
+    # Reopening the quote page shows the order waiting for payment, not a new quote.
+    waiting = web.get("/renewal").get_data(as_text=True)
+    assert 'data-reason="already_renewed"' in waiting and order.reference in waiting
+
+    result = cli("orders", "record-payment", order.reference, "--amount", "900.00",
+                 "--currency", "USD", "--reference", "BANK-77")
+    assert result.exit_code == 0, result.output
+    assert "renewed" in result.output
+    db.session.refresh(contract)
+    assert contract.end_date == old_end + (order.term_end - order.term_start) + timedelta(days=1)
+    renewed = web.get("/renewal").get_data(as_text=True)
+    assert 'data-reason="already_renewed"' in renewed
+    assert 'data-status="paid"' in renewed and "Your contract is renewed" in renewed
+    again = cli("orders", "record-payment", order.reference, "--amount", "900.00",
+                "--currency", "USD", "--reference", "BANK-77")
+    assert again.exit_code == 0 and "nothing changed" in again.output
+
+
+@pytest.mark.parametrize("method, text", [
+    ("check", "memo line"), ("paypal", "PayPal account"), ("paynearme", "PayNearMe store"),
+])
+def test_each_offline_method_has_its_instructions(web, make_checkout, method, text):
+    _, _, token = make_checkout()
+    page = open_checkout(web, token).get_data(as_text=True)
+    web.post("/renewal/order", data=_order_form(page, payment_method=method))
+    confirmation = web.get("/renewal/confirmation").get_data(as_text=True)
+    assert f'data-method="{method}"' in confirmation and text in confirmation
+
+
+def test_double_submit_places_one_order_and_one_email(web, make_checkout):
+    contract, _, token = make_checkout()
+    page = open_checkout(web, token).get_data(as_text=True)
+    form = _order_form(page)
+    assert web.post("/renewal/order", data=form).status_code == 303
+    assert web.post("/renewal/order", data=form).status_code == 303
+    [order] = _orders(contract)
+    assert len(_confirmations(order)) == 1
+
+
+def test_update_button_and_get_never_place_an_order(web, make_checkout):
+    contract, _, token = make_checkout()
+    page = open_checkout(web, token).get_data(as_text=True)
+    web.get("/renewal?service_level=basic&term_months=12&pay_currency=USD"
+            "&payment_method=bank_transfer&place=1")
+    form = _order_form(page, term_months="36")
+    del form["place"]
+    form["update"] = "1"
+    response = web.post("/renewal/order", data=form)
+    assert response.status_code == 200
+    assert 'data-amount-due="2400.00"' in response.get_data(as_text=True)
+    assert _orders(contract) == []
+
+
+def test_a_changed_amount_is_shown_again_not_ordered(web, make_checkout):
+    contract, _, token = make_checkout()
+    page = open_checkout(web, token).get_data(as_text=True)
+    response = web.post("/renewal/order", data=_order_form(page, term_months="36"))
+    assert response.status_code == 409
+    body = response.get_data(as_text=True)
+    assert "amount due has changed" in body and 'data-amount-due="2400.00"' in body
+    assert _orders(contract) == []
+
+
+def test_card_method_without_card_payments_is_a_clear_error(web, make_checkout, monkeypatch):
+    monkeypatch.setattr("portal.checkout.routes._card_payments", lambda: None)
+    contract, _, token = make_checkout()
+    page = open_checkout(web, token).get_data(as_text=True)
+    response = web.post("/renewal/order", data=_order_form(page, payment_method="visa"))
+    assert response.status_code == 503
+    assert "Card payments are not available" in response.get_data(as_text=True)
+    assert _orders(contract) == []
+
+
+def test_card_method_hands_the_order_to_card_payments(web, make_checkout, monkeypatch):
+    started = []
+    monkeypatch.setattr("portal.checkout.routes._card_payments", lambda: started.append)
+    contract, _, token = make_checkout()
+    page = open_checkout(web, token).get_data(as_text=True)
+    response = web.post("/renewal/order", data=_order_form(page, payment_method="visa"))
+    assert response.status_code == 303 and response.headers["Location"].endswith("/renewal/pay")
+    [order] = _orders(contract)
+    assert started == [order] and order.status == "pending" and order.method == "visa"
+    assert _confirmations(order) == []  # the card flow confirms once the payment succeeds
+
+
+@pytest.mark.parametrize("choices", [
+    {"payment_method": "ideal"},  # offered in NL only
+    {"payment_method": "solo"},
+    {"payment_method": None},
+    {"service_level": "production", "term_months": "36"},  # over the cap
+    {"service_level": "gold"},
+    {"term_months": "-12"},
+    {"pay_currency": "XXX"},
+    {"service_level": "x" * 200000},
+    {"auto_renew": "y" * 10000},
+])
+def test_bad_order_input_changes_nothing(web, make_checkout, choices):
+    contract, _, token = make_checkout()
+    page = open_checkout(web, token).get_data(as_text=True)
+    response = web.post("/renewal/order", data=_order_form(page, **choices))
+    if choices.get("auto_renew"):
+        assert response.status_code == 303  # a ticked box, whatever its value
+        return
+    assert response.status_code in (400, 409)
+    assert "flash-error" in response.get_data(as_text=True)
+    assert _orders(contract) == []
+
+
+def test_posts_need_a_csrf_token(web, make_checkout):
+    contract, _, token = make_checkout()
+    page = open_checkout(web, token).get_data(as_text=True)
+    form = _order_form(page)
+    del form["csrf_token"]
+    assert web.post("/renewal/order", data=form).status_code == 400
+    assert web.post("/renewal/order", data={**form, "csrf_token": "forged"}).status_code == 400
+    assert web.post("/renewal/change-request",
+                    data={"kind": "other", "message": "hi"}).status_code == 400
+    assert _orders(contract) == []
+    assert db.session.scalars(select(QuoteChangeRequest)).all() == []
+
+
+def test_a_change_request_is_stored_and_acknowledged(web, make_checkout):
+    contract, link, token = make_checkout()
+    page = open_checkout(web, token).get_data(as_text=True)
+    data = {"csrf_token": csrf_token(page), "kind": "quantities",
+            "message": "We need 5 licences instead of 2."}
+    response = web.post("/renewal/change-request", data=data)
+    assert response.status_code == 200
+    assert "We have your request" in response.get_data(as_text=True)
+    web.post("/renewal/change-request", data=data)  # a double click stores one request
+    [change] = db.session.scalars(select(QuoteChangeRequest)).all()
+    assert (change.contract_id, change.contact_id, change.link_reference, change.kind,
+            change.message, change.status) == (contract.id, link.contact_id, link.reference,
+                                               "quantities", data["message"], "open")
+
+
+def test_quote_request_for_an_over_cap_option(web, make_checkout):
+    contract, _, token = make_checkout()
+    page = open_checkout(web, token).get_data(as_text=True)
+    response = web.post("/renewal/change-request", data={
+        "csrf_token": csrf_token(page), "kind": "quote", "service_level": "production",
+        "term_months": "36"})
+    assert response.status_code == 200
+    [change] = db.session.scalars(select(QuoteChangeRequest)).all()
+    assert change.kind == "quote" and "production, 36 months" in change.message
+
+
+@pytest.mark.parametrize("data", [
+    {"kind": "other", "message": ""},
+    {"kind": "bogus", "message": "x"},
+    {"kind": "other", "message": "x" * 5000},
+])
+def test_bad_change_requests_are_refused(web, make_checkout, data):
+    _, _, token = make_checkout()
+    page = open_checkout(web, token).get_data(as_text=True)
+    response = web.post("/renewal/change-request", data={"csrf_token": csrf_token(page), **data})
+    assert response.status_code == 400
+    assert 'class="error"' in response.get_data(as_text=True)
+    assert db.session.scalars(select(QuoteChangeRequest)).all() == []
+
+
+def test_checkout_pages_need_the_link_session(web, make_checkout):
+    for path in ("/renewal", "/renewal/confirmation"):
+        assert web.get(path).status_code == 403
+    assert web.post("/renewal/order", data={}).status_code in (400, 403)

@@ -1,0 +1,137 @@
+"""The quote page: options, amounts, pay currency and FX fee, over-cap options, garbage."""
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.orders.models import Order
+from tests import factories
+from tests.checkout.conftest import amount_due, open_checkout
+
+
+def test_quote_page_shows_contract_products_options_and_amount_due(web, make_checkout):
+    contract, link, token = make_checkout()
+    response = open_checkout(web, token)
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert contract.number in page
+    assert "Vs-Ent" in page  # the product name from the factory
+    assert f'data-end-date="{contract.end_date.isoformat()}"' in page
+    for option in ("basic-12", "basic-36", "production-12", "production-36"):
+        assert f'data-option="{option}"' in page
+    assert amount_due(page) == ("900.00", "USD")
+    assert "$900.00" in page
+    for name in ("service_level", "term_months", "pay_currency", "payment_method", "auto_renew"):
+        assert f'name="{name}"' in page
+    assert 'name="auto_renew" type="checkbox" value="y"' in page  # unticked by default
+    assert 'value="bank_transfer"' in page and 'value="check"' in page
+    assert f"reference {link.reference}" in page
+    assert "mailto:renewals@portal.example?subject=" in page
+    assert contract.account.contacts[0].email.replace("@", "%40") in page
+
+
+@pytest.fixture
+def quote_at(web, make_checkout):
+    """Open a new contract's link; returns ``quote_at(query) -> the quote page``."""
+    _, _, token = make_checkout()
+    open_checkout(web, token)
+    return lambda query: web.get(f"/renewal?{query}").get_data(as_text=True)
+
+
+def test_get_with_choices_re_renders_the_amounts(quote_at):
+    page = quote_at("service_level=basic&term_months=36")
+    assert amount_due(page) == ("2400.00", "USD")
+
+
+def test_paying_in_another_currency_shows_the_fx_fee(quote_at):
+    page = quote_at("pay_currency=GBP")
+    # 900 USD x 0.8412 / 1.0861 = 697.06 GBP; fee 3% = 20.91; due 717.97
+    assert 'data-converted="697.06"' in page
+    assert 'data-fx-fee="20.91"' in page
+    assert amount_due(page) == ("717.97", "GBP")
+    assert "£717.97" in page
+    japanese = quote_at("pay_currency=JPY&lang=ja")
+    assert amount_due(japanese)[1] == "JPY" and "." not in amount_due(japanese)[0]
+
+
+def test_amounts_follow_the_page_locale(quote_at):
+    page = quote_at("lang=de&service_level=basic&term_months=36")
+    assert "2.400,00\xa0$" in page
+
+
+def test_over_cap_option_is_shown_but_not_buyable(quote_at):
+    page = quote_at("service_level=production&term_months=36")
+    assert 'data-option="production-36" data-within-cap="false"' in page
+    assert "data-over-cap" in page
+    assert "data-amount-due" not in page
+    assert 'name="place"' not in page
+    assert "Request a quote" in page
+
+
+def _orders():
+    return db.session.scalar(select(func.count()).select_from(Order))
+
+
+@pytest.mark.parametrize("query", [
+    "service_level=gold&term_months=12",
+    "term_months=-12",
+    "term_months=abc",
+    "term_months=" + "9" * 5000,
+    "pay_currency=XXX",
+    "pay_currency=LVL",
+    "service_level=" + "x" * 100000,
+    "payment_method=solo&place=1",
+])
+def test_garbage_choices_never_fail_and_never_order(web, quote_at, query):
+    response = web.get(f"/renewal?{query}")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert amount_due(page) == ("900.00", "USD")  # falls back to the contract's own option
+    assert "flash-error" in page or "payment_method" in query
+    assert _orders() == 0
+
+
+def test_lapsed_contract_shows_fees_for_the_lapsed_days(web, make_checkout, today):
+    _, _, token = make_checkout(days_to_end=-10)
+    page = open_checkout(web, token).get_data(as_text=True)
+    # back-dated: 2 x 450 x 10 / 365 = 24.66; reinstatement 20% = 4.93
+    assert "$24.66" in page and "$4.93" in page
+    assert amount_due(page) == ("929.59", "USD")
+    assert "lapsed 10 days ago" in page
+
+
+REASONS = {
+    "oem": dict(channel="oem"),
+    "level_not_online": dict(level="business_critical"),
+    "not_launched": dict(country="AQ"),
+    "lapsed_too_long": dict(days_to_end=-366),
+    "no_price": dict(lines=[("MON-CLD", 1)]),
+    "over_cap": dict(lines=[("VS-ENT", 9)]),
+    "cancelled": dict(status="cancelled"),
+}
+
+
+@pytest.mark.parametrize("reason", sorted(REASONS))
+def test_each_reason_code_has_its_own_page(web, make_checkout, reason, monkeypatch, today):
+    if reason == "lapsed_too_long":
+        # Links close with the reinstatement window, so only a link kept open longer
+        # reaches this page; keep it open here.
+        monkeypatch.setattr("portal.links.services.window_closes",
+                            lambda contract: today + timedelta(days=1))
+    if reason == "no_price":
+        factories.product("MON-CLD", "Monitor Cloud")
+    contract, _, token = make_checkout(**REASONS[reason])
+    assert web.get(f"/r/{token}").status_code == 303
+    page = web.get("/renewal").get_data(as_text=True)
+    assert f'data-reason="{reason}"' in page
+    assert "data-amount-due" not in page and 'name="place"' not in page
+    expected = {
+        "oem": "OEM partner", "level_not_online": "renewals desk",
+        "not_launched": "not available in your country", "no_price": "request a quote",
+        "lapsed_too_long": "no longer be renewed online",
+        "over_cap": "Request a quote", "cancelled": "terminated",
+    }[reason]
+    assert expected in page
+    if reason in ("no_price", "over_cap", "lapsed_too_long"):
+        assert 'action="/renewal/change-request"' in page
