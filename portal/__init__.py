@@ -68,8 +68,12 @@ def register_web(app):
 def register_blueprints(app):
     """Each feature's blueprint; a feature adds its line here."""
     from portal.checkout.routes import bp as checkout_bp
+    from portal.partners.routes import bp as partner_api_bp
+    from portal.staff.routes import bp as staff_bp
 
     app.register_blueprint(checkout_bp)
+    app.register_blueprint(staff_bp)
+    app.register_blueprint(partner_api_bp)
 
 
 def register_models():
@@ -83,8 +87,10 @@ def register_models():
     from portal.markets import models as _markets  # noqa: F401
     from portal.notices import models as _notices  # noqa: F401
     from portal.orders import models as _orders  # noqa: F401
+    from portal.partners import models as _partners  # noqa: F401
     from portal.rates import models as _rates  # noqa: F401
     from portal.renewals import models as _renewals  # noqa: F401
+    from portal.staff import models as _staff  # noqa: F401
 
 
 def register_cli(app):
@@ -94,10 +100,14 @@ def register_cli(app):
     from portal.mail.cli import outbox_group
     from portal.notices.cli import notices_group
     from portal.orders.cli import orders_group
+    from portal.partners.cli import partner_group
     from portal.rates.cli import rates_group
     from portal.renewals.cli import quote_command
+    from portal.staff.cli import staff_group
 
     app.cli.add_command(orders_group)
+    app.cli.add_command(staff_group)
+    app.cli.add_command(partner_group)
     app.cli.add_command(outbox_group)
     app.cli.add_command(notices_group)
     for command in (import_group, rates_group, quote_command, demo_command, link_command):

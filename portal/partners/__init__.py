@@ -1,0 +1,1 @@
+"""The partner API: resellers read the status of their own customers' contracts."""

@@ -1,0 +1,107 @@
+"""The partner API at /api/partner/v1: Bearer keys, JSON in and out, the partner's own
+contracts only. A contract of another partner answers 404, exactly like a missing one."""
+import hashlib
+
+from flask import Blueprint, current_app, g, jsonify, request
+from flask_limiter.util import get_remote_address
+
+from portal.clitools import utc_today
+from portal.partners import services
+from portal.partners.keys import partner_for_key
+from portal.partners.openapi import openapi_document
+from portal.web import csrf, limiter
+
+bp = Blueprint("partner_api", __name__, url_prefix="/api/partner/v1")
+csrf.exempt(bp)
+
+DEFAULT_PER_PAGE = 50
+MAX_PER_PAGE = 100
+MAX_NUMBER_LENGTH = 64  # Contract.number's column size
+PUBLIC_ENDPOINTS = {"partner_api.openapi"}
+
+
+def api_error(status, code, message):
+    response = jsonify({"error": code, "status": status, "message": message})
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="partner-api"'
+    return response
+
+
+def _bearer_token():
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def key_rate_limit():
+    return current_app.config.get("PARTNER_API_RATE_LIMIT", "120 per minute")
+
+
+def rate_limit_key():
+    """One bucket per presented key (hashed, so the key is not kept in the limiter)."""
+    token = _bearer_token()
+    if token:
+        return "partner-key:" + hashlib.sha256(token.encode("utf-8")).hexdigest()[:32]
+    return "partner-anon:" + (get_remote_address() or "")
+
+
+@bp.before_request
+def authenticate():
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    partner = partner_for_key(_bearer_token())
+    if partner is None:
+        return api_error(401, "unauthorized", "a valid API key is required: "
+                         "Authorization: Bearer <key>")
+    g.partner = partner
+    return None
+
+
+def _positive_int(name, default, maximum=None):
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 9 or int(raw) < 1:
+        raise ValueError(f"{name} must be a whole number from 1")
+    value = int(raw)
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be at most {maximum}")
+    return value
+
+
+@bp.get("/contracts")
+@limiter.limit(key_rate_limit, key_func=rate_limit_key)
+def contracts():
+    status = request.args.get("status")
+    if status is not None and status not in services.STATUSES:
+        return api_error(400, "bad_request",
+                         "status must be one of " + ", ".join(services.STATUSES))
+    try:
+        page = _positive_int("page", 1)
+        per_page = _positive_int("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)
+    except ValueError as error:
+        return api_error(400, "bad_request", str(error))
+    today = utc_today()
+    items, total = services.partner_contracts(g.partner, today, status, page, per_page)
+    return jsonify({
+        "contracts": [services.contract_document(item, today) for item in items],
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+    })
+
+
+@bp.get("/contracts/<number>")
+@limiter.limit(key_rate_limit, key_func=rate_limit_key)
+def contract(number):
+    item = None
+    if len(number) <= MAX_NUMBER_LENGTH and "\x00" not in number:
+        item = services.partner_contract(g.partner, number)
+    if item is None:
+        return api_error(404, "not_found", "no such contract")
+    return jsonify(services.contract_document(item, utc_today()))
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document())

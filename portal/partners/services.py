@@ -1,0 +1,111 @@
+"""Contract status as partners see it (interfaces.md, "Partner API"). No request here."""
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from portal.contracts.models import Contract
+from portal.extensions import db
+from portal.money import amount_string
+from portal.orders.services import open_order
+from portal.renewals import rules
+from portal.renewals.services import compute_quote, contract_facts, settings
+
+STATUSES = ("active", "expiring", "expired", "cancelled")
+#: A contract is ``expiring`` when its end date is 0 to 60 days away.
+EXPIRING_DAYS = 60
+#: Reported when the rules cannot judge the online cap for lack of an exchange rate.
+RATE_UNAVAILABLE = "rate_unavailable"
+
+
+class _CapNotJudged:
+    """Stands in for the priced options when no rate is available: the cap check passes,
+    so the remaining checks of the eligibility table still give their reason."""
+
+    within_cap = True
+
+
+def contract_status(contract, today):
+    if contract.status == "cancelled":
+        return "cancelled"
+    days_left = (contract.end_date - today).days
+    if days_left < 0:
+        return "expired"
+    return "expiring" if days_left <= EXPIRING_DAYS else "active"
+
+
+def status_filter(status, today):
+    """The SQL condition matching ``contract_status(...) == status``."""
+    live = Contract.status != "cancelled"
+    horizon = today + timedelta(days=EXPIRING_DAYS)
+    return {
+        "cancelled": Contract.status == "cancelled",
+        "expired": live & (Contract.end_date < today),
+        "expiring": live & (Contract.end_date >= today) & (Contract.end_date <= horizon),
+        "active": live & (Contract.end_date > horizon),
+    }[status]
+
+
+def eligibility(contract, today):
+    """``(eligible, reason)`` on ``today`` by the rules of renewal-rules.md.
+
+    Judging the cap needs the quote currency's rate to USD. When that rate is missing
+    the quote cannot be priced, so the contract cannot be renewed online today: the
+    answer is ineligible, with the first reason of the eligibility table that does not
+    depend on rates, else ``rate_unavailable``.
+    """
+    try:
+        result, _rates = compute_quote(contract, today)
+        return result.eligible, result.reason
+    except rules.RuleError:
+        facts = contract_facts(contract, today)
+        reason = rules.ineligibility_reason(facts, [_CapNotJudged()], today, settings(),
+                                            contract.price_list.prices())
+        return False, reason or RATE_UNAVAILABLE
+
+
+def order_document(order):
+    if order is None:
+        return None
+    return {
+        "status": order.status,
+        "method": order.method,
+        "amount_due": amount_string(order.amount_due, order.pay_currency),
+        "currency": order.pay_currency,
+        "placed_at": order.placed_at.replace(microsecond=0).isoformat() + "Z",
+    }
+
+
+def contract_document(contract, today):
+    eligible, reason = eligibility(contract, today)
+    return {
+        "number": contract.number,
+        "account": {"name": contract.account.name, "country": contract.account.country},
+        "status": contract_status(contract, today),
+        "service_level": contract.service_level,
+        "term_months": contract.term_months,
+        "end_date": contract.end_date.isoformat(),
+        "renewal": {
+            "eligible": eligible,
+            "reason": reason,
+            "open_order": order_document(open_order(contract.id)),
+        },
+    }
+
+
+def partner_contract(partner, number):
+    """The partner's own contract ``number``; another partner's is None, like a missing one."""
+    return db.session.scalar(select(Contract).where(
+        Contract.number == number, Contract.partner_id == partner.id))
+
+
+def partner_contracts(partner, today, status=None, page=1, per_page=50):
+    """``(contracts, total)`` of one page, ordered by number (unique, so pages are stable)."""
+    condition = Contract.partner_id == partner.id
+    if status is not None:
+        condition = condition & status_filter(status, today)
+    total = db.session.scalar(select(func.count(Contract.id)).where(condition))
+    contracts = db.session.scalars(
+        select(Contract).where(condition).order_by(Contract.number)
+        .offset((page - 1) * per_page).limit(per_page)
+    ).all()
+    return contracts, total

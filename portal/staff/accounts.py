@@ -1,0 +1,115 @@
+"""Staff accounts: adding users, checking passwords, lockout after repeated failures.
+
+No request or session here; ``portal.staff.auth`` ties these to the web session.
+"""
+from datetime import datetime, timedelta, timezone
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.staff.models import ROLES, StaffUser
+
+#: Argon2id cost: the library's defaults (RFC 9106 low-memory profile: 3 passes, 64 MiB,
+#: 4 lanes), which settings may raise (or lower, for tests).
+ARGON2_DEFAULTS = {"ARGON2_TIME_COST": 3, "ARGON2_MEMORY_COST": 65536, "ARGON2_PARALLELISM": 4}
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 1024
+MAX_FAILED_ATTEMPTS = 5
+LOCKOUT = timedelta(minutes=15)
+
+
+def hasher():
+    config = {name: int(current_app.config.get(name, default))
+              for name, default in ARGON2_DEFAULTS.items()}
+    return PasswordHasher(time_cost=config["ARGON2_TIME_COST"],
+                          memory_cost=config["ARGON2_MEMORY_COST"],
+                          parallelism=config["ARGON2_PARALLELISM"])
+
+
+def _dummy_hash():
+    """Verified against when the email is unknown or locked, so every case costs the same."""
+    return hasher().hash("not a real password, only for timing")
+
+
+class StaffError(ValueError):
+    """A staff account change that cannot be made; the message says why."""
+
+
+def now():
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def normalise_email(email):
+    return (email or "").strip().lower()
+
+
+def find_staff(email):
+    return db.session.scalar(
+        select(StaffUser).where(func.lower(StaffUser.email) == normalise_email(email))
+    )
+
+
+def check_password_rules(password):
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise StaffError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise StaffError("the password is too long")
+
+
+def add_staff(email, password, role="sales"):
+    """Create a staff user; refuses a duplicate email, an unknown role or a weak password."""
+    email = normalise_email(email)
+    if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
+        raise StaffError(f"{email!r} is not an email address")
+    if role not in ROLES:
+        raise StaffError(f"unknown role {role!r} (sales or admin)")
+    if find_staff(email) is not None:
+        raise StaffError(f"a staff user {email} already exists")
+    check_password_rules(password)
+    user = StaffUser(email=email, role=role, password_hash=hasher().hash(password),
+                     failed_attempts=0, active=True)
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def is_locked(user, at):
+    return user.locked_until is not None and user.locked_until > at
+
+
+def authenticate(email, password):
+    """The active, unlocked user whose password this is, else None.
+
+    Every wrong password counts; the fifth in a row locks the account for 15 minutes,
+    during which even the right password is refused. The caller commits.
+    """
+    user = find_staff(email)
+    if user is None or not user.active:
+        _verify(_dummy_hash(), password)
+        return None
+    at = now()
+    if is_locked(user, at):
+        _verify(_dummy_hash(), password)
+        return None
+    if not _verify(user.password_hash, password):
+        user.failed_attempts += 1
+        if user.failed_attempts >= MAX_FAILED_ATTEMPTS:
+            user.locked_until = at + LOCKOUT
+            user.failed_attempts = 0
+        return None
+    user.failed_attempts = 0
+    user.locked_until = None
+    user.last_sign_in_at = at
+    if hasher().check_needs_rehash(user.password_hash):
+        user.password_hash = hasher().hash(password)
+    return user
+
+
+def _verify(password_hash, password):
+    try:
+        return hasher().verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False

@@ -1,0 +1,82 @@
+"""Forms of the staff console. Every one carries a CSRF token (Flask-WTF)."""
+from babel import Locale
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Regexp, ValidationError
+
+from portal.money import CURRENCIES
+from portal.staff.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from portal.staff.models import ROLES
+
+#: CLDR territory codes that are not countries.
+PSEUDO_TERRITORIES = {"ZZ", "EU", "EZ", "UN", "QO"}
+
+
+class SignInForm(FlaskForm):
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"),
+                             validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)])
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something: only the CSRF token."""
+
+
+class RegenerateQuoteForm(FlaskForm):
+    """Quantities are read per product of the price list (``qty-<code>``) by the view."""
+
+    notify = BooleanField(_l("Email the new quote with a fresh link to the primary contact"),
+                          default=True)
+
+
+ANSWER_MAX_LENGTH = 5000
+
+
+class AnswerForm(FlaskForm):
+    answer = TextAreaField(_l("Answer to the customer"), validators=[
+        DataRequired(), Length(max=ANSWER_MAX_LENGTH)])
+
+
+class OfflinePaymentForm(FlaskForm):
+    order = StringField(_l("Order"), validators=[DataRequired(), Length(max=32)])
+    amount = StringField(_l("Amount"), validators=[DataRequired(), Regexp(
+        r"^\d{1,12}(\.\d{1,4})?$", message=_l("Enter the amount as digits, e.g. 1250.00."))])
+    currency = SelectField(_l("Currency"), choices=[SelectChoice(c, c) for c in CURRENCIES])
+    received_on = DateField(_l("Received on"), validators=[DataRequired()])
+    reference = StringField(_l("Bank or cheque reference"),
+                            validators=[DataRequired(), Length(min=2, max=128)])
+
+
+class StaffUserForm(FlaskForm):
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254), Regexp(
+        r"^[^@\s]+@[^@\s]+$", message=_l("Enter an email address."))])
+    role = SelectField(_l("Role"), choices=[SelectChoice(r, r) for r in ROLES])
+    password = PasswordField(_l("Initial password"), validators=[
+        DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)])
+
+
+class StaffRoleForm(FlaskForm):
+    role = SelectField(_l("Role"), choices=[SelectChoice(r, r) for r in ROLES])
+    active = BooleanField(_l("Active"))
+
+
+class MarketLaunchForm(FlaskForm):
+    country = StringField(_l("Country (ISO 3166-1 alpha-2)"), validators=[
+        DataRequired(), Regexp(r"^[A-Za-z]{2}$", message=_l("Enter a two-letter country code."))])
+    launch_date = DateField(_l("Online renewal launch date"), validators=[DataRequired()])
+    market_group = StringField(_l("Market group"), validators=[Length(max=64)])
+
+    def validate_country(self, field):
+        code = field.data.upper()
+        if code not in Locale("en").territories or code in PSEUDO_TERRITORIES:
+            raise ValidationError(_l("Enter a two-letter country code."))

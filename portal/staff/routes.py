@@ -1,0 +1,328 @@
+"""The staff console under /staff/: thin views over ``portal.staff.services``."""
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from portal.checkout.models import CHANGE_STATUSES, QuoteChangeRequest
+from portal.clitools import utc_today
+from portal.extensions import db
+from portal.mail.models import OutboxMessage
+from portal.markets.models import MarketLaunch
+from portal.staff import emails, services
+from portal.staff.accounts import authenticate, is_locked, now
+from portal.staff.auth import current_staff, end_session, staff_required, start_session
+from portal.staff.forms import (
+    ActionForm,
+    AnswerForm,
+    MarketLaunchForm,
+    OfflinePaymentForm,
+    RegenerateQuoteForm,
+    SignInForm,
+    StaffRoleForm,
+    StaffUserForm,
+)
+from portal.staff.models import StaffUser
+from portal.web import limiter
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+SIGN_IN_LIMIT = "10 per minute"
+
+
+def _actor():
+    return current_staff().email
+
+
+def _safe_next(target):
+    """Only a path inside the console, never another site."""
+    if target and target.startswith("/staff/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("staff.search")
+
+
+def _contract_or_404(number):
+    contract = services.find_contract(number)
+    if contract is None:
+        abort(404)
+    return contract
+
+
+def _contract_url(contract):
+    return url_for("staff.contract", number=contract.number)
+
+
+def _to_contract(contract):
+    return redirect(_contract_url(contract), code=303)
+
+
+# --- signing in and out ---
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+@limiter.limit(SIGN_IN_LIMIT, methods=["POST"])
+def sign_in():
+    form = SignInForm()
+    if form.validate_on_submit():
+        user = authenticate(form.email.data, form.password.data)
+        db.session.commit()  # failed attempts and lockouts count even when sign-in fails
+        if user is not None:
+            start_session(user)
+            return redirect(_safe_next(request.args.get("next")), code=303)
+        # i18n: one message for an unknown email, a wrong password and a locked account.
+        flash(_("Sign-in failed. Check your email and password; after 5 failed attempts "
+                "the account is locked for 15 minutes."), "error")
+        return render_template("staff/sign_in.html", form=form), 401
+    return render_template("staff/sign_in.html", form=form), 400 if form.is_submitted() else 200
+
+
+@bp.post("/sign-out")
+def sign_out():
+    if ActionForm().validate_on_submit():
+        end_session()
+    return redirect(url_for("staff.sign_in"), code=303)
+
+
+# --- search and the contract page ---
+
+
+@bp.get("/")
+@staff_required()
+def search():
+    query = request.args.get("q", "")[:200]
+    results = services.search_contracts(query) if query.strip() else None
+    return render_template("staff/search.html", query=query, results=results)
+
+
+@bp.get("/contracts/<number>")
+@staff_required()
+def contract(number):
+    item = _contract_or_404(number)
+    data = services.overview(item)
+    quantities = {line.product_code: line.quantity for line in item.lines}
+    open_orders = [o for o in data.orders if o.status in ("awaiting_payment", "paid")]
+    payment_form = OfflinePaymentForm(
+        order=open_orders[0].reference if open_orders else "",
+        currency=open_orders[0].pay_currency if open_orders else item.currency,
+        received_on=utc_today(),
+    )
+    return render_template(
+        "staff/contract.html", contract=item, data=data, quantities=quantities,
+        regenerate_form=RegenerateQuoteForm(), payment_form=payment_form,
+        action_form=ActionForm(), today=utc_today(),
+    )
+
+
+def _perform(action, success, target, keep_on_refusal=False):
+    """Run one staff action: commit and flash ``success(result)``, or on a refusal undo it
+    and flash why. ``keep_on_refusal`` commits what the refusal itself recorded."""
+    try:
+        result = action()
+    except services.ConsoleError as error:
+        if keep_on_refusal:
+            db.session.commit()
+        else:
+            db.session.rollback()
+        flash(_("Not done: %(error)s", error=str(error)), "error")
+    else:
+        db.session.commit()
+        flash(success(result), "success")
+    return redirect(target, code=303)
+
+
+def _form_problems(form):
+    return "; ".join(f"{form[name].label.text}: {messages[0]}"
+                     for name, messages in form.errors.items() if name in form)
+
+
+def _submitted_or_400(form):
+    if not form.validate_on_submit():
+        abort(400)
+
+
+@bp.post("/contracts/<number>/quote")
+@staff_required()
+def regenerate_quote(number):
+    item = _contract_or_404(number)
+    form = RegenerateQuoteForm()
+    _submitted_or_400(form)
+
+    def regenerate():
+        quantities = services.parse_quantities(item, request.form)
+        if quantities == {line.product_code: line.quantity for line in item.lines}:
+            quantities = None  # the contract's own lines
+        quote = services.regenerate_quote(item, utc_today(), _actor(), quantities)
+        contact = services.primary_contact(item) if form.notify.data else None
+        if contact is not None:
+            link, token = services.issue_staff_link(item, contact, _actor())
+            emails.send_regenerated_quote(quote, link, token, _actor())
+        return contact
+
+    def issued(contact):
+        if contact is None:
+            return _("New quote issued; no email was sent.")
+        return _("New quote issued and emailed to %(email)s with a fresh link.",
+                 email=contact.email)
+
+    return _perform(regenerate, issued, _contract_url(item))
+
+
+@bp.post("/contracts/<number>/payment")
+@staff_required()
+def record_payment(number):
+    item = _contract_or_404(number)
+    form = OfflinePaymentForm()
+    if not form.validate_on_submit():
+        flash(_("Not done: %(error)s", error=_form_problems(form) or _("invalid form")), "error")
+        return _to_contract(item)
+
+    def recorded(result):
+        order, renewed = result
+        if renewed:
+            return _("Payment recorded; the contract now runs until %(date)s.",
+                     date=item.end_date.isoformat())
+        return _("This payment was already recorded for order %(order)s; nothing changed.",
+                 order=order.reference)
+
+    # A refused payment keeps its audit entry: a mismatch alerts the desk.
+    return _perform(lambda: services.record_offline_payment(
+        item, form.order.data.strip(), form.amount.data, form.currency.data,
+        form.received_on.data, form.reference.data, _actor(), utc_today()),
+        recorded, _contract_url(item), keep_on_refusal=True)
+
+
+def _link_or_404(number, reference):
+    item = _contract_or_404(number)
+    link = services.find_link(item, reference)
+    if link is None:
+        abort(404)
+    _submitted_or_400(ActionForm())
+    return item, link
+
+
+@bp.post("/contracts/<number>/links/<reference>/revoke")
+@staff_required()
+def revoke_link(number, reference):
+    item, link = _link_or_404(number, reference)
+    return _perform(lambda: services.revoke_link(link, _actor()),
+                    lambda _result: _("Link %(reference)s revoked.", reference=link.reference),
+                    _contract_url(item))
+
+
+@bp.post("/contracts/<number>/links/<reference>/resend")
+@staff_required()
+def resend_link(number, reference):
+    """A fresh link for the same contact, emailed with the quote in force."""
+    item, old = _link_or_404(number, reference)
+
+    def resend():
+        quote = services.quote_in_force(item, utc_today(), _actor())
+        link, token = services.issue_staff_link(item, old.contact, _actor(), purpose="resend")
+        emails.send_regenerated_quote(quote, link, token, _actor())
+
+    return _perform(resend, lambda _result: _("A fresh link was emailed to %(email)s.",
+                                              email=old.contact.email), _contract_url(item))
+
+
+# --- admin: staff users and market data ---
+
+
+@bp.route("/admin/staff", methods=["GET", "POST"])
+@staff_required("admin")
+def staff_users():
+    form = StaffUserForm()
+    if form.validate_on_submit():
+        return _perform(lambda: services.create_staff(form.email.data, form.password.data,
+                                                      form.role.data, _actor()),
+                        lambda user: _("Staff user %(email)s added.", email=user.email),
+                        url_for("staff.staff_users"))
+    status = 400 if form.is_submitted() else 200
+    users = db.session.scalars(select(StaffUser).order_by(StaffUser.email)).all()
+    return render_template("staff/staff_users.html", form=form, users=users,
+                           role_form=StaffRoleForm, now=now(), is_locked=is_locked), status
+
+
+@bp.post("/admin/staff/<int:user_id>")
+@staff_required("admin")
+def update_staff_user(user_id):
+    user = db.get_or_404(StaffUser, user_id)
+    form = StaffRoleForm()
+    _submitted_or_400(form)
+    return _perform(lambda: services.update_staff(user, form.role.data, form.active.data,
+                                                  _actor()),
+                    lambda _result: _("Staff user %(email)s updated.", email=user.email),
+                    url_for("staff.staff_users"))
+
+
+@bp.route("/admin/markets", methods=["GET", "POST"])
+@staff_required("admin")
+def markets():
+    form = MarketLaunchForm()
+    if form.validate_on_submit():
+        return _perform(lambda: services.save_market_launch(
+            form.country.data, form.launch_date.data, form.market_group.data.strip(), _actor()),
+            lambda row: _("Launch date of %(country)s saved.", country=row.country),
+            url_for("staff.markets"))
+    status = 400 if form.is_submitted() else 200
+    launches = db.session.scalars(select(MarketLaunch).order_by(MarketLaunch.country)).all()
+    return render_template("staff/markets.html", form=form, launches=launches), status
+
+
+# --- quote change requests from customers ---
+
+
+@bp.get("/requests")
+@staff_required()
+def requests():
+    status = request.args.get("status", "open")
+    if status not in CHANGE_STATUSES:
+        status = "open"
+    items = services.change_requests(status)
+    return render_template("staff/requests.html", items=items, status=status,
+                           statuses=CHANGE_STATUSES, form_class=AnswerForm)
+
+
+@bp.post("/requests/<int:request_id>/answer")
+@staff_required()
+def answer_request(request_id):
+    item = db.get_or_404(QuoteChangeRequest, request_id)
+    form = AnswerForm()
+    if not form.validate_on_submit():
+        flash(_("Not done: %(error)s", error=_form_problems(form) or _("invalid form")), "error")
+        return redirect(url_for("staff.requests"), code=303)
+
+    def answer():
+        services.answer_change_request(item, form.answer.data.strip(), _actor())
+        if item.contact is not None:
+            emails.send_request_answer(item, _actor())
+
+    return _perform(answer, lambda _result: _("Answer sent for contract %(number)s.",
+                                              number=item.contract.number),
+                    url_for("staff.requests"))
+
+
+# --- the outbox ---
+
+
+@bp.get("/outbox")
+@staff_required()
+def outbox():
+    view = request.args.get("view", "failed")
+    if view not in services.OUTBOX_VIEWS:
+        view = "failed"
+    return render_template("staff/outbox.html", messages=services.outbox_messages(view),
+                           view=view, views=list(services.OUTBOX_VIEWS), action_form=ActionForm())
+
+
+@bp.post("/outbox/<int:message_id>/retry")
+@staff_required()
+def retry_email(message_id):
+    message = db.get_or_404(OutboxMessage, message_id)
+    _submitted_or_400(ActionForm())
+    return _perform(lambda: services.retry_message(message, _actor(), now()),
+                    lambda _result: _("The email to %(email)s will be sent again with the next "
+                                      "delivery run.", email=message.to),
+                    url_for("staff.outbox"))
+
+
+@bp.context_processor
+def console_context():
+    return {"current_staff": current_staff}

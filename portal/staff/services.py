@@ -1,0 +1,290 @@
+"""What the renewals desk does, as plain functions: no request or session in here.
+
+Each function takes the acting staff email and records what it did in the audit log;
+the caller commits.
+"""
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import func, or_, select
+
+from portal.audit.models import AuditEntry, record
+from portal.catalog.models import PriceEntry, Product
+from portal.checkout.models import QuoteChangeRequest
+from portal.contracts.models import Account, Contact, Contract, Partner
+from portal.extensions import db
+from portal.links.models import RenewalLink
+from portal.links.services import issue_link, revoke
+from portal.mail.models import OutboxMessage
+from portal.markets.models import MarketLaunch
+from portal.orders.models import Order
+from portal.orders.services import PaymentMismatch, record_payment
+from portal.renewals import rules
+from portal.renewals.models import Quote
+from portal.renewals.services import current_quote, issue_quote
+from portal.staff.accounts import StaffError, add_staff
+
+SEARCH_LIMIT = 50
+MAX_QUANTITY = 1_000_000
+
+
+class ConsoleError(ValueError):
+    """An action the console refuses; the message is shown to the staff user."""
+
+
+# --- search ---
+
+
+def search_contracts(query, limit=SEARCH_LIMIT):
+    """Contracts whose number, account name, contact email or partner code contains
+    ``query`` (case-insensitive), by number."""
+    text = (query or "").strip().lower()
+    if not text:
+        return []
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+    def like(column):
+        return func.lower(column).like(pattern, escape="\\")
+
+    by_contact = select(Contact.account_id).where(like(Contact.email))
+    statement = (
+        select(Contract)
+        .join(Account, Contract.account_id == Account.id)
+        .outerjoin(Partner, Contract.partner_id == Partner.id)
+        .where(or_(like(Contract.number), like(Account.name), like(Partner.code),
+                   Contract.account_id.in_(by_contact)))
+        .order_by(Contract.number)
+        .limit(limit)
+    )
+    return list(db.session.scalars(statement))
+
+
+def find_contract(number):
+    return db.session.scalar(select(Contract).where(Contract.number == number))
+
+
+# --- the contract page ---
+
+
+@dataclass
+class ContractOverview:
+    contract: Contract
+    quotes: list
+    orders: list
+    links: list
+    emails: list
+    audit: list
+    products: list  # (code, name) of every product the price list prices
+
+
+def overview(contract):
+    quotes = list(db.session.scalars(
+        select(Quote).where(Quote.contract_id == contract.id).order_by(Quote.id.desc())))
+    orders = list(db.session.scalars(
+        select(Order).where(Order.contract_id == contract.id).order_by(Order.id.desc())))
+    links = list(db.session.scalars(
+        select(RenewalLink).where(RenewalLink.contract_id == contract.id)
+        .order_by(RenewalLink.id.desc())))
+    emails = list(db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.contract_id == contract.id)
+        .order_by(OutboxMessage.id.desc()).limit(200)))
+    audit = list(db.session.scalars(
+        select(AuditEntry).where(AuditEntry.target == contract.number)
+        .order_by(AuditEntry.id.desc()).limit(200)))
+    return ContractOverview(contract, quotes, orders, links, emails, audit, price_list_products(contract))
+
+
+def price_list_products(contract):
+    return list(db.session.execute(
+        select(Product.code, Product.name).join(PriceEntry, PriceEntry.product_code == Product.code)
+        .where(PriceEntry.price_list_id == contract.price_list_id)
+        .distinct().order_by(Product.code)))
+
+
+# --- regenerating a quote ---
+
+
+def parse_quantities(contract, form):
+    """``{product code: quantity}`` from ``qty-<code>`` fields; 0 or empty drops a product.
+
+    Only products of the contract's price list can be quoted.
+    """
+    quantities = {}
+    for code, _name in price_list_products(contract):
+        raw = (form.get(f"qty-{code}") or "").strip()
+        if not raw:
+            continue
+        if not raw.isdigit() or int(raw) > MAX_QUANTITY:
+            raise ConsoleError(f"{code}: enter a whole number of units (0 to drop the product)")
+        if int(raw) > 0:
+            quantities[code] = int(raw)
+    if not quantities:
+        raise ConsoleError("a quote needs at least one product")
+    return quantities
+
+
+def regenerate_quote(contract, today, actor, quantities=None):
+    """Issue a new quote from today's price list and rates, optionally with edited lines.
+
+    The new quote supersedes the older ones (the newest quote is the one in force).
+    """
+    lines = None
+    if quantities is not None:
+        lines = [rules.Line(code, quantity) for code, quantity in sorted(quantities.items())]
+    try:
+        quote = issue_quote(contract, today, issued_by=actor, lines=lines)
+    except rules.RuleError as error:
+        raise ConsoleError(f"the quote cannot be computed today: {error}") from None
+    record(actor, "quote.regenerate", contract.number, quote=quote.id,
+           eligible=quote.eligible, reason=quote.reason,
+           lines={line["product_code"]: line["quantity"] for line in quote.document["lines"]})
+    return quote
+
+
+def quote_in_force(contract, today, actor):
+    """The newest quote if still valid, else a fresh one (what a resent link shows)."""
+    try:
+        return current_quote(contract, today, issued_by=actor)
+    except rules.RuleError as error:
+        raise ConsoleError(f"the quote cannot be computed today: {error}") from None
+
+
+def primary_contact(contract):
+    contacts = contract.renewal_contacts
+    return next((c for c in contacts if c.primary), contacts[0] if contacts else None)
+
+
+def issue_staff_link(contract, contact, actor, purpose="staff"):
+    link, token = issue_link(contract, contact, purpose=purpose)
+    record(actor, "link.issue", contract.number, contact=contact.email,
+           reference=link.reference, purpose=purpose)
+    return link, token
+
+
+# --- offline payments ---
+
+
+def record_offline_payment(contract, order_reference, amount, currency, received_on, reference,
+                           actor, today):
+    """Money arrived by bank transfer or cheque for an order of ``contract``.
+
+    Returns ``(order, renewed_now)``; the contract renews at most once whatever is
+    submitted twice. Refuses an amount or currency that differs from the order.
+    """
+    order = db.session.scalar(select(Order).where(
+        Order.reference == order_reference, Order.contract_id == contract.id))
+    if order is None:
+        raise ConsoleError(f"no order {order_reference} for this contract")
+    if order.status not in ("awaiting_payment", "paid"):
+        raise ConsoleError(f"order {order.reference} is {order.status}: no payment can be "
+                           "recorded for it; ask the customer to order again")
+    if received_on > today:
+        raise ConsoleError("the payment date is in the future")
+    try:
+        return record_payment(order.id, provider="offline", provider_ref=reference.strip(),
+                              amount=Decimal(amount), currency=currency,
+                              received_on=received_on, actor=actor)
+    except PaymentMismatch as error:
+        raise ConsoleError(f"not recorded: {error}") from None
+
+
+# --- renewal links ---
+
+
+def find_link(contract, reference):
+    return db.session.scalar(select(RenewalLink).where(
+        RenewalLink.reference == reference, RenewalLink.contract_id == contract.id))
+
+
+def revoke_link(link, actor):
+    if link.revoked_at is not None:
+        raise ConsoleError(f"link {link.reference} was already revoked")
+    revoke(link)
+    record(actor, "link.revoke", link.contract.number, reference=link.reference)
+
+
+# --- quote change requests ---
+
+
+def change_requests(status):
+    return list(db.session.scalars(
+        select(QuoteChangeRequest).where(QuoteChangeRequest.status == status)
+        .order_by(QuoteChangeRequest.id.desc() if status == "answered"
+                  else QuoteChangeRequest.id).limit(200)))
+
+
+def answer_change_request(item, answer, actor):
+    if item.status == "answered":
+        raise ConsoleError(f"request {item.id} was already answered")
+    item.answer = answer
+    item.status = "answered"
+    record(actor, "change_request.answer", item.contract.number, request=item.id,
+           kind=item.kind)
+
+
+# --- the outbox ---
+
+OUTBOX_VIEWS = {"failed": ("failed",), "pending": ("staged", "retry"), "sent": ("sent",)}
+
+
+def outbox_messages(view, limit=200):
+    return list(db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.status.in_(OUTBOX_VIEWS[view]))
+        .order_by(OutboxMessage.id.desc()).limit(limit)))
+
+
+def retry_message(message, actor, at):
+    """Put a failed email back in the queue: the next ``portal outbox drain`` sends it."""
+    if message.status != "failed":
+        raise ConsoleError(f"message {message.id} is {message.status}, not failed")
+    message.status = "retry"
+    message.attempts = 0
+    message.next_attempt_at = at
+    record(actor, "mail.retry", message.message_id, to=message.to, kind=message.kind)
+
+
+# --- admin: staff users and market data ---
+
+
+def create_staff(email, password, role, actor):
+    try:
+        user = add_staff(email, password, role)
+    except StaffError as error:
+        raise ConsoleError(str(error)) from None
+    record(actor, "staff.add", user.email, role=role)
+    return user
+
+
+def update_staff(user, role, active, actor):
+    if user.email == actor and (role != user.role or not active):
+        raise ConsoleError("you cannot change your own role or deactivate yourself")
+    changes = {}
+    if role != user.role:
+        changes["role"] = [user.role, role]
+        user.role = role
+    if active != user.active:
+        changes["active"] = [user.active, active]
+        user.active = active
+    if changes:
+        record(actor, "staff.update", user.email, **changes)
+    return changes
+
+
+def save_market_launch(country, launch_date, market_group, actor):
+    country = country.upper()
+    row = db.session.get(MarketLaunch, country)
+    if row is None:
+        row = MarketLaunch(country=country, launch_date=launch_date,
+                           market_group=market_group or "")
+        db.session.add(row)
+        record(actor, "market.add", country, launch_date=launch_date.isoformat(),
+               market_group=row.market_group)
+    else:
+        before = row.launch_date
+        row.launch_date = launch_date
+        if market_group:
+            row.market_group = market_group
+        record(actor, "market.update", country, launch_date=[before.isoformat(),
+                                                             launch_date.isoformat()])
+    return row
+
