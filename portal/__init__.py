@@ -68,10 +68,12 @@ def register_web(app):
 def register_blueprints(app):
     """Each feature's blueprint; a feature adds its line here."""
     from portal.checkout.routes import bp as checkout_bp
+    from portal.payments.routes import bp as payments_bp
     from portal.partners.routes import bp as partner_api_bp
     from portal.staff.routes import bp as staff_bp
 
     app.register_blueprint(checkout_bp)
+    app.register_blueprint(payments_bp)
     app.register_blueprint(staff_bp)
     app.register_blueprint(partner_api_bp)
 
@@ -87,6 +89,7 @@ def register_models():
     from portal.markets import models as _markets  # noqa: F401
     from portal.notices import models as _notices  # noqa: F401
     from portal.orders import models as _orders  # noqa: F401
+    from portal.payments import models as _payments  # noqa: F401
     from portal.partners import models as _partners  # noqa: F401
     from portal.rates import models as _rates  # noqa: F401
     from portal.renewals import models as _renewals  # noqa: F401
@@ -100,12 +103,15 @@ def register_cli(app):
     from portal.mail.cli import outbox_group
     from portal.notices.cli import notices_group
     from portal.orders.cli import orders_group
+    from portal.payments.cli import payments_group, up_command
     from portal.partners.cli import partner_group
     from portal.rates.cli import rates_group
     from portal.renewals.cli import quote_command
     from portal.staff.cli import staff_group
 
     app.cli.add_command(orders_group)
+    app.cli.add_command(payments_group)
+    app.cli.add_command(up_command)
     app.cli.add_command(staff_group)
     app.cli.add_command(partner_group)
     app.cli.add_command(outbox_group)

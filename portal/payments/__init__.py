@@ -1,0 +1,1 @@
+"""Card payments: a provider interface and its Stripe implementation."""

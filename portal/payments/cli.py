@@ -1,0 +1,35 @@
+"""``portal payments reconcile`` and ``portal up`` (the local demo with a Stripe emulator)."""
+import os
+
+import click
+from flask.cli import with_appcontext
+
+from portal.payments import services
+
+
+@click.group("payments")
+def payments_group():
+    """Card payments."""
+
+
+@payments_group.command("reconcile")
+@with_appcontext
+def reconcile_command():
+    """Re-read unsettled card orders from the provider and settle them (paid or failed)."""
+    if services.provider() is None:
+        raise click.ClickException("card payments are not configured (STRIPE_SECRET_KEY)")
+    results = services.reconcile()
+    for reference, outcome in results:
+        click.echo(f"{reference}  {outcome}")
+    click.echo(f"{len(results)} order(s) checked")
+
+
+@click.command("up")
+@click.option("--port", default=5000, show_default=True, help="Port on 127.0.0.1.")
+@click.pass_context
+def up_command(ctx, port):
+    """Run the portal on 127.0.0.1 with demo data and, unless STRIPE_SECRET_KEY is set,
+    a local Stripe emulator; prints a renewal link per demo contract."""
+    from portal.payments.demo import run
+
+    run(ctx, port, real_stripe=bool(os.environ.get("STRIPE_SECRET_KEY")))

@@ -1,0 +1,33 @@
+"""The local demo behind ``portal up``: database, demo data, Stripe emulator, web server."""
+import click
+from flask_migrate import upgrade
+
+from portal import create_app
+from portal.demo.cli import demo_command
+from portal.payments.emulator import LOOPBACK, Emulator
+
+
+def build_app(port, emulator=None):
+    config = {"PORTAL_BASE_URL": f"http://{LOOPBACK}:{port}"}
+    if emulator is not None:
+        config.update(emulator.config())
+    return create_app(config)
+
+
+def run(ctx, port, real_stripe=False):
+    emulator = None if real_stripe else Emulator().start()
+    try:
+        app = build_app(port, emulator)
+        with app.app_context():
+            upgrade()
+            ctx.invoke(demo_command)
+        if emulator is not None:
+            emulator.register_webhook(f"http://{LOOPBACK}:{port}/stripe/webhook")
+            click.echo(f"Stripe emulator on {emulator.api_base}; "
+                       "test cards: 4242 4242 4242 4242 (paid), 4000 0027 6000 3184 "
+                       "(3-D Secure), 4000 0000 0000 0341 (declined)")
+        click.echo(f"Portal on http://{LOOPBACK}:{port}/ (Ctrl+C stops it)")
+        app.run(host=LOOPBACK, port=port, threaded=True, use_reloader=False)
+    finally:
+        if emulator is not None:
+            emulator.stop()

@@ -1,0 +1,73 @@
+"""The payment provider interface. Stripe is one implementation (``stripe_provider``).
+
+Each hook says whether it may move money, so a caller knows which ones need a lock,
+an idempotency key and an audit line. Amounts cross this interface as ``Decimal`` with
+an ISO currency code; only an implementation converts them to its own units.
+"""
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from decimal import Decimal
+
+#: Provider states reduced to what the portal acts on.
+SUCCEEDED = "succeeded"
+FAILED = "failed"  # declined or authentication failed: the customer may try again
+ACTION = "requires_action"  # 3-D Secure in the customer's browser
+WAITING = "waiting"  # no card yet, or the provider is still processing
+CANCELED = "canceled"
+
+
+class ProviderError(RuntimeError):
+    """The provider could not be reached or refused a request for a technical reason."""
+
+
+class CardDeclined(RuntimeError):
+    """The provider declined the card (the customer can use another one)."""
+
+
+@dataclass(frozen=True)
+class PaymentState:
+    """What the provider says about one payment, read from the provider itself."""
+
+    provider_ref: str
+    state: str
+    amount: Decimal
+    currency: str
+    client_secret: str | None = None
+    order_reference: str | None = None
+    error_code: str | None = None
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """A verified provider event: its id (for deduplication), type and payment id."""
+
+    event_id: str
+    type: str
+    provider_ref: str | None
+
+
+class PaymentProvider(ABC):
+    name = "provider"
+
+    @abstractmethod
+    def supports(self, method_code, currency):
+        """Whether this provider takes ``method_code`` in ``currency``. Moves no money."""
+
+    @abstractmethod
+    def start(self, order):
+        """Open a payment for ``order`` and return its :class:`PaymentState`. Moves no money
+        by itself; idempotent per order, so a repeated call returns the same payment."""
+
+    @abstractmethod
+    def confirm(self, provider_ref, card_ref=None):
+        """Re-read the payment from the provider; with ``card_ref``, first attach that card
+        and confirm. With a card this MAY move money (it charges the card)."""
+
+    @abstractmethod
+    def refund(self, provider_ref, amount=None, currency=None, *, idempotency_key):
+        """Return money for a payment (all of it when ``amount`` is None). MOVES money."""
+
+    @abstractmethod
+    def handle_webhook(self, payload, signature):
+        """Verify an event's signature on the raw ``payload`` and return a
+        :class:`WebhookEvent`. Moves no money; raises ValueError when it is not genuine."""

@@ -1,0 +1,164 @@
+"""Card payment pages and the Stripe webhook. Thin views: the logic is in ``services``."""
+import re
+from functools import wraps
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import refresh
+
+from portal.checkout.instructions import is_offline
+from portal.checkout.services import help_mailto, shown_order, usable_link
+from portal.clitools import utc_today
+from portal.extensions import db
+from portal.money import amount_string
+from portal.payments import services
+from portal.payments.provider import ACTION, SUCCEEDED, ProviderError
+from portal.web import csrf, limiter
+
+bp = Blueprint("payments", __name__)
+
+PAY_LIMIT = "30 per minute;300 per hour"
+REAL_STRIPE_JS = "https://js.stripe.com/v3/"
+#: A provider id of a card (never card data): ``pm_...`` or the emulator's ``card_...``.
+CARD_REF = re.compile(r"^(pm|card)_[A-Za-z0-9]{1,100}$")
+
+
+def stripe_js_url(config):
+    base = config.get("STRIPE_API_BASE")
+    return f"{base.rstrip('/')}/js.stripe.com/v3/" if base else REAL_STRIPE_JS
+
+
+@bp.record_once
+def allow_emulator_origin(state):
+    """With a local emulator, the CSP allows its origin for Stripe.js and its API."""
+    config = state.app.config
+    if config.get("STRIPE_API_BASE"):
+        parts = urlsplit(config["STRIPE_API_BASE"])
+        origin = f"{parts.scheme}://{parts.netloc}"
+        config.setdefault("STRIPE_JS_ORIGIN", origin)
+        config.setdefault("STRIPE_API_ORIGIN", origin)
+
+
+@bp.before_request
+def load_link():
+    if request.endpoint == "payments.webhook":
+        return
+    g.link = usable_link(session.get("link_id"), utc_today())
+    g.contact_language = g.link.contact.language if g.link is not None else None
+    refresh()
+
+
+@bp.context_processor
+def help_link():
+    link = g.get("link")
+    return {"help_mailto": help_mailto(link) if link is not None else None,
+            "amount_string": amount_string}
+
+
+def card_order_required(view):
+    """The visitor's link and its card order; anything else goes back to the checkout."""
+
+    @wraps(view)
+    def wrapper():
+        if g.link is None:
+            return render_template("checkout/no_session.html"), 403
+        order = shown_order(g.link.contract)
+        if order is None or is_offline(order.method):
+            return redirect(url_for("checkout.renewal"), code=303)
+        if order.status == "paid":
+            return redirect(url_for("checkout.confirmation"), code=303)
+        if order.status not in services.UNSETTLED:
+            return redirect(url_for("checkout.renewal"), code=303)
+        return view(order)
+
+    return wrapper
+
+
+def _unavailable():
+    return render_template("payments/unavailable.html"), 503
+
+
+@bp.get("/renewal/pay")
+@limiter.limit(PAY_LIMIT)
+@card_order_required
+def pay(order):
+    """The card form. Opening it again reuses the order's one payment."""
+    state = services.start_card_payment(order)
+    db.session.commit()
+    if state is None:
+        return _unavailable()
+    if state.state == SUCCEEDED:
+        return redirect(url_for("payments.pay_return"), code=303)
+    config = current_app.config
+    return render_template(
+        "payments/pay.html", order=order, client_secret=state.client_secret,
+        publishable_key=config.get("STRIPE_PUBLISHABLE_KEY", ""),
+        stripe_js=stripe_js_url(config), emulated=bool(config.get("STRIPE_API_BASE")),
+        needs_action=state.state == ACTION, declined=order.status == "failed",
+    )
+
+
+@bp.post("/renewal/pay/card")
+@limiter.limit(PAY_LIMIT)
+@card_order_required
+def pay_card(order):
+    """Confirm with a card the browser registered at the emulator. Only with the local
+    emulator, whose Stripe.js cannot attach a card to a PaymentIntent by itself."""
+    card_ref = request.form.get("card", "")
+    if not current_app.config.get("STRIPE_API_BASE") or not CARD_REF.match(card_ref):
+        return jsonify(error="bad_request"), 400
+    try:
+        state = services.pay_with_card(order, card_ref)
+    except ProviderError:
+        db.session.rollback()
+        return jsonify(error="unavailable"), 503
+    db.session.commit()
+    if state is None:
+        return jsonify(next=url_for("payments.pay_return"))
+    return jsonify(status=state.state, next=url_for("payments.pay_return"))
+
+
+@bp.get("/renewal/pay/return")
+@limiter.limit(PAY_LIMIT)
+@card_order_required
+def pay_return(order):
+    """Where the browser lands after paying: the outcome is read from the provider."""
+    try:
+        services.refresh_payment(order)
+    except ProviderError:
+        db.session.rollback()
+        return _unavailable()
+    db.session.commit()
+    if order.status == "paid":
+        return redirect(url_for("checkout.confirmation"), code=303)
+    if order.status == "failed":
+        return render_template("payments/declined.html", order=order), 402
+    return redirect(url_for("payments.pay"), code=303)  # not paid yet: the card form
+
+
+@bp.post("/stripe/webhook")
+@csrf.exempt
+def webhook():
+    payload = request.get_data(cache=False)
+    try:
+        outcome = services.handle_webhook(payload, request.headers.get("Stripe-Signature"))
+    except services.WebhookRefused:
+        return jsonify(error="webhooks_not_configured"), 503
+    except ValueError:
+        db.session.rollback()
+        return jsonify(error="bad_signature"), 400
+    except ProviderError:
+        db.session.rollback()
+        return jsonify(error="provider_unavailable"), 502  # the provider will retry
+    db.session.commit()
+    return jsonify(outcome=outcome)

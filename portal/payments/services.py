@@ -1,0 +1,196 @@
+"""Card payments: opening a payment for an order, settling it from what the provider
+says (never from what a browser says), webhooks and reconciliation. No request here."""
+import logging
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from portal.audit.models import record
+from portal.clitools import utc_today
+from portal.extensions import db
+from portal.orders.models import IllegalTransition, Order
+from portal.orders.services import PaymentMismatch, record_payment
+from portal.payments.models import ProcessedEvent
+from portal.payments.provider import FAILED, SUCCEEDED, CardDeclined, ProviderError
+from portal.payments.stripe_provider import StripeProvider
+
+log = logging.getLogger(__name__)
+
+#: Orders whose card payment may still change state.
+UNSETTLED = ("pending", "failed")
+
+
+class WebhookRefused(RuntimeError):
+    """Webhooks cannot be verified: no provider or no signing secret is configured."""
+
+
+def provider():
+    """The configured card provider, or None when card payments are not set up."""
+    config = current_app.config
+    if not config.get("STRIPE_SECRET_KEY"):
+        return None
+    cached = current_app.extensions.get("payments_provider")
+    if cached is None:
+        cached = StripeProvider(config["STRIPE_SECRET_KEY"], config.get("STRIPE_WEBHOOK_SECRET"),
+                                config.get("STRIPE_API_BASE"))
+        current_app.extensions["payments_provider"] = cached
+    return cached
+
+
+def lock_order(order_id):
+    """Lock one order row until the transaction ends, on SQLite as on PostgreSQL: a no-op
+    UPDATE takes SQLite's write lock and PostgreSQL's row lock."""
+    db.session.execute(update(Order).where(Order.id == order_id)
+                       .values(provider_payment_id=Order.provider_payment_id))
+    return db.session.get(Order, order_id, populate_existing=True)
+
+
+def start_card_payment(order):
+    """Open (or find) the one PaymentIntent of a card order; returns its PaymentState, or
+    None when card payments are unavailable. Safe against double clicks, reloads and two
+    tabs: the order row is locked and the intent is created with an order-derived
+    idempotency key. The caller commits."""
+    card = provider()
+    if card is None:
+        return None
+    order = lock_order(order.id)
+    if order.status not in UNSETTLED:
+        return None
+    try:
+        state = card.start(order)
+    except ProviderError:
+        log.exception("could not open a card payment for order %s", order.reference)
+        return None
+    if order.provider_payment_id is None:
+        order.provider_payment_id = state.provider_ref
+        record("system", "payment.start", order.contract.number, order=order.reference,
+               provider_ref=state.provider_ref)
+    if order.status == "failed" and state.state != FAILED:
+        order.transition("pending")  # a new attempt after a decline
+    db.session.flush()
+    return state
+
+
+def pay_with_card(order, card_ref):
+    """Attach a card (a provider id, never card data) and confirm: MAY charge the card.
+    Used where the browser cannot confirm by itself (the local emulator)."""
+    order = lock_order(order.id)
+    if order.status not in UNSETTLED or not order.provider_payment_id:
+        return None
+    try:
+        state = provider().confirm(order.provider_payment_id, card_ref)
+    except CardDeclined:
+        state = provider().confirm(order.provider_payment_id)
+    settle(order, state, actor=_customer(order))
+    return state
+
+
+def refresh_payment(order, actor=None):
+    """Re-read an order's payment from the provider and settle it; returns the state."""
+    if not order.provider_payment_id:
+        return None
+    state = provider().confirm(order.provider_payment_id)
+    settle(lock_order(order.id), state, actor=actor or _customer(order))
+    return state
+
+
+def settle(order, state, *, actor):
+    """Act on the provider's word: renew on success (once), mark a decline as failed.
+    Returns an outcome code."""
+    if state.order_reference not in (None, order.reference):
+        record(actor, "payment.mismatch", order.contract.number, order=order.reference,
+               provider_ref=state.provider_ref, other_order=state.order_reference)
+        return "mismatch"
+    if state.state == SUCCEEDED:
+        try:
+            _order, renewed = record_payment(
+                order.id, provider="stripe", provider_ref=state.provider_ref,
+                amount=state.amount, currency=state.currency, received_on=utc_today(),
+                actor=actor,
+            )
+        except PaymentMismatch:
+            return "mismatch"
+        except IllegalTransition:  # paid after the order was replaced: money to return
+            record(actor, "payment.orphaned", order.contract.number, order=order.reference,
+                   provider_ref=state.provider_ref, status=order.status)
+            return "orphaned"
+        return "renewed" if renewed else "already_paid"
+    if state.state == FAILED and order.status == "pending":
+        order.transition("failed")
+        record(actor, "payment.declined", order.contract.number, order=order.reference,
+               provider_ref=state.provider_ref, code=state.error_code or "")
+        db.session.flush()
+        return "declined"
+    return state.state
+
+
+def _customer(order):
+    return f"customer:{order.contact_id}" if order.contact_id else "customer"
+
+
+# --- webhooks ---
+
+
+def _payment_event(event):
+    if not event.provider_ref:
+        return "ignored"
+    card = provider()
+    state = card.confirm(event.provider_ref)  # re-read: the event body is not trusted
+    order = db.session.scalar(select(Order).where(Order.provider_payment_id == state.provider_ref))
+    if order is None and state.order_reference:
+        order = db.session.scalar(select(Order).where(Order.reference == state.order_reference))
+    if order is None:
+        return "unknown_payment"
+    return settle(lock_order(order.id), state, actor="stripe-webhook")
+
+
+#: Event type -> handler. Other events are acknowledged and ignored.
+WEBHOOK_HANDLERS = {
+    "payment_intent.succeeded": _payment_event,
+    "payment_intent.payment_failed": _payment_event,
+    "payment_intent.canceled": _payment_event,
+    "charge.succeeded": _payment_event,
+    "charge.failed": _payment_event,
+}
+
+
+def handle_webhook(payload, signature):
+    """Verify, deduplicate and dispatch one webhook; returns an outcome code. Raises
+    WebhookRefused without a signing secret, ValueError for a forged or broken event."""
+    card = provider()
+    if card is None or not current_app.config.get("STRIPE_WEBHOOK_SECRET"):
+        raise WebhookRefused("webhooks need STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET")
+    event = card.handle_webhook(payload, signature)
+    processed = ProcessedEvent(provider=card.name, event_id=event.event_id, type=event.type[:64])
+    try:
+        with db.session.begin_nested():
+            db.session.add(processed)
+    except IntegrityError:
+        return "duplicate"
+    handler = WEBHOOK_HANDLERS.get(event.type)
+    processed.outcome = handler(event) if handler else "ignored"
+    db.session.flush()
+    return processed.outcome
+
+
+# --- reconciliation ---
+
+
+def reconcile():
+    """Settle card orders whose outcome was missed; returns ``[(reference, outcome)]``."""
+    orders = db.session.scalars(
+        select(Order).where(Order.status.in_(UNSETTLED), Order.provider_payment_id.is_not(None))
+        .order_by(Order.id)
+    ).all()
+    results = []
+    for order in orders:
+        try:
+            state = provider().confirm(order.provider_payment_id)
+        except ProviderError as error:
+            results.append((order.reference, f"error: {error}"))
+            continue
+        results.append((order.reference, settle(lock_order(order.id), state,
+                                                actor="reconcile")))
+        db.session.commit()
+    return results

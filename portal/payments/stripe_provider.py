@@ -1,0 +1,139 @@
+"""Stripe through the official SDK. The only place that knows Stripe's minor units.
+
+``STRIPE_API_BASE`` points the SDK at a local emulator (localstripe) instead of Stripe.
+"""
+import json
+
+import stripe
+
+from portal.money import from_minor_units, to_minor_units
+from portal.payments.provider import (
+    ACTION,
+    CANCELED,
+    FAILED,
+    SUCCEEDED,
+    WAITING,
+    CardDeclined,
+    PaymentProvider,
+    PaymentState,
+    ProviderError,
+    WebhookEvent,
+)
+
+#: Stripe's PaymentIntent status -> the portal's provider state.
+STATES = {
+    "succeeded": SUCCEEDED,
+    "requires_action": ACTION,
+    "processing": WAITING,
+    "requires_confirmation": WAITING,
+    "requires_capture": WAITING,
+    "canceled": CANCELED,
+}
+#: Statuses in which a card may be attached and the intent confirmed.
+CONFIRMABLE = ("requires_payment_method", "requires_confirmation")
+NETWORK_RETRIES = 2
+
+
+def intent_idempotency_key(order):
+    """One PaymentIntent per order: Stripe answers a repeated create with the same intent."""
+    return f"renewal-order-{order.reference}-intent"
+
+
+class StripeProvider(PaymentProvider):
+    name = "stripe"
+
+    def __init__(self, secret_key, webhook_secret=None, api_base=None):
+        if not secret_key:
+            raise ProviderError("STRIPE_SECRET_KEY is not set")
+        addresses = {"api": api_base.rstrip("/")} if api_base else None
+        self.client = stripe.StripeClient(secret_key, base_addresses=addresses,
+                                          max_network_retries=NETWORK_RETRIES)
+        self.webhook_secret = webhook_secret
+        self.emulated = bool(api_base)
+
+    @property
+    def intents(self):
+        return self.client.v1.payment_intents
+
+    def supports(self, method_code, currency):
+        """Card methods of the markets table, in any payment currency."""
+        from portal.markets.methods import all_methods
+        from portal.money import PAYMENT_CURRENCIES
+
+        cards = {m.code for m in all_methods() if m.kind == "card"}
+        return method_code in cards and currency in PAYMENT_CURRENCIES
+
+    def start(self, order):
+        if order.provider_payment_id:
+            return self.confirm(order.provider_payment_id)
+        params = {
+            "amount": to_minor_units(order.amount_due, order.pay_currency),
+            "currency": order.pay_currency.lower(),
+            "payment_method_types": ["card"],
+            "metadata": {"order": order.reference, "contract": order.contract.number},
+        }
+        intent = self._call(self.intents.create, params=params,
+                            options={"idempotency_key": intent_idempotency_key(order)})
+        return self._state(intent)
+
+    def confirm(self, provider_ref, card_ref=None):
+        intent = self._call(self.intents.retrieve, provider_ref)
+        if card_ref is None or intent.status not in CONFIRMABLE:
+            return self._state(intent)
+        self._call(self.intents.update, provider_ref, params={"payment_method": card_ref})
+        try:
+            intent = self.intents.confirm(provider_ref)
+        except stripe.CardError:
+            intent = self._call(self.intents.retrieve, provider_ref)
+        except stripe.StripeError as error:
+            raise ProviderError(str(error)) from error
+        return self._state(intent)
+
+    def refund(self, provider_ref, amount=None, currency=None, *, idempotency_key):
+        params = {"payment_intent": provider_ref}
+        if amount is not None:
+            params["amount"] = to_minor_units(amount, currency)
+        refund = self._call(self.client.v1.refunds.create, params=params,
+                            options={"idempotency_key": idempotency_key})
+        return refund.id
+
+    def handle_webhook(self, payload, signature):
+        if not self.webhook_secret:
+            raise ProviderError("STRIPE_WEBHOOK_SECRET is not set")
+        try:
+            event = stripe.Webhook.construct_event(payload, signature, self.webhook_secret)
+        except (ValueError, stripe.SignatureVerificationError) as error:
+            raise ValueError(f"not a genuine Stripe event: {error}") from None
+        obj = event.get("data", {}).get("object", {}) or {}
+        ref = obj.get("id") if obj.get("object") == "payment_intent" else obj.get("payment_intent")
+        return WebhookEvent(event_id=event["id"], type=event["type"],
+                            provider_ref=ref if isinstance(ref, str) else None)
+
+    # --- helpers ---
+
+    @staticmethod
+    def _call(method, *args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except stripe.CardError as error:
+            raise CardDeclined(error.code or "card_declined") from error
+        except stripe.StripeError as error:
+            raise ProviderError(str(error)) from error
+
+    @staticmethod
+    def _state(intent):
+        currency = str(intent.currency).upper()
+        error = intent.get("last_payment_error") or None
+        if isinstance(error, str):  # some emulators send it serialised
+            error = json.loads(error)
+        state = STATES.get(intent.status)
+        if state is None:  # requires_payment_method: a new intent, or a declined card
+            state = FAILED if error else WAITING
+        metadata = intent.get("metadata") or {}
+        return PaymentState(
+            provider_ref=intent.id, state=state,
+            amount=from_minor_units(intent.amount, currency), currency=currency,
+            client_secret=intent.get("client_secret"),
+            order_reference=metadata.get("order"),
+            error_code=(error or {}).get("code"),
+        )
