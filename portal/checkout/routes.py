@@ -182,8 +182,11 @@ def place_order():
                                    page.pay_currency)
         return _render_page(page, form=_order_form(page), errors=[error.code], status=409)
     if start_card_payment is not None:
-        db.session.commit()
-        start_card_payment(order)
+        if start_card_payment(order) is None:  # the card provider is unavailable
+            db.session.rollback()
+            page = services.quote_page(g.link, today, page.service_level, page.term_months,
+                                       page.pay_currency)
+            return _render_page(page, errors=["card_unavailable"], status=503)
         db.session.commit()
         return redirect(request.script_root + CARD_PAYMENT_PATH, code=303)
     if placed_now:

@@ -108,8 +108,11 @@ def test_a_changed_amount_is_shown_again_not_ordered(web, make_checkout):
     assert _orders(contract) == []
 
 
-def test_card_method_without_card_payments_is_a_clear_error(web, make_checkout, monkeypatch):
-    monkeypatch.setattr("portal.checkout.routes._card_payments", lambda: None)
+@pytest.mark.parametrize("card_payments", ["not installed", "not configured"])
+def test_card_method_without_card_payments_is_a_clear_error(web, make_checkout, monkeypatch,
+                                                            card_payments):
+    if card_payments == "not installed":
+        monkeypatch.setattr("portal.checkout.routes._card_payments", lambda: None)
     contract, _, token = make_checkout()
     page = open_checkout(web, token).get_data(as_text=True)
     response = web.post("/renewal/order", data=_order_form(page, payment_method="visa"))
@@ -120,7 +123,8 @@ def test_card_method_without_card_payments_is_a_clear_error(web, make_checkout, 
 
 def test_card_method_hands_the_order_to_card_payments(web, make_checkout, monkeypatch):
     started = []
-    monkeypatch.setattr("portal.checkout.routes._card_payments", lambda: started.append)
+    monkeypatch.setattr("portal.checkout.routes._card_payments",
+                        lambda: lambda order: started.append(order) or "requires_payment_method")
     contract, _, token = make_checkout()
     page = open_checkout(web, token).get_data(as_text=True)
     response = web.post("/renewal/order", data=_order_form(page, payment_method="visa"))
