@@ -1,19 +1,12 @@
 """Checkout emails: a fresh renewal link and the order confirmation, rendered in the
 recipient's email language and staged once per key."""
-from flask import current_app, render_template
+from flask import render_template
 from flask_babel import force_locale
-from sqlalchemy import select
 
-from portal.audit.models import AuditEntry, record
 from portal.checkout.instructions import is_offline, payment_instructions
-from portal.extensions import db
 from portal.i18n import email_locale
 from portal.links.services import link_url
-
-try:  # the mail outbox, when the application has one
-    from portal.mail.outbox import stage_email as _outbox_stage
-except ImportError:  # pragma: no cover - depends on the installed features
-    _outbox_stage = None
+from portal.mail.outbox import stage_email
 
 
 def _render(folder, recipient, country, **context):
@@ -27,25 +20,11 @@ def _render(folder, recipient, country, **context):
     return " ".join(subject.split()), text, html, locale
 
 
-def _already_staged(key):
-    return db.session.scalar(
-        select(AuditEntry.id).where(AuditEntry.action == "email.stage", AuditEntry.target == key)
-        .limit(1)
-    ) is not None
-
-
 def stage(key, to, rendered, contract):
-    """Stage one email, at most once per ``key``; returns False if it was staged before."""
+    """Stage one email in the outbox, at most once per ``key``; the caller commits."""
     subject, text, html, locale = rendered
-    if _already_staged(key):
-        return False
-    if _outbox_stage is not None:
-        _outbox_stage(to, locale=locale, contract=contract, subject=subject, body=text,
-                      html=html, key=key)
-    else:
-        current_app.logger.info("email staged for %s: %s", to, subject)
-    record("system", "email.stage", key, to=to, subject=subject, locale=locale)
-    return True
+    return stage_email(to, locale=locale, contract=contract, subject=subject, body=text,
+                       html=html, key=key)
 
 
 def send_fresh_link(link, token):

@@ -57,7 +57,8 @@ def resend_link(stale_link_id, email, today):
     if stale is None or today > window_closes(stale.contract):
         return None
     wanted = (email or "").strip().lower()
-    contact = next((c for c in stale.contract.account.contacts if c.email == wanted), None)
+    contact = next((c for c in stale.contract.account.contacts if c.email.lower() == wanted),
+                   None)
     if contact is None:
         record("customer", "link.resend_refused", stale.contract.number, reference=stale.reference)
         return None

@@ -1,5 +1,6 @@
 """Opening renewal links: the token moves into the session and nothing else changes."""
-from datetime import timedelta
+import email
+import email.policy
 
 from sqlalchemy import func, select
 
@@ -7,6 +8,7 @@ from portal.audit.models import AuditEntry
 from portal.extensions import db
 from portal.links.models import RenewalLink
 from portal.links.services import revoke
+from portal.mail.models import OutboxMessage
 from portal.orders.models import Order
 from portal.renewals.models import Quote
 from tests.checkout.conftest import csrf_token
@@ -74,8 +76,7 @@ def _resend(web, token, email):
 
 def _staged(key_prefix):
     return db.session.scalars(
-        select(AuditEntry).where(AuditEntry.action == "email.stage",
-                                 AuditEntry.target.like(f"{key_prefix}%"))
+        select(OutboxMessage).where(OutboxMessage.key.like(f"{key_prefix}%"))
     ).all()
 
 
@@ -93,7 +94,9 @@ def test_resend_issues_a_fresh_link_only_to_a_contact_on_record(web, make_checko
     fresh = db.session.scalars(select(RenewalLink).where(RenewalLink.purpose == "resend")).all()
     assert len(fresh) == 1 and fresh[0].contract_id == contract.id
     staged = _staged("fresh-link:")
-    assert [entry.details["to"] for entry in staged] == [contract.account.contacts[0].email]
+    assert [message.to for message in staged] == [contract.account.contacts[0].email]
+    text = email.message_from_bytes(staged[0].mime, policy=email.policy.default)
+    assert "/r/" in text.get_body(("plain",)).get_content()
 
 
 def test_resend_with_an_unknown_token_or_bad_address_changes_nothing(web, make_checkout):

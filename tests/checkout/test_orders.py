@@ -1,12 +1,14 @@
 """Placing orders from the quote page, offline payment, change requests, CSRF."""
+import email
+import email.policy
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from portal.audit.models import AuditEntry
 from portal.checkout.models import QuoteChangeRequest
 from portal.extensions import db
+from portal.mail.models import OutboxMessage
 from portal.orders.models import Order
 from tests.checkout.conftest import csrf_token, field_value, open_checkout
 
@@ -24,9 +26,8 @@ def _orders(contract):
 
 
 def _confirmations(order):
-    return db.session.scalars(select(AuditEntry).where(
-        AuditEntry.action == "email.stage",
-        AuditEntry.target == f"order-confirmation:{order.reference}")).all()
+    return db.session.scalars(select(OutboxMessage).where(
+        OutboxMessage.key == f"order-confirmation:{order.reference}")).all()
 
 
 def test_offline_order_then_recorded_payment_renews_the_contract(web, make_checkout, cli):
@@ -44,7 +45,11 @@ def test_offline_order_then_recorded_payment_renews_the_contract(web, make_check
     assert 'data-method="bank_transfer"' in confirmation and "IBAN" in confirmation
     assert "$900.00" in confirmation
     assert f'data-term-end="{order.term_end.isoformat()}"' in confirmation
-    assert len(_confirmations(order)) == 1
+    [message] = _confirmations(order)
+    mail = email.message_from_bytes(message.mime, policy=email.policy.default)
+    text = mail.get_body(("plain",)).get_content()
+    assert order.reference in mail["Subject"] and message.to == contract.account.contacts[0].email
+    assert "$900.00" in text and "payment reference " + order.reference in text
     # Reopening the quote page shows the order waiting for payment, not a new quote.
     waiting = web.get("/renewal").get_data(as_text=True)
     assert 'data-reason="already_renewed"' in waiting and order.reference in waiting
@@ -214,3 +219,33 @@ def test_checkout_pages_need_the_link_session(web, make_checkout):
     for path in ("/renewal", "/renewal/confirmation"):
         assert web.get(path).status_code == 403
     assert web.post("/renewal/order", data={}).status_code in (400, 403)
+
+
+def test_an_expired_offline_order_lets_the_customer_order_again(web, make_checkout, cli, today):
+    contract, _, token = make_checkout()
+    page = open_checkout(web, token).get_data(as_text=True)
+    web.post("/renewal/order", data=_order_form(page))
+    assert 'data-reason="already_renewed"' in web.get("/renewal").get_data(as_text=True)
+    result = cli("orders", "expire", "--date", (today + timedelta(days=31)).isoformat())
+    assert result.exit_code == 0
+    again = web.get("/renewal").get_data(as_text=True)
+    assert "data-reason" not in again and 'data-amount-due="900.00"' in again
+
+
+def test_order_posts_are_rate_limited(web, make_checkout):
+    _, _, token = make_checkout()
+    page = open_checkout(web, token).get_data(as_text=True)
+    form = {**_order_form(page), "update": "1"}
+    del form["place"]
+    statuses = [web.post("/renewal/order", data=form).status_code for _ in range(21)]
+    assert statuses[:20] == [200] * 20 and statuses[20] == 429
+
+
+def test_the_confirmation_email_is_in_the_contact_email_language(web, make_checkout):
+    contract, _, token = make_checkout(language="ko")
+    page = open_checkout(web, token).get_data(as_text=True)
+    assert '<html lang="ko"' in page
+    web.post("/renewal/order", data=_order_form(page))
+    [order] = _orders(contract)
+    [message] = _confirmations(order)
+    assert message.locale == "ko"
