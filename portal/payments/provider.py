@@ -54,9 +54,11 @@ class PaymentProvider(ABC):
         """Whether this provider takes ``method_code`` in ``currency``. Moves no money."""
 
     @abstractmethod
-    def start(self, order):
+    def start(self, order, replaces=None):
         """Open a payment for ``order`` and return its :class:`PaymentState`. Moves no money
-        by itself; idempotent per order, so a repeated call returns the same payment."""
+        by itself; idempotent per order, so a repeated call returns the same payment. With
+        ``replaces`` (a declined attempt's payment), that one is cancelled and a new one
+        opened, idempotent per replaced payment."""
 
     @abstractmethod
     def confirm(self, provider_ref, card_ref=None):

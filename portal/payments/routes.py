@@ -92,7 +92,9 @@ def _unavailable():
 @limiter.limit(PAY_LIMIT)
 @card_order_required
 def pay(order):
-    """The card form. Opening it again reuses the order's one payment."""
+    """The card form. Opening it again reuses the order's payment; after a decline it
+    opens a new attempt."""
+    declined = order.status == "failed"
     state = services.start_card_payment(order)
     db.session.commit()
     if state is None:
@@ -104,7 +106,7 @@ def pay(order):
         "payments/pay.html", order=order, client_secret=state.client_secret,
         publishable_key=config.get("STRIPE_PUBLISHABLE_KEY", ""),
         stripe_js=stripe_js_url(config), emulated=bool(config.get("STRIPE_API_BASE")),
-        needs_action=state.state == ACTION, declined=order.status == "failed",
+        needs_action=state.state == ACTION, declined=declined,
     )
 
 

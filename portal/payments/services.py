@@ -57,15 +57,16 @@ def start_card_payment(order):
     order = lock_order(order.id)
     if order.status not in UNSETTLED:
         return None
+    declined = order.provider_payment_id if order.status == "failed" else None
     try:
-        state = card.start(order)
-    except ProviderError:
+        state = card.start(order, replaces=declined)
+    except (ProviderError, CardDeclined):
         log.exception("could not open a card payment for order %s", order.reference)
         return None
-    if order.provider_payment_id is None:
+    if order.provider_payment_id != state.provider_ref:
         order.provider_payment_id = state.provider_ref
         record("system", "payment.start", order.contract.number, order=order.reference,
-               provider_ref=state.provider_ref)
+               provider_ref=state.provider_ref, replaces=declined or "")
     if order.status == "failed" and state.state != FAILED:
         order.transition("pending")  # a new attempt after a decline
     db.session.flush()
@@ -102,6 +103,7 @@ def settle(order, state, *, actor):
         record(actor, "payment.mismatch", order.contract.number, order=order.reference,
                provider_ref=state.provider_ref, other_order=state.order_reference)
         return "mismatch"
+    current = state.provider_ref == order.provider_payment_id
     if state.state == SUCCEEDED:
         try:
             _order, renewed = record_payment(
@@ -116,6 +118,8 @@ def settle(order, state, *, actor):
                    provider_ref=state.provider_ref, status=order.status)
             return "orphaned"
         return "renewed" if renewed else "already_paid"
+    if not current:  # a replaced attempt's late news changes nothing
+        return "stale"
     if state.state == FAILED and order.status == "pending":
         order.transition("failed")
         record(actor, "payment.declined", order.contract.number, order=order.reference,

@@ -34,9 +34,11 @@ CONFIRMABLE = ("requires_payment_method", "requires_confirmation")
 NETWORK_RETRIES = 2
 
 
-def intent_idempotency_key(order):
-    """One PaymentIntent per order: Stripe answers a repeated create with the same intent."""
-    return f"renewal-order-{order.reference}-intent"
+def intent_idempotency_key(order, replaces=None):
+    """One PaymentIntent per order and attempt: Stripe answers a repeated create with the
+    same intent. A new attempt after a decline is keyed by the intent it replaces."""
+    key = f"renewal-order-{order.reference}-intent"
+    return f"{key}-after-{replaces}" if replaces else key
 
 
 class StripeProvider(PaymentProvider):
@@ -63,8 +65,10 @@ class StripeProvider(PaymentProvider):
         cards = {m.code for m in all_methods() if m.kind == "card"}
         return method_code in cards and currency in PAYMENT_CURRENCIES
 
-    def start(self, order):
-        if order.provider_payment_id:
+    def start(self, order, replaces=None):
+        if replaces:
+            self._cancel(replaces)
+        elif order.provider_payment_id:
             return self.confirm(order.provider_payment_id)
         params = {
             "amount": to_minor_units(order.amount_due, order.pay_currency),
@@ -73,8 +77,15 @@ class StripeProvider(PaymentProvider):
             "metadata": {"order": order.reference, "contract": order.contract.number},
         }
         intent = self._call(self.intents.create, params=params,
-                            options={"idempotency_key": intent_idempotency_key(order)})
+                            options={"idempotency_key": intent_idempotency_key(order, replaces)})
         return self._state(intent)
+
+    def _cancel(self, provider_ref):
+        """Cancel a declined attempt so it can never be charged later."""
+        intent = self._call(self.intents.retrieve, provider_ref)
+        if intent.status in ("requires_payment_method", "requires_confirmation",
+                             "requires_action"):
+            self._call(self.intents.cancel, provider_ref)
 
     def confirm(self, provider_ref, card_ref=None):
         intent = self._call(self.intents.retrieve, provider_ref)
@@ -104,7 +115,8 @@ class StripeProvider(PaymentProvider):
             event = stripe.Webhook.construct_event(payload, signature, self.webhook_secret)
         except (ValueError, stripe.SignatureVerificationError) as error:
             raise ValueError(f"not a genuine Stripe event: {error}") from None
-        obj = event.get("data", {}).get("object", {}) or {}
+        event = event.to_dict()
+        obj = (event.get("data") or {}).get("object") or {}
         ref = obj.get("id") if obj.get("object") == "payment_intent" else obj.get("payment_intent")
         return WebhookEvent(event_id=event["id"], type=event["type"],
                             provider_ref=ref if isinstance(ref, str) else None)
@@ -122,17 +134,18 @@ class StripeProvider(PaymentProvider):
 
     @staticmethod
     def _state(intent):
-        currency = str(intent.currency).upper()
+        intent = intent.to_dict()
+        currency = str(intent["currency"]).upper()
         error = intent.get("last_payment_error") or None
         if isinstance(error, str):  # some emulators send it serialised
             error = json.loads(error)
-        state = STATES.get(intent.status)
+        state = STATES.get(intent["status"])
         if state is None:  # requires_payment_method: a new intent, or a declined card
             state = FAILED if error else WAITING
         metadata = intent.get("metadata") or {}
         return PaymentState(
-            provider_ref=intent.id, state=state,
-            amount=from_minor_units(intent.amount, currency), currency=currency,
+            provider_ref=intent["id"], state=state,
+            amount=from_minor_units(intent["amount"], currency), currency=currency,
             client_secret=intent.get("client_secret"),
             order_reference=metadata.get("order"),
             error_code=(error or {}).get("code"),
