@@ -2,9 +2,13 @@
 HTTPS clients (the session cookie is ``__Host-`` and Secure), partners with API keys and
 priced contracts. The conftest files of tests/staff and tests/partners import them."""
 import re
+from email import message_from_bytes
+from email import policy as email_policy
 from datetime import timedelta
 
 import pytest
+from flask import g
+from flask.testing import FlaskClient
 
 from portal.clitools import utc_today
 from portal.links.services import issue_link
@@ -46,8 +50,20 @@ def today():
     return utc_today()
 
 
+class HttpsClient(FlaskClient):
+    """A browser on https (the session cookie is ``__Host-`` and Secure).
+
+    Tests run inside one app context, so ``g`` outlives a request; Flask-WTF caches the
+    CSRF token there, which must not leak from one client's request into another's.
+    """
+
+    def open(self, *args, **kwargs):
+        g.pop("csrf_token", None)
+        return super().open(*args, **kwargs)
+
+
 def https_client(app):
-    client = app.test_client()
+    client = HttpsClient(app, app.response_class, use_cookies=True)
     client.environ_base["wsgi.url_scheme"] = "https"
     return client
 
@@ -69,14 +85,30 @@ def sign_in(client, email, password=PASSWORD):
                                                "csrf_token": token})
 
 
+def post_form(client, url, data):
+    """Post ``data`` with the session's CSRF token, as the console's forms do."""
+    token = csrf_token(client.get("/staff/sign-in").get_data(as_text=True))
+    return client.post(url, data={**data, "csrf_token": token})
+
+
+def email_text(message):
+    """The plain-text body of a staged OutboxMessage."""
+    parsed = message_from_bytes(message.mime, policy=email_policy.default)
+    return parsed.get_body(preferencelist=("plain",)).get_content()
+
+
 @pytest.fixture
 def sales_user(app):
-    return add_staff("sam.sales@portal.example", PASSWORD, "sales")
+    user = add_staff("sam.sales@portal.example", PASSWORD, "sales")
+    db.session.commit()
+    return user
 
 
 @pytest.fixture
 def admin_user(app):
-    return add_staff("ada.admin@portal.example", PASSWORD, "admin")
+    user = add_staff("ada.admin@portal.example", PASSWORD, "admin")
+    db.session.commit()
+    return user
 
 
 @pytest.fixture

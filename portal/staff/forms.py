@@ -12,7 +12,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Regexp, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, Regexp, ValidationError
 
 from portal.money import CURRENCIES
 from portal.staff.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
@@ -52,7 +52,7 @@ class OfflinePaymentForm(FlaskForm):
     amount = StringField(_l("Amount"), validators=[DataRequired(), Regexp(
         r"^\d{1,12}(\.\d{1,4})?$", message=_l("Enter the amount as digits, e.g. 1250.00."))])
     currency = SelectField(_l("Currency"), choices=[SelectChoice(c, c) for c in CURRENCIES])
-    received_on = DateField(_l("Received on"), validators=[DataRequired()])
+    received_on = DateField(_l("Received on"), validators=[InputRequired()])
     reference = StringField(_l("Bank or cheque reference"),
                             validators=[DataRequired(), Length(min=2, max=128)])
 
@@ -73,7 +73,7 @@ class StaffRoleForm(FlaskForm):
 class MarketLaunchForm(FlaskForm):
     country = StringField(_l("Country (ISO 3166-1 alpha-2)"), validators=[
         DataRequired(), Regexp(r"^[A-Za-z]{2}$", message=_l("Enter a two-letter country code."))])
-    launch_date = DateField(_l("Online renewal launch date"), validators=[DataRequired()])
+    launch_date = DateField(_l("Online renewal launch date"), validators=[InputRequired()])
     market_group = StringField(_l("Market group"), validators=[Length(max=64)])
 
     def validate_country(self, field):

@@ -258,7 +258,7 @@ def markets():
     form = MarketLaunchForm()
     if form.validate_on_submit():
         return _perform(lambda: services.save_market_launch(
-            form.country.data, form.launch_date.data, form.market_group.data.strip(), _actor()),
+            form.country.data, form.launch_date.data, (form.market_group.data or "").strip(), _actor()),
             lambda row: _("Launch date of %(country)s saved.", country=row.country),
             url_for("staff.markets"))
     status = 400 if form.is_submitted() else 200
