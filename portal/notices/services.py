@@ -54,6 +54,8 @@ REASON_TEXTS = {
 #: Reasons that mean no notice at all (renewed, awaiting payment, cancelled, OEM).
 NO_NOTICE = {"already_renewed", "cancelled", "oem"}
 
+#: Fonts first in line for the PDF by locale; other scripts fall back through fontconfig.
+#: Only CJK locales start with a CJK font: its glyphs make a PDF twenty times larger.
 PDF_FONTS = {
     "ja": '"Noto Sans CJK JP"',
     "ko": '"Noto Sans CJK KR"',
