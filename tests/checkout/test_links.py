@@ -52,7 +52,8 @@ def test_no_link_in_the_session_gets_a_friendly_page(web, make_checkout):
 
 def test_unknown_and_revoked_tokens_offer_a_fresh_link(web, make_checkout, today):
     _, link, token = make_checkout()
-    for bad in ("not-a-token", "x" * 500):
+    assert web.get("/r/a%2F..%2F..").status_code == 404  # not a token: the plain 404 page
+    for bad in ("not-a-token", "x" * 500, "%00", "%C3%BC" * 40, "%FF%FE"):
         response = web.get(f"/r/{bad}")
         assert response.status_code == 404
         assert "Send me a new link" in response.get_data(as_text=True)
