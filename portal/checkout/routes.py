@@ -148,6 +148,14 @@ def _card_payments():
     return start_card_payment
 
 
+def _start_over(page, today, code, status):
+    """Undo what this request changed and show the page again, saying what went wrong."""
+    db.session.rollback()
+    page = services.quote_page(g.link, today, page.service_level, page.term_months,
+                               page.pay_currency)
+    return _render_page(page, errors=[code], status=status)
+
+
 @bp.post("/renewal/order")
 @limiter.limit(FORM_LIMIT)
 @link_required
@@ -177,16 +185,10 @@ def place_order():
     try:
         order, placed_now = services.place(g.link, page, method, today)
     except OrderError as error:
-        db.session.rollback()
-        page = services.quote_page(g.link, today, page.service_level, page.term_months,
-                                   page.pay_currency)
-        return _render_page(page, form=_order_form(page), errors=[error.code], status=409)
+        return _start_over(page, today, error.code, 409)
     if start_card_payment is not None:
         if start_card_payment(order) is None:  # the card provider is unavailable
-            db.session.rollback()
-            page = services.quote_page(g.link, today, page.service_level, page.term_months,
-                                       page.pay_currency)
-            return _render_page(page, errors=["card_unavailable"], status=503)
+            return _start_over(page, today, "card_unavailable", 503)
         db.session.commit()
         return redirect(request.script_root + CARD_PAYMENT_PATH, code=303)
     if placed_now:
