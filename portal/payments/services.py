@@ -4,7 +4,7 @@ import logging
 
 from flask import current_app
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from portal.audit.models import record
 from portal.clitools import utc_today
@@ -39,10 +39,20 @@ def provider():
 
 
 def lock_order(order_id):
-    """Lock one order row until the transaction ends, on SQLite as on PostgreSQL: a no-op
-    UPDATE takes SQLite's write lock and PostgreSQL's row lock."""
-    db.session.execute(update(Order).where(Order.id == order_id)
-                       .values(provider_payment_id=Order.provider_payment_id))
+    """Lock one order row until the transaction ends; call it before any other write of
+    the transaction. PostgreSQL takes a row lock on the no-op UPDATE. SQLite takes its
+    database write lock there; when another request holds it while this transaction has
+    read, SQLite refuses at once rather than wait, so the read-only transaction is rolled
+    back and the UPDATE, now the first statement, waits for the lock."""
+    lock = (update(Order).where(Order.id == order_id)
+            .values(provider_payment_id=Order.provider_payment_id))
+    try:
+        db.session.execute(lock)
+    except OperationalError as error:
+        if db.session.get_bind().dialect.name != "sqlite" or "locked" not in str(error):
+            raise
+        db.session.rollback()
+        db.session.execute(lock)
     return db.session.get(Order, order_id, populate_existing=True)
 
 

@@ -12,17 +12,27 @@ import stripe
 from portal.extensions import db
 from portal.orders.models import Order
 from portal.payments.emulator import Emulator
+from portal.web import limiter
 from tests.checkout.conftest import (  # noqa: F401  (fixtures shared with the checkout)
-    _fresh_rate_limits,
+    FreshGlobalsClient,
     csrf_token,
     field_value,
     make_checkout,
     open_checkout,
     today,
-    web,
 )
 
 CARDS = {"ok": "4242424242424242", "declined": "4000000000000341", "3ds": "4000002760003184"}
+
+
+@pytest.fixture
+def web(app):
+    """An HTTPS test client, with rate limits counted from zero."""
+    limiter.reset()
+    client = FreshGlobalsClient(app, app.response_class, use_cookies=True)
+    client.environ_base["wsgi.url_scheme"] = "https"
+    yield client
+    limiter.reset()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,110 @@
+"""Two tabs (or a double click) paying the same order at the same time, on a real
+database with committed data: one PaymentIntent, one charge, one renewal."""
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.clitools import utc_today
+from portal.contracts.models import Contract
+from portal.extensions import db
+from portal.markets.services import seed_launch_dates
+from portal.orders.models import Order, Payment
+from portal.orders.services import place_order
+from portal.payments.services import pay_with_card, start_card_payment
+from portal.renewals.services import issue_quote
+from tests import factories
+from tests.checkout.conftest import PRICES
+from tests.conftest import _database_url, make_app
+
+
+@pytest.fixture
+def live_app(backend, request, tmp_path_factory, stripe_emulator):
+    """An app whose transactions really commit, so threads see each other's work."""
+    url = _database_url(backend, request, tmp_path_factory, "payments_race")
+    app = make_app(url, tmp_path_factory.mktemp("race"), **stripe_emulator.config())
+    with app.app_context():
+        db.create_all()
+        seed_launch_dates()
+        db.session.commit()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+
+
+def _card_order(today):
+    factories.launch("US", "2013-03-19")
+    factories.rate("USD", "1.0861", today - timedelta(days=1))
+    contract = factories.contract(factories.price_list("US", "USD", PRICES),
+                                  end_date=today + timedelta(days=40))
+    quote = issue_quote(contract, today, issued_by="test")
+    order = place_order(quote, "basic", 12, "USD", "visa",
+                        contact_id=contract.account.contacts[0].id, today=today, actor="test")
+    db.session.commit()
+    return order.id, contract.id
+
+
+def _together(app, work, count=2):
+    """Run ``work(order)`` in ``count`` threads released at the same moment."""
+    barrier = threading.Barrier(count)
+    results, errors = [], []
+
+    def run():
+        with app.app_context():
+            try:
+                barrier.wait(timeout=10)
+                results.append(work())
+                db.session.commit()
+            except Exception as error:  # noqa: BLE001  reported by the assertion below
+                errors.append(error)
+                db.session.rollback()
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    return results
+
+
+def test_concurrent_submissions_make_one_intent_one_charge_one_renewal(live_app, card,
+                                                                       stripe_client):
+    today = utc_today()
+    with live_app.app_context():
+        order_id, contract_id = _card_order(today)
+        old_end = db.session.get(Contract, contract_id).end_date
+
+    def start():
+        return start_card_payment(db.session.get(Order, order_id)).provider_ref
+
+    refs = _together(live_app, start)
+    assert len(refs) == 2 and refs[0] == refs[1]
+    with live_app.app_context():
+        order = db.session.get(Order, order_id)
+        reference = order.reference
+        assert order.provider_payment_id == refs[0]
+
+    cards = [card("ok"), card("ok")]
+
+    def pay():
+        state = pay_with_card(db.session.get(Order, order_id), cards.pop())
+        return state.state if state is not None else "already_paid"
+
+    # Whoever comes second finds the order paid and does not touch the card.
+    assert sorted(_together(live_app, pay)) == ["already_paid", "succeeded"]
+    intents = [i for i in stripe_client.v1.payment_intents.list(params={"limit": 100}).data
+               if i.to_dict()["metadata"].get("order") == reference]
+    assert [i.id for i in intents] == refs[:1]
+    charges = stripe_client.v1.charges.list(params={"limit": 100}).data
+    assert len([c for c in charges if c.payment_intent == refs[0]]) == 1
+    with live_app.app_context():
+        contract = db.session.get(Contract, contract_id)
+        order = db.session.get(Order, order_id)
+        assert order.status == "paid" and contract.end_date == order.term_end != old_end
+        assert db.session.scalar(select(func.count()).select_from(Payment)) == 1

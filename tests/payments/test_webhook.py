@@ -1,0 +1,121 @@
+"""The Stripe webhook: verified signature, deduplication, replays and out-of-order events."""
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.orders.models import Payment
+from portal.payments.models import ProcessedEvent
+from tests.payments.conftest import place_card_order, signed_event
+
+
+def _charged_behind_the_portal(stripe_client, order, card_ref):
+    """The card is charged at Stripe while the customer's browser never returns."""
+    stripe_client.v1.payment_intents.update(order.provider_payment_id,
+                                            params={"payment_method": card_ref})
+    try:
+        stripe_client.v1.payment_intents.confirm(order.provider_payment_id)
+    except Exception:  # noqa: BLE001  a declined card raises; the intent records it
+        pass
+
+
+def _post(web, payload, signature):
+    return web.post("/stripe/webhook", data=payload, content_type="application/json",
+                    headers={"Stripe-Signature": signature})
+
+
+def _payments(order):
+    return db.session.scalar(select(func.count()).select_from(Payment)
+                             .where(Payment.order_id == order.id))
+
+
+def test_verified_event_renews_once_and_replays_change_nothing(
+        card_app, web, make_checkout, card, stripe_client, stripe_emulator):
+    contract, _link, token = make_checkout()
+    _response, order = place_card_order(web, token)
+    _charged_behind_the_portal(stripe_client, order, card("ok"))
+    secret = stripe_emulator.webhook_secret
+    payload, signature = signed_event(secret, "payment_intent.succeeded",
+                                      order.provider_payment_id, event_id="evt_first")
+    response = _post(web, payload, signature)
+    assert response.status_code == 200 and response.json["outcome"] == "renewed"
+    db.session.refresh(contract)
+    assert contract.end_date == order.term_end and order.status == "paid"
+    # The same event again (Stripe retries): nothing happens.
+    assert _post(web, payload, signature).json["outcome"] == "duplicate"
+    # Another event for the same payment, and a late "failed" event: renewed once only.
+    for event_type in ("charge.succeeded", "payment_intent.payment_failed"):
+        again = _post(web, *signed_event(secret, event_type, order.provider_payment_id))
+        assert again.json["outcome"] == "already_paid"
+    assert _payments(order) == 1
+    db.session.refresh(contract)
+    assert contract.end_date == order.term_end
+    assert db.session.scalar(select(func.count()).select_from(ProcessedEvent)) == 3
+
+
+def test_failed_event_before_the_success_event(card_app, web, make_checkout, card,
+                                                stripe_client, stripe_emulator):
+    """Out of order: the body of an event is not trusted, the intent is re-read."""
+    contract, _link, token = make_checkout()
+    _response, order = place_card_order(web, token)
+    _charged_behind_the_portal(stripe_client, order, card("ok"))
+    secret = stripe_emulator.webhook_secret
+    late_failure = _post(web, *signed_event(secret, "payment_intent.payment_failed",
+                                            order.provider_payment_id))
+    assert late_failure.json["outcome"] == "renewed"  # Stripe says it succeeded
+    success = _post(web, *signed_event(secret, "payment_intent.succeeded",
+                                       order.provider_payment_id))
+    assert success.json["outcome"] == "already_paid"
+    assert _payments(order) == 1
+
+
+def test_declined_event_marks_the_order_failed(card_app, web, make_checkout, card,
+                                               stripe_client, stripe_emulator):
+    contract, _link, token = make_checkout()
+    old_end = contract.end_date
+    _response, order = place_card_order(web, token)
+    _charged_behind_the_portal(stripe_client, order, card("declined"))
+    response = _post(web, *signed_event(stripe_emulator.webhook_secret,
+                                        "payment_intent.payment_failed",
+                                        order.provider_payment_id))
+    assert response.json["outcome"] == "declined"
+    db.session.refresh(order)
+    assert order.status == "failed" and contract.end_date == old_end
+
+
+def test_bad_signatures_are_rejected(card_app, web, make_checkout, card, stripe_client,
+                                     stripe_emulator):
+    contract, _link, token = make_checkout()
+    old_end = contract.end_date
+    _response, order = place_card_order(web, token)
+    _charged_behind_the_portal(stripe_client, order, card("ok"))
+    payload, signature = signed_event("whsec_not_ours", "payment_intent.succeeded",
+                                      order.provider_payment_id)
+    assert _post(web, payload, signature).status_code == 400
+    good_payload, good_signature = signed_event(stripe_emulator.webhook_secret,
+                                                "payment_intent.succeeded",
+                                                order.provider_payment_id)
+    tampered = good_payload.replace(b"evt_", b"evt_x")
+    for body, header in ((tampered, good_signature), (good_payload, None),
+                         (good_payload, "garbage"), (b"not json", good_signature)):
+        assert _post(web, body, header).status_code == 400
+    db.session.refresh(order)
+    db.session.refresh(contract)
+    assert order.status == "pending" and contract.end_date == old_end
+    assert db.session.scalar(select(func.count()).select_from(ProcessedEvent)) == 0
+
+
+def test_webhook_refuses_to_run_without_a_secret(card_app, web, monkeypatch):
+    monkeypatch.delitem(card_app.config, "STRIPE_WEBHOOK_SECRET")
+    card_app.extensions.pop("payments_provider", None)
+    payload, signature = signed_event("whsec_x", "payment_intent.succeeded", "pi_x")
+    assert _post(web, payload, signature).status_code == 503
+
+
+def test_unknown_payment_and_other_event_types_are_acknowledged(card_app, web,
+                                                               stripe_emulator, stripe_client):
+    secret = stripe_emulator.webhook_secret
+    intent = stripe_client.v1.payment_intents.create(
+        params={"amount": 500, "currency": "usd", "payment_method_types": ["card"]})
+    assert _post(web, *signed_event(secret, "payment_intent.succeeded", intent.id)
+                 ).json["outcome"] == "unknown_payment"
+    assert _post(web, *signed_event(secret, "customer.created", "cus_1")
+                 ).json["outcome"] == "ignored"
