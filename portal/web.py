@@ -107,10 +107,14 @@ def init_error_pages(app):
 
     @app.errorhandler(HTTPException)
     def http_error(error):
-        return render_error(error.code or 500, {
+        body, status = render_error(error.code or 500, {
             400: "bad_request", 403: "forbidden", 404: "not_found", 405: "not_allowed",
             413: "too_large", 429: "too_many",
         }.get(error.code, "error"))
+        # Keep the exception's own headers: Allow on a 405 (RFC 9110), Retry-After on a 429.
+        headers = [(name, value) for name, value in error.get_headers()
+                   if name.lower() != "content-type"]
+        return body, status, headers
 
     @app.errorhandler(Exception)
     def unexpected_error(error):

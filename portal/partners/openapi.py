@@ -22,7 +22,8 @@ def openapi_document():
             "description": (
                 "Status and renewal state of the contracts a partner resells. Every request "
                 "needs `Authorization: Bearer <key>`; keys are issued with "
-                "`portal partner add CODE`. A contract of another partner answers 404."
+                "`portal partner add CODE`. A contract of another partner answers 404. "
+                "Unknown or repeated query parameters are refused with 400."
             ),
         },
         "servers": [{"url": "/api/partner/v1"}],
@@ -57,10 +58,11 @@ def openapi_document():
                     "operationId": "getContract",
                     "summary": "One contract of the partner.",
                     "parameters": [{"name": "number", "in": "path", "required": True,
-                                    "schema": {"type": "string"}}],
+                                    "schema": {"type": "string"}, "example": "SNS-004711"}],
                     "responses": {
                         "200": {"description": "The contract.", "content": {
                             "application/json": {"schema": contract_ref}}},
+                        "400": _error("The request has a query parameter."),
                         "401": unauthorized,
                         "404": _error("No contract with this number belongs to the partner."),
                         "429": too_many,

@@ -69,9 +69,22 @@ def _positive_int(name, default, maximum=None):
     return value
 
 
+def unknown_query_parameter(allowed=()):
+    """A misspelt filter (``?stauts=expired``) is an error, not a silent "everything"."""
+    for name in request.args:
+        if name not in allowed:
+            return f"unknown query parameter {name!r}"
+        if len(request.args.getlist(name)) > 1:
+            return f"query parameter {name!r} given more than once"
+    return None
+
+
 @bp.get("/contracts")
 @limiter.limit(key_rate_limit, key_func=rate_limit_key)
 def contracts():
+    problem = unknown_query_parameter(("status", "page", "per_page"))
+    if problem:
+        return api_error(400, "bad_request", problem)
     status = request.args.get("status")
     if status is not None and status not in services.STATUSES:
         return api_error(400, "bad_request",
@@ -94,6 +107,9 @@ def contracts():
 @bp.get("/contracts/<number>")
 @limiter.limit(key_rate_limit, key_func=rate_limit_key)
 def contract(number):
+    problem = unknown_query_parameter()
+    if problem:
+        return api_error(400, "bad_request", problem)
     item = None
     if len(number) <= MAX_NUMBER_LENGTH and "\x00" not in number:
         item = services.partner_contract(g.partner, number)

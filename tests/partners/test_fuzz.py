@@ -1,0 +1,49 @@
+"""The partner API fuzzed from its own OpenAPI document: whatever schemathesis sends, the
+answer is never a 5xx and always matches the document."""
+from datetime import timedelta
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+
+from portal.orders.services import place_order
+from portal.renewals.services import issue_quote
+from tests import factories
+from tests.access import bearer
+
+
+@pytest.fixture
+def fuzz_world(app, make_contract, partners, today, monkeypatch):
+    """Partner A's contracts in every state, and one of partner B's."""
+    monkeypatch.setitem(app.config, "PARTNER_API_RATE_LIMIT", "100000 per minute")
+    partner_a, key_a = partners["A"]
+    for days in (90, 60, 0, -1, -500):
+        make_contract(days_to_end=days, partner=partner_a, number=f"SNS-FZ{days}")
+    make_contract(partner=partner_a, number="SNS-FZ-C", status="cancelled")
+    make_contract(partner=partner_a, number="SNS-004711")  # the document's example
+    ordered = make_contract(days_to_end=20, partner=partner_a, number="SNS-FZ-O")
+    place_order(issue_quote(ordered, today), "basic", 12, "USD", "bank_transfer",
+                contact_id=None, today=today, actor="customer")
+    factories.launch("DE", "2013-06-10")
+    plist = factories.price_list("EMEA-EUR", "EUR", {("VS-ENT", "basic", 12): "400.00"})
+    no_rate = factories.contract(plist, country="DE", number="SNS-FZ-EUR",
+                                 end_date=today + timedelta(days=30))
+    no_rate.partner = partner_a
+    make_contract(partner=partners["B"][0], number="SNS-FZ-B")
+    return key_a
+
+
+@pytest.fixture
+def api_schema(app, fuzz_world):
+    return schemathesis.openapi.from_wsgi("/api/partner/v1/openapi.json", app)
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+def test_partner_api_matches_its_document(case, fuzz_world):
+    response = case.call_and_validate(headers=bearer(fuzz_world))
+    assert response.status_code < 500
