@@ -1,6 +1,10 @@
 """The local demo behind ``portal up``: database, demo data, Stripe emulator, web server."""
+import signal
+import sys
+
 import click
 from flask_migrate import upgrade
+from werkzeug.serving import run_simple
 
 from portal import create_app
 from portal.demo.cli import demo_command
@@ -14,7 +18,12 @@ def build_app(port, emulator=None):
     return create_app(config)
 
 
+def _stop_on_sigterm(_signum, _frame):
+    sys.exit(0)  # runs the ``finally`` below, which stops the emulator
+
+
 def run(ctx, port, real_stripe=False):
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     emulator = None if real_stripe else Emulator().start()
     try:
         app = build_app(port, emulator)
@@ -27,7 +36,7 @@ def run(ctx, port, real_stripe=False):
                        "test cards: 4242 4242 4242 4242 (paid), 4000 0027 6000 3184 "
                        "(3-D Secure), 4000 0000 0000 0341 (declined)")
         click.echo(f"Portal on http://{LOOPBACK}:{port}/ (Ctrl+C stops it)")
-        app.run(host=LOOPBACK, port=port, threaded=True, use_reloader=False)
+        run_simple(LOOPBACK, port, app, threaded=True, use_reloader=False)
     finally:
         if emulator is not None:
             emulator.stop()

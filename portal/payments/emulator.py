@@ -50,7 +50,7 @@ class Emulator:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "portal.payments.emulator", "--port", str(self.port),
              "--state", self._state.name],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
@@ -99,6 +99,16 @@ class Emulator:
 
     def __exit__(self, *exc_info):
         self.stop()
+
+
+def _die_with_parent():
+    """Linux: the emulator ends when the process that started it ends, however it ends."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _keep_state_in(store, directory):
