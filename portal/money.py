@@ -4,6 +4,7 @@ Pure code: no Flask. Amounts are ``Decimal`` and always travel with an ISO 4217 
 as py-moneyed ``Money`` where both go together.
 """
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
+from functools import lru_cache
 
 from babel.numbers import get_currency_precision
 from moneyed import Money
@@ -37,7 +38,9 @@ def precision(currency):
     return get_currency_precision(currency)
 
 
+@lru_cache(maxsize=None)
 def quantum(currency):
+    """``Decimal('0.01')`` for EUR, ``Decimal('1')`` for JPY (cached: it never changes)."""
     return Decimal(1).scaleb(-precision(currency))
 
 
@@ -74,7 +77,9 @@ def parse_amount(text, currency, *, allow_zero=True):
         raise MoneyError(f"{text!r} is not a decimal amount") from None
     if not value.is_finite():
         raise MoneyError(f"{text!r} is not a decimal amount")
-    if value < 0 or (value == 0 and not allow_zero):
+    if value < 0:
+        raise MoneyError(f"amount {text!r} must not be negative")
+    if value == 0 and not allow_zero:
         raise MoneyError(f"amount {text!r} must be positive")
     if value != round_amount(value, currency):
         raise MoneyError(

@@ -7,9 +7,19 @@ from babel import Locale
 
 from portal.money import CURRENCIES
 
-COUNTRIES = frozenset(code for code in Locale("en").territories if re.fullmatch(r"[A-Z]{2}", code))
+#: CLDR territories that are not ISO 3166-1 countries: unknown region, EU, UN, pseudo
+#: locales and exceptionally reserved codes. (XK, Kosovo, stays: payment providers use it.)
+NOT_COUNTRIES = frozenset("ZZ EU EZ UN QO XA XB AC CP CQ DG EA IC TA".split())
+COUNTRIES = frozenset(
+    code for code in Locale("en").territories
+    if re.fullmatch(r"[A-Z]{2}", code) and code not in NOT_COUNTRIES
+)
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 REGION = re.compile(r"^[A-Z]{2}-[A-Z0-9]{1,3}$")
+#: C0 controls and DEL: never part of a name or code (PostgreSQL refuses NUL outright).
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: The largest whole number the database's integer columns hold.
+MAX_INT = 2**31 - 1
 
 
 class ImportFault(ValueError):
@@ -24,6 +34,8 @@ def text(value, field, where, *, max_length=200, required=True):
     if not isinstance(value, str):
         raise ImportFault(f"{where}: {field} must be text, not {value!r}")
     value = value.strip()
+    if CONTROL.search(value):
+        raise ImportFault(f"{where}: {field} contains a control character")
     if len(value) > max_length:
         raise ImportFault(f"{where}: {field} is longer than {max_length} characters")
     return value
@@ -62,6 +74,8 @@ def positive_int(value, field, where):
         raise ImportFault(f"{where}: {field} {value!r} is not a whole number")
     if value <= 0:
         raise ImportFault(f"{where}: {field} must be greater than zero")
+    if value > MAX_INT:
+        raise ImportFault(f"{where}: {field} {value} is too large")
     return value
 
 
@@ -73,6 +87,16 @@ def decimal(value, field, where):
         return Decimal(raw)
     except InvalidOperation:  # pragma: no cover - the pattern already rules this out
         raise ImportFault(f"{where}: {field} {value!r} is not a decimal number") from None
+
+
+def fits_column(value, column, field, where):
+    """Refuse a decimal the ``Numeric(precision, scale)`` column would reject or round."""
+    precision, scale = column.type.precision, column.type.scale
+    if abs(value) >= Decimal(10) ** (precision - scale):
+        raise ImportFault(f"{where}: {field} {value} is too large")
+    if value != value.quantize(Decimal(1).scaleb(-scale)):
+        raise ImportFault(f"{where}: {field} {value} has more than {scale} decimals")
+    return value
 
 
 def email(value, field, where):

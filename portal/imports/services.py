@@ -12,6 +12,7 @@ from portal.extensions import db
 from portal.imports import parsing as p
 from portal.imports.parsing import ImportFault
 from portal.money import MoneyError, parse_amount
+from portal.rates.models import ExchangeRate
 from portal.rates.services import upsert_rates
 from portal.renewals.rules import CHANNELS, Rate
 
@@ -37,7 +38,7 @@ def read_text(path):
 
 def csv_rows(path, columns):
     """Yield ``(where, row)`` for each data row, after checking the header."""
-    reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+    reader = csv.DictReader(io.StringIO(read_text(path), newline=""), strict=True)
     header = reader.fieldnames or []
     missing = [c for c in columns if c not in header]
     if missing:
@@ -78,6 +79,7 @@ def import_pricelists(path):
             price = parse_amount(row["unit_price"], currency)
         except MoneyError as error:
             raise ImportFault(f"{where}: unit_price: {error}") from None
+        p.fits_column(price, PriceEntry.__table__.c.unit_price, "unit_price", where)
         key = (code, product, level, term)
         if key in seen:
             raise ImportFault(f"{where}: duplicate of {seen[key]} for {code} {product} {level} {term}")
@@ -132,6 +134,7 @@ def import_rates(path):
         per_eur = p.decimal(row["per_eur"], "per_eur", where)
         if per_eur <= 0:
             raise ImportFault(f"{where}: per_eur must be greater than zero")
+        p.fits_column(per_eur, ExchangeRate.__table__.c.per_eur, "per_eur", where)
         as_of = p.iso_date(row["as_of"], "as_of", where)
         key = (currency, as_of)
         if key in seen:

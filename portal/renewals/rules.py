@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from dateutil.relativedelta import relativedelta
-
 from portal.money import (
     EURO_LEGACY,
     PAYMENT_CURRENCIES,
@@ -194,10 +192,12 @@ def add_months(start, months):
     So the anniversary of 29 February in a common year is 1 March, and a term that starts
     on 29 February ends on 28 February.
     """
-    target = start + relativedelta(months=months)
-    if target.day != start.day:
-        target = target + timedelta(days=1)
-    return target
+    year, month = divmod(start.year * 12 + start.month - 1 + months, 12)  # month 0..11
+    try:
+        return start.replace(year=year, month=month + 1)
+    except ValueError:  # the target month lacks the day: the 1st of the month after
+        year, month = divmod(year * 12 + month + 1, 12)
+        return date(year, month + 1, 1)
 
 
 def term_dates(end_date, quote_date, term_months):
