@@ -10,6 +10,7 @@ from sqlalchemy import select
 from portal.audit.models import record
 from portal.contracts.models import Contract
 from portal.extensions import db
+from portal.mail.receipts import send_payment_received
 from portal.markets.methods import methods_for
 from portal.money import round_amount
 from portal.orders.models import OPEN_STATUSES, Order, Payment
@@ -161,6 +162,7 @@ def record_payment(order_id, *, provider, provider_ref, amount, currency, receiv
            term_start=order.term_start.isoformat(), term_end=order.term_end.isoformat(),
            amount=f"{order.amount_due} {order.pay_currency}", method=order.method)
     db.session.flush()
+    send_payment_received(order)
     return order, True
 
 

@@ -116,3 +116,27 @@ def test_bad_smtp_url_is_a_one_line_error(app, monkeypatch, cli):
     result = cli("outbox", "drain")
     assert result.exit_code != 0 and "smtp://host:port" in result.output + (result.stderr or "")
     assert db.session.get(OutboxMessage, row.id).status == "staged"
+
+
+def test_payment_that_renews_stages_one_receipt_in_the_contacts_language(app):
+    from datetime import date
+
+    from portal.orders.services import place_order, record_payment
+    from portal.renewals.services import issue_quote
+    from tests import factories
+
+    day = date(2026, 11, 22)
+    factories.launch("DE", "2013-03-19")
+    factories.rate("USD", "1.0861", "2026-11-20")
+    plist = factories.price_list("EMEA-EUR", "EUR", {("VS-ENT", "basic", 12): "450.00"})
+    contract = factories.contract(plist, country="DE", language="de", end_date="2026-12-31")
+    order = place_order(issue_quote(contract, day), "basic", 12, "EUR", "bank_transfer",
+                        contact_id=None, today=day, actor="test")
+    for _ in range(2):
+        record_payment(order.id, provider="offline", provider_ref="B-7", amount="450.00",
+                       currency="EUR", received_on=day, actor="staff@x")
+    (row,) = db.session.scalars(select(OutboxMessage)).all()
+    assert row.kind == "payment_received" and row.locale == "de"
+    assert row.to == contract.account.contacts[0].email
+    body = message_from_bytes(row.mime, policy=default_policy).get_body(("plain",)).get_content()
+    assert "31. Dezember 2027" in body and order.reference in body and "450,00" in body

@@ -1,0 +1,25 @@
+"""The email that confirms a payment and the renewed term."""
+from portal.contracts.models import Contact
+from portal.extensions import db
+from portal.i18n import email_locale
+from portal.mail.outbox import stage_email
+from portal.notices.services import LEVEL_NAMES
+
+
+def send_payment_received(order):
+    """Stage "payment received, contract renewed" for the order's contact (or the
+    contract's primary one), once per order."""
+    contract = order.contract
+    contact = db.session.get(Contact, order.contact_id) if order.contact_id else None
+    if contact is None:
+        contacts = contract.renewal_contacts
+        contact = next((c for c in contacts if c.primary), contacts[0] if contacts else None)
+    if contact is None:
+        return None
+    context = {
+        "contract": contract, "contact": contact, "order": order,
+        "level_name": LEVEL_NAMES.get(order.service_level, order.service_level),
+    }
+    return stage_email(contact.email, "payment_received", "payment_received", context,
+                       email_locale(contact.language, contract.account.country),
+                       contract=contract, key=f"payment-received:{order.reference}")
