@@ -17,6 +17,7 @@ from portal.links.models import RenewalLink
 from portal.links.services import issue_link, revoke
 from portal.mail.models import OutboxMessage
 from portal.markets.models import MarketLaunch
+from portal.notices.models import NoticeRecord
 from portal.orders.models import Order
 from portal.orders.services import PaymentMismatch, record_payment
 from portal.renewals import rules
@@ -72,6 +73,7 @@ class ContractOverview:
     quotes: list
     orders: list
     links: list
+    notices: list
     emails: list
     audit: list
     products: list  # (code, name) of every product the price list prices
@@ -85,13 +87,16 @@ def overview(contract):
     links = list(db.session.scalars(
         select(RenewalLink).where(RenewalLink.contract_id == contract.id)
         .order_by(RenewalLink.id.desc())))
+    notices = list(db.session.scalars(
+        select(NoticeRecord).where(NoticeRecord.contract_id == contract.id)
+        .order_by(NoticeRecord.id.desc())))
     emails = list(db.session.scalars(
         select(OutboxMessage).where(OutboxMessage.contract_id == contract.id)
         .order_by(OutboxMessage.id.desc()).limit(200)))
     audit = list(db.session.scalars(
         select(AuditEntry).where(AuditEntry.target == contract.number)
         .order_by(AuditEntry.id.desc()).limit(200)))
-    return ContractOverview(contract, quotes, orders, links, emails, audit, price_list_products(contract))
+    return ContractOverview(contract, quotes, orders, links, notices, emails, audit, price_list_products(contract))
 
 
 def price_list_products(contract):

@@ -15,6 +15,7 @@ from portal.links.services import find_link, is_usable, issue_link
 from portal.mail.models import OutboxMessage
 from portal.mail.outbox import stage_email
 from portal.markets.models import MarketLaunch
+from portal.notices.models import NoticeRecord
 from portal.orders.models import Payment
 from portal.orders.services import place_order
 from portal.renewals.models import Quote
@@ -66,9 +67,15 @@ def test_search(sales, searchable, query, found):
 def test_contract_page_shows_the_whole_story(sales, make_contract, today):
     contract = make_contract(number="SNS-PAGE-1", email="pat@page.example")
     issue_quote(contract, today)
+    db.session.add(NoticeRecord(contract_id=contract.id, end_date=contract.end_date,
+                                milestone=60, run_date=today, recipients=1))
+    notice = stage_email("pat@page.example", kind="notice", subject="Renew", body="B",
+                         contract=contract)
+    notice.status, notice.last_error = "retry", "421 try later"
     page = _text(sales.get("/staff/contracts/SNS-PAGE-1"))
     for expected in ("pat@page.example", "VS-ENT", "Current quote", "900.00 USD",
-                     "Renewal links", "R-", "Audit log", "Regenerate the quote"):
+                     "Renewal links", "R-", "Audit log", "Regenerate the quote", "60 days",
+                     "421 try later", "Emails and their delivery"):
         assert expected in page
     assert "Record an offline payment" not in page  # no order awaits payment
     assert sales.get("/staff/contracts/NO-SUCH").status_code == 404
