@@ -21,7 +21,8 @@ def milestones(contract):
 
 
 def emails():
-    return db.session.scalar(select(func.count(OutboxMessage.id)))
+    return db.session.scalar(
+        select(func.count(OutboxMessage.id)).where(OutboxMessage.kind == "notice"))
 
 
 def test_60_30_15_on_their_days_and_nothing_in_between(book):
