@@ -3,6 +3,7 @@ through Stripe.js served by the local emulator, with 3-D Secure, and recover fro
 decline. Screenshots go to test-artifacts/payments/."""
 import shutil
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def portal_server(tmp_path_factory, stripe_emulator):
     port = free_port()
     folder = tmp_path_factory.mktemp("browser")
     app = make_app(f"sqlite:///{folder / 'portal.db'}", folder, TESTING=False,
-                   PORTAL_BASE_URL=f"http://{LOOPBACK}:{port}", RATELIMIT_ENABLED=False,
+                   PORTAL_BASE_URL=f"http://{LOOPBACK}:{port}",
                    **stripe_emulator.config())
     with app.app_context():
         db.create_all()
@@ -133,6 +134,24 @@ def test_pay_by_card_renews_the_contract(page, portal_server, renewal_link):
     assert page.get_by_role("heading", name="Your contract is renewed").is_visible()
     _shot(page, "2-renewed")
     assert _contract_end(portal_server, contract_id) > before
+    # The emulator also delivers its signed event; the portal verifies and records it.
+    assert _wait_for_event(portal_server, "payment_intent.succeeded") in (
+        "already_paid", "renewed")
+
+
+def _wait_for_event(app, event_type, seconds=15):
+    from portal.payments.models import ProcessedEvent
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with app.app_context():
+            outcomes = db.session.scalars(select(ProcessedEvent.outcome)
+                                          .where(ProcessedEvent.type == event_type)).all()
+            db.session.remove()
+        if outcomes:
+            return outcomes[0]
+        time.sleep(0.1)
+    return None
 
 
 def test_three_d_secure_is_completed_in_the_browser(page, portal_server, renewal_link):

@@ -165,3 +165,8 @@ def test_card_reference_from_the_browser_is_checked(card_app, web, make_checkout
     place_card_order(web, token)
     for bad in ("", "4242424242424242", "pm_x'; drop", "tok_abc"):
         assert _pay(web, bad).status_code == 400
+
+
+def test_reconcile_needs_card_payments_configured(app, cli):
+    result = cli("payments", "reconcile")
+    assert result.exit_code != 0 and "not configured" in (result.output + str(result.exception))
