@@ -31,6 +31,7 @@ STR_SETTINGS = {
     "STRIPE_API_BASE": None,
     "STRIPE_WEBHOOK_SECRET": None,
     "RENEWALS_DESK_EMAIL": "renewals@portal.example",
+    "PARTNER_API_RATE_LIMIT": "120 per minute",
 }
 
 

@@ -47,8 +47,11 @@ def normalise_email(email):
 
 
 def find_staff(email):
+    email = normalise_email(email)
+    if len(email) > 254 or "\x00" in email:
+        return None
     return db.session.scalar(
-        select(StaffUser).where(func.lower(StaffUser.email) == normalise_email(email))
+        select(StaffUser).where(func.lower(StaffUser.email) == email)
     )
 
 
@@ -62,7 +65,8 @@ def check_password_rules(password):
 def add_staff(email, password, role="sales"):
     """Create a staff user; refuses a duplicate email, an unknown role or a weak password."""
     email = normalise_email(email)
-    if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
+    if ("@" not in email or len(email) > 254
+            or any(c.isspace() or not c.isprintable() for c in email)):
         raise StaffError(f"{email!r} is not an email address")
     if role not in ROLES:
         raise StaffError(f"unknown role {role!r} (sales or admin)")

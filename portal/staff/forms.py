@@ -22,17 +22,29 @@ from portal.staff.models import ROLES
 PSEUDO_TERRITORIES = {"ZZ", "EU", "EZ", "UN", "QO"}
 
 
-class SignInForm(FlaskForm):
+class ConsoleForm(FlaskForm):
+    """A console form: text with NUL characters is refused (no database stores them)."""
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        for field in self:
+            if isinstance(field.data, str) and "\x00" in field.data:
+                field.errors = [*field.errors, _l("Remove the control characters.")]
+                valid = False
+        return valid
+
+
+class SignInForm(ConsoleForm):
     email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
     password = PasswordField(_l("Password"),
                              validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)])
 
 
-class ActionForm(FlaskForm):
+class ActionForm(ConsoleForm):
     """A button that changes something: only the CSRF token."""
 
 
-class RegenerateQuoteForm(FlaskForm):
+class RegenerateQuoteForm(ConsoleForm):
     """Quantities are read per product of the price list (``qty-<code>``) by the view."""
 
     notify = BooleanField(_l("Email the new quote with a fresh link to the primary contact"),
@@ -42,12 +54,12 @@ class RegenerateQuoteForm(FlaskForm):
 ANSWER_MAX_LENGTH = 5000
 
 
-class AnswerForm(FlaskForm):
+class AnswerForm(ConsoleForm):
     answer = TextAreaField(_l("Answer to the customer"), validators=[
         DataRequired(), Length(max=ANSWER_MAX_LENGTH)])
 
 
-class OfflinePaymentForm(FlaskForm):
+class OfflinePaymentForm(ConsoleForm):
     order = StringField(_l("Order"), validators=[DataRequired(), Length(max=32)])
     amount = StringField(_l("Amount"), validators=[DataRequired(), Regexp(
         r"^\d{1,12}(\.\d{1,4})?$", message=_l("Enter the amount as digits, e.g. 1250.00."))])
@@ -57,7 +69,7 @@ class OfflinePaymentForm(FlaskForm):
                             validators=[DataRequired(), Length(min=2, max=128)])
 
 
-class StaffUserForm(FlaskForm):
+class StaffUserForm(ConsoleForm):
     email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254), Regexp(
         r"^[^@\s]+@[^@\s]+$", message=_l("Enter an email address."))])
     role = SelectField(_l("Role"), choices=[SelectChoice(r, r) for r in ROLES])
@@ -65,12 +77,12 @@ class StaffUserForm(FlaskForm):
         DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)])
 
 
-class StaffRoleForm(FlaskForm):
+class StaffRoleForm(ConsoleForm):
     role = SelectField(_l("Role"), choices=[SelectChoice(r, r) for r in ROLES])
     active = BooleanField(_l("Active"))
 
 
-class MarketLaunchForm(FlaskForm):
+class MarketLaunchForm(ConsoleForm):
     country = StringField(_l("Country (ISO 3166-1 alpha-2)"), validators=[
         DataRequired(), Regexp(r"^[A-Za-z]{2}$", message=_l("Enter a two-letter country code."))])
     launch_date = DateField(_l("Online renewal launch date"), validators=[InputRequired()])

@@ -39,7 +39,7 @@ class ConsoleError(ValueError):
 def search_contracts(query, limit=SEARCH_LIMIT):
     """Contracts whose number, account name, contact email or partner code contains
     ``query`` (case-insensitive), by number."""
-    text = (query or "").strip().lower()
+    text = (query or "").replace("\x00", "").strip().lower()
     if not text:
         return []
     pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -61,6 +61,8 @@ def search_contracts(query, limit=SEARCH_LIMIT):
 
 
 def find_contract(number):
+    if len(number) > 64 or "\x00" in number:  # no such number can exist
+        return None
     return db.session.scalar(select(Contract).where(Contract.number == number))
 
 
@@ -119,7 +121,7 @@ def parse_quantities(contract, form):
         raw = (form.get(f"qty-{code}") or "").strip()
         if not raw:
             continue
-        if not raw.isdigit() or int(raw) > MAX_QUANTITY:
+        if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_QUANTITY:
             raise ConsoleError(f"{code}: enter a whole number of units (0 to drop the product)")
         if int(raw) > 0:
             quantities[code] = int(raw)
@@ -197,6 +199,8 @@ def record_offline_payment(contract, order_reference, amount, currency, received
 
 
 def find_link(contract, reference):
+    if len(reference) > 16 or "\x00" in reference:
+        return None
     return db.session.scalar(select(RenewalLink).where(
         RenewalLink.reference == reference, RenewalLink.contract_id == contract.id))
 
