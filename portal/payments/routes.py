@@ -136,7 +136,7 @@ def pay_card(order):
 def pay_return(order):
     """Where the browser lands after paying: the outcome is read from the provider."""
     try:
-        services.refresh_payment(order)
+        state = services.refresh_payment(order)
     except ProviderError:
         db.session.rollback()
         return _unavailable()
@@ -145,6 +145,8 @@ def pay_return(order):
         return redirect(url_for("checkout.confirmation"), code=303)
     if order.status == "failed":
         return render_template("payments/declined.html", order=order), 402
+    if state is not None and state.state == SUCCEEDED:  # paid, but not as the order says
+        return render_template("payments/review.html", order=order), 409
     return redirect(url_for("payments.pay"), code=303)  # not paid yet: the card form
 
 

@@ -38,6 +38,14 @@ def provider():
     return cached
 
 
+def card_provider():
+    """The provider, or ProviderError when card payments are not configured."""
+    card = provider()
+    if card is None:
+        raise ProviderError("card payments are not configured (STRIPE_SECRET_KEY)")
+    return card
+
+
 def lock_order(order_id):
     """Lock one order row until the transaction ends; call it before any other write of
     the transaction. PostgreSQL takes a row lock on the no-op UPDATE. SQLite takes its
@@ -89,10 +97,11 @@ def pay_with_card(order, card_ref):
     order = lock_order(order.id)
     if order.status not in UNSETTLED or not order.provider_payment_id:
         return None
+    card = card_provider()
     try:
-        state = provider().confirm(order.provider_payment_id, card_ref)
+        state = card.confirm(order.provider_payment_id, card_ref)
     except CardDeclined:
-        state = provider().confirm(order.provider_payment_id)
+        state = card.confirm(order.provider_payment_id)
     settle(order, state, actor=_customer(order))
     return state
 
@@ -101,7 +110,7 @@ def refresh_payment(order, actor=None):
     """Re-read an order's payment from the provider and settle it; returns the state."""
     if not order.provider_payment_id:
         return None
-    state = provider().confirm(order.provider_payment_id)
+    state = card_provider().confirm(order.provider_payment_id)
     settle(lock_order(order.id), state, actor=actor or _customer(order))
     return state
 
@@ -149,8 +158,7 @@ def _customer(order):
 def _payment_event(event):
     if not event.provider_ref:
         return "ignored"
-    card = provider()
-    state = card.confirm(event.provider_ref)  # re-read: the event body is not trusted
+    state = card_provider().confirm(event.provider_ref)  # re-read: the body is not trusted
     order = db.session.scalar(select(Order).where(Order.provider_payment_id == state.provider_ref))
     if order is None and state.order_reference:
         order = db.session.scalar(select(Order).where(Order.reference == state.order_reference))
@@ -200,7 +208,7 @@ def reconcile():
     results = []
     for order in orders:
         try:
-            state = provider().confirm(order.provider_payment_id)
+            state = card_provider().confirm(order.provider_payment_id)
         except ProviderError as error:
             results.append((order.reference, f"error: {error}"))
             continue

@@ -116,9 +116,13 @@ class StripeProvider(PaymentProvider):
         except (ValueError, stripe.SignatureVerificationError) as error:
             raise ValueError(f"not a genuine Stripe event: {error}") from None
         event = event.to_dict()
-        obj = (event.get("data") or {}).get("object") or {}
+        data = event.get("data") if isinstance(event.get("data"), dict) else {}
+        obj = data.get("object") if isinstance(data.get("object"), dict) else {}
         ref = obj.get("id") if obj.get("object") == "payment_intent" else obj.get("payment_intent")
-        return WebhookEvent(event_id=event["id"], type=event["type"],
+        event_id, event_type = event.get("id"), event.get("type")
+        if not isinstance(event_id, str) or not isinstance(event_type, str):
+            raise ValueError("an event without an id or a type")
+        return WebhookEvent(event_id=event_id[:128], type=event_type[:64],
                             provider_ref=ref if isinstance(ref, str) else None)
 
     # --- helpers ---

@@ -130,6 +130,11 @@ def test_amount_or_currency_mismatch_is_refused(card_app, web, make_checkout, ca
     db.session.refresh(contract)
     assert order.status == "pending" and contract.end_date == old_end and _payments(order) == 0
     assert db.session.scalar(select(AuditEntry).where(AuditEntry.action == "payment.mismatch"))
+    # Coming back from Stripe shows a review page, and reloading the card form does not loop.
+    review = web.get("/renewal/pay/return")
+    assert review.status_code == 409 and "data-review" in review.get_data(as_text=True)
+    assert web.get("/renewal/pay").headers["Location"].endswith("/renewal/pay/return")
+    assert order.status == "pending" and _payments(order) == 0
 
 
 def test_reconcile_settles_a_payment_whose_return_was_missed(card_app, web, make_checkout,
