@@ -6,6 +6,7 @@ the caller commits.
 from dataclasses import dataclass
 from decimal import Decimal
 
+from flask_babel import gettext as _
 from sqlalchemy import func, or_, select
 
 from portal.audit.models import AuditEntry, record
@@ -31,6 +32,10 @@ MAX_QUANTITY = 1_000_000
 
 class ConsoleError(ValueError):
     """An action the console refuses; the message is shown to the staff user."""
+
+
+def unpriceable(error):
+    return ConsoleError(_("the quote cannot be computed today: %(error)s", error=str(error)))
 
 
 # --- search ---
@@ -122,11 +127,12 @@ def parse_quantities(contract, form):
         if not raw:
             continue
         if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_QUANTITY:
-            raise ConsoleError(f"{code}: enter a whole number of units (0 to drop the product)")
+            raise ConsoleError(_("%(code)s: enter a whole number of units (0 to drop the product)",
+                                 code=code))
         if int(raw) > 0:
             quantities[code] = int(raw)
     if not quantities:
-        raise ConsoleError("a quote needs at least one product")
+        raise ConsoleError(_("a quote needs at least one product"))
     return quantities
 
 
@@ -141,7 +147,7 @@ def regenerate_quote(contract, today, actor, quantities=None):
     try:
         quote = issue_quote(contract, today, issued_by=actor, lines=lines)
     except rules.RuleError as error:
-        raise ConsoleError(f"the quote cannot be computed today: {error}") from None
+        raise unpriceable(error) from None
     record(actor, "quote.regenerate", contract.number, quote=quote.id,
            eligible=quote.eligible, reason=quote.reason,
            lines={line["product_code"]: line["quantity"] for line in quote.document["lines"]})
@@ -153,7 +159,7 @@ def quote_in_force(contract, today, actor):
     try:
         return current_quote(contract, today, issued_by=actor)
     except rules.RuleError as error:
-        raise ConsoleError(f"the quote cannot be computed today: {error}") from None
+        raise unpriceable(error) from None
 
 
 def primary_contact(contract):
@@ -181,18 +187,19 @@ def record_offline_payment(contract, order_reference, amount, currency, received
     order = db.session.scalar(select(Order).where(
         Order.reference == order_reference, Order.contract_id == contract.id))
     if order is None:
-        raise ConsoleError(f"no order {order_reference} for this contract")
+        raise ConsoleError(_("no order %(order)s for this contract", order=order_reference))
     if order.status not in ("awaiting_payment", "paid"):
-        raise ConsoleError(f"order {order.reference} is {order.status}: no payment can be "
-                           "recorded for it; ask the customer to order again")
+        raise ConsoleError(_("order %(order)s is %(status)s: no payment can be recorded for "
+                             "it; ask the customer to order again", order=order.reference,
+                             status=order.status))
     if received_on > today:
-        raise ConsoleError("the payment date is in the future")
+        raise ConsoleError(_("the payment date is in the future"))
     try:
         return record_payment(order.id, provider="offline", provider_ref=reference.strip(),
                               amount=Decimal(amount), currency=currency,
                               received_on=received_on, actor=actor)
     except PaymentMismatch as error:
-        raise ConsoleError(f"not recorded: {error}") from None
+        raise ConsoleError(_("not recorded: %(error)s", error=str(error))) from None
 
 
 # --- renewal links ---
@@ -207,7 +214,7 @@ def find_link(contract, reference):
 
 def revoke_link(link, actor):
     if link.revoked_at is not None:
-        raise ConsoleError(f"link {link.reference} was already revoked")
+        raise ConsoleError(_("link %(reference)s was already revoked", reference=link.reference))
     revoke(link)
     record(actor, "link.revoke", link.contract.number, reference=link.reference)
 
@@ -224,7 +231,7 @@ def change_requests(status):
 
 def answer_change_request(item, answer, actor):
     if item.status == "answered":
-        raise ConsoleError(f"request {item.id} was already answered")
+        raise ConsoleError(_("request %(id)s was already answered", id=item.id))
     item.answer = answer
     item.status = "answered"
     record(actor, "change_request.answer", item.contract.number, request=item.id,
@@ -245,7 +252,8 @@ def outbox_messages(view, limit=200):
 def retry_message(message, actor, at):
     """Put a failed email back in the queue: the next ``portal outbox drain`` sends it."""
     if message.status != "failed":
-        raise ConsoleError(f"message {message.id} is {message.status}, not failed")
+        raise ConsoleError(_("message %(id)s is %(status)s, not failed", id=message.id,
+                             status=message.status))
     message.status = "retry"
     message.attempts = 0
     message.next_attempt_at = at
@@ -266,7 +274,7 @@ def create_staff(email, password, role, actor):
 
 def update_staff(user, role, active, actor):
     if user.email == actor and (role != user.role or not active):
-        raise ConsoleError("you cannot change your own role or deactivate yourself")
+        raise ConsoleError(_("you cannot change your own role or deactivate yourself"))
     changes = {}
     if role != user.role:
         changes["role"] = [user.role, role]

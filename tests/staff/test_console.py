@@ -18,7 +18,6 @@ from portal.markets.models import MarketLaunch
 from portal.notices.models import NoticeRecord
 from portal.orders.models import Payment
 from portal.orders.services import place_order
-from portal.renewals.models import Quote
 from portal.renewals.services import issue_quote, latest_quote
 from portal.staff.accounts import find_staff
 from tests.access import PASSWORD, email_text, https_client, post_form, sign_in
