@@ -175,3 +175,23 @@ def test_card_reference_from_the_browser_is_checked(card_app, web, make_checkout
 def test_reconcile_needs_card_payments_configured(app, cli):
     result = cli("payments", "reconcile")
     assert result.exit_code != 0 and "not configured" in (result.output + str(result.exception))
+
+
+def test_provider_refund_and_supported_methods(card_app, web, make_checkout, card,
+                                               stripe_client):
+    from decimal import Decimal
+
+    from portal.payments.services import provider
+
+    _contract, _link, token = make_checkout()
+    _response, order = place_card_order(web, token)
+    assert _pay(web, card("ok")).json["status"] == "succeeded"
+    stripe_provider = provider()
+    refund_id = stripe_provider.refund(order.provider_payment_id, Decimal("100.00"), "USD",
+                                       idempotency_key=f"refund-{order.reference}")
+    assert refund_id.startswith("re_")
+    refund = stripe_client.v1.refunds.retrieve(refund_id)
+    assert (refund.amount, refund.currency) == (10000, "usd")
+    assert stripe_provider.supports("visa", "JPY") and stripe_provider.supports("amex", "EUR")
+    assert not stripe_provider.supports("bank_transfer", "USD")
+    assert not stripe_provider.supports("visa", "LVL")  # a retired currency is never charged
