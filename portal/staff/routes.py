@@ -8,6 +8,7 @@ from portal.clitools import utc_today
 from portal.extensions import db
 from portal.mail.models import OutboxMessage
 from portal.markets.models import MarketLaunch
+from portal.money import amount_string
 from portal.staff import emails, services
 from portal.staff.accounts import authenticate, is_locked, now
 from portal.staff.auth import current_staff, end_session, staff_required, start_session
@@ -325,4 +326,4 @@ def retry_email(message_id):
 
 @bp.context_processor
 def console_context():
-    return {"current_staff": current_staff}
+    return {"current_staff": current_staff, "amount_string": amount_string}

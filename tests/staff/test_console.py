@@ -209,6 +209,9 @@ def test_payment_renews_exactly_once(sales, offline_order):
     payment = db.session.scalar(select(Payment).where(Payment.order_id == order.id))
     assert (payment.amount, payment.currency, payment.provider_ref, payment.recorded_by) == (
         Decimal("900.00"), "USD", "BANK-77", "sam.sales@portal.example")
+    page = _text(sales.get(f"/staff/contracts/{contract.number}"))
+    assert '<td class="amount">900.00 USD</td>' in page
+    assert "charge 900.00 USD" in page and "BANK-77" in page
 
 
 @pytest.mark.parametrize("field, value, message", [
