@@ -195,6 +195,7 @@ def notice_context(contract, quote, milestone, contact, link, url):
         "contact": contact,
         "milestone": milestone,
         "end_date": contract.end_date,
+        "days_left": (contract.end_date - quote.quote_date).days,
         "products": [(line.product.name, line.product_code, line.quantity)
                      for line in contract.lines],
         "level_name": LEVEL_NAMES.get(contract.service_level, contract.service_level),

@@ -1,5 +1,7 @@
 """Which notice goes out on which day (renewal-rules.md, "Renewal notices")."""
 from datetime import timedelta
+from email import message_from_bytes
+from email.policy import default as default_policy
 
 from sqlalchemy import func, select
 
@@ -18,6 +20,11 @@ def milestones(contract):
     return [r.milestone for r in db.session.scalars(
         select(NoticeRecord).where(NoticeRecord.contract_id == contract.id)
         .order_by(NoticeRecord.id))]
+
+
+def text_of(row):
+    message = message_from_bytes(row.mime, policy=default_policy)
+    return message.get_body(("plain",)).get_content()
 
 
 def emails():
@@ -41,6 +48,8 @@ def test_missed_days_send_only_the_latest_milestone_due(book):
     contract = factories.contract(book, end_date=END)
     send_notices(days_before(20))
     assert milestones(contract) == [30]
+    (row,) = db.session.scalars(select(OutboxMessage)).all()
+    assert "(in 20 days)" in text_of(row)
     send_notices(days_before(19))
     send_notices(days_before(16))
     assert milestones(contract) == [30]
@@ -57,6 +66,8 @@ def test_on_the_end_date_the_last_notice_still_goes_but_not_after(book):
     assert milestones(late) == []
     send_notices(END)
     assert milestones(late) == [15]
+    (row,) = db.session.scalars(select(OutboxMessage)).all()
+    assert "ends today" in text_of(row)
 
 
 def test_nothing_for_oem_cancelled_or_renewed_contracts(book):
