@@ -9,6 +9,7 @@ from sqlalchemy import select
 from portal.audit.models import record
 from portal.checkout.models import QuoteChangeRequest
 from portal.extensions import db
+from portal.mail.receipts import send_change_request_received
 from portal.links.models import RenewalLink
 from portal.links.services import find_link, is_usable, issue_link, window_closes
 from portal.markets.methods import methods_for
@@ -253,4 +254,5 @@ def request_change(link, kind, message, service_level=None, term_months=None):
     db.session.flush()
     record(f"customer:{link.contact_id}", "quote.change_request", link.contract.number,
            kind=kind, request=change.id, reference=link.reference)
+    send_change_request_received(change)
     return change

@@ -1,4 +1,6 @@
-"""The email that confirms a payment and the renewed term."""
+"""Emails that acknowledge what a customer did: a payment, a quote change request."""
+from flask import current_app
+
 from portal.contracts.models import Contact
 from portal.extensions import db
 from portal.i18n import email_locale
@@ -23,3 +25,15 @@ def send_payment_received(order):
     return stage_email(contact.email, "payment_received", "payment_received", context,
                        email_locale(contact.language, contract.account.country),
                        contract=contract, key=f"payment-received:{order.reference}")
+
+
+def send_change_request_received(change):
+    """Stage "we received your request" for a quote change request, once per request."""
+    contract, contact = change.contract, change.contact
+    if contact is None:
+        return None
+    context = {"contract": contract, "contact": contact, "change": change,
+               "desk_email": current_app.config["RENEWALS_DESK_EMAIL"]}
+    return stage_email(contact.email, "change_request_received", "change_request_received",
+                       context, email_locale(contact.language, contract.account.country),
+                       contract=contract, key=f"change-request-received:{change.id}")

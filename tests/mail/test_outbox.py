@@ -140,3 +140,21 @@ def test_payment_that_renews_stages_one_receipt_in_the_contacts_language(app):
     assert row.to == contract.account.contacts[0].email
     body = message_from_bytes(row.mime, policy=default_policy).get_body(("plain",)).get_content()
     assert "31. Dezember 2027" in body and order.reference in body and "450,00" in body
+
+
+def test_a_change_request_is_acknowledged_once_with_its_message_escaped(app):
+    from portal.checkout.services import request_change
+    from portal.links.services import issue_link
+    from tests import factories
+
+    plist = factories.price_list("US", "USD", {("VS-ENT", "basic", 12): "450.00"})
+    contract = factories.contract(plist, language="ja", country="JP")
+    link, _ = issue_link(contract, contract.account.contacts[0], purpose="notice")
+    for _ in range(2):
+        request_change(link, "level", "Please quote <b>production</b>")
+    (row,) = db.session.scalars(select(OutboxMessage)).all()
+    assert row.kind == "change_request_received" and row.locale == "ja"
+    message = message_from_bytes(row.mime, policy=default_policy)
+    assert link.reference in message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert "&lt;b&gt;production&lt;/b&gt;" in html and "<b>production" not in html
