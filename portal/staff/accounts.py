@@ -9,6 +9,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from sqlalchemy import func, select
 
+from portal.audit.models import record
 from portal.extensions import db
 from portal.staff.models import ROLES, StaffUser
 
@@ -103,6 +104,8 @@ def authenticate(email, password):
         if user.failed_attempts >= MAX_FAILED_ATTEMPTS:
             user.locked_until = at + LOCKOUT
             user.failed_attempts = 0
+            record("system", "staff.lockout", user.email,
+                   until=user.locked_until.isoformat(timespec="seconds"))
         return None
     user.failed_attempts = 0
     user.locked_until = None

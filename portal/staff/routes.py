@@ -4,6 +4,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from portal.checkout.models import CHANGE_STATUSES, QuoteChangeRequest
+from portal.audit.models import record
 from portal.clitools import utc_today
 from portal.extensions import db
 from portal.mail.models import OutboxMessage
@@ -64,6 +65,8 @@ def sign_in():
     form = SignInForm()
     if form.validate_on_submit():
         user = authenticate(form.email.data, form.password.data)
+        if user is not None:
+            record(user.email, "staff.sign_in", user.email)
         db.session.commit()  # failed attempts and lockouts count even when sign-in fails
         if user is not None:
             start_session(user)
@@ -77,7 +80,10 @@ def sign_in():
 
 @bp.post("/sign-out")
 def sign_out():
-    if ActionForm().validate_on_submit():
+    user = current_staff()
+    if ActionForm().validate_on_submit() and user is not None:
+        record(user.email, "staff.sign_out", user.email)
+        db.session.commit()
         end_session()
     return redirect(url_for("staff.sign_in"), code=303)
 

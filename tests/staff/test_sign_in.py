@@ -3,7 +3,9 @@ from datetime import timedelta
 
 import pytest
 from argon2 import PasswordHasher
+from sqlalchemy import select
 
+from portal.audit.models import AuditEntry
 from portal.extensions import db
 from portal.staff import accounts, auth
 from portal.staff.accounts import StaffError, add_staff, authenticate
@@ -44,6 +46,9 @@ def test_sign_in_and_out(web, sales_user):
     token = csrf_token(page.get_data(as_text=True))
     assert web.post("/staff/sign-out", data={"csrf_token": token}).status_code == 303
     assert web.get("/staff/").status_code == 302
+    assert db.session.scalars(select(AuditEntry.action).where(
+        AuditEntry.target == "sam.sales@portal.example").order_by(AuditEntry.id)).all() == [
+        "staff.sign_in", "staff.sign_out"]
 
 
 def test_sign_out_needs_the_csrf_token(web, sales_user):
@@ -86,6 +91,8 @@ def test_five_failures_lock_the_account_for_15_minutes(app, web, sales_user, mon
     db.session.refresh(sales_user)
     locked_until = sales_user.locked_until
     assert locked_until is not None
+    assert db.session.scalar(select(AuditEntry.action).where(
+        AuditEntry.target == sales_user.email)) == "staff.lockout"
     assert timedelta(minutes=14) < locked_until - accounts.now() <= timedelta(minutes=15)
     # Locked: even the right password is refused.
     assert sign_in(web, sales_user.email).status_code == 401
