@@ -132,10 +132,8 @@ def settle(order, state, *, actor):
             )
         except PaymentMismatch:
             return "mismatch"
-        except IllegalTransition:  # paid after the order was replaced: money to return
-            record(actor, "payment.orphaned", order.contract.number, order=order.reference,
-                   provider_ref=state.provider_ref, status=order.status)
-            return "orphaned"
+        except IllegalTransition:  # paid after the order was replaced or lapsed
+            return _refund_orphan(order, state, actor)
         return "renewed" if renewed else "already_paid"
     if not current:  # a replaced attempt's late news changes nothing
         return "stale"
@@ -146,6 +144,22 @@ def settle(order, state, *, actor):
         db.session.flush()
         return "declined"
     return state.state
+
+
+def _refund_orphan(order, state, actor):
+    """Money for an order that no longer takes it (the customer changed the order in
+    another tab, then paid in the first): give it back, once. MOVES money."""
+    try:
+        refund_id = card_provider().refund(state.provider_ref,
+                                           idempotency_key=f"refund-orphan-{state.provider_ref}")
+    except (ProviderError, CardDeclined):
+        record(actor, "payment.orphaned", order.contract.number, order=order.reference,
+               provider_ref=state.provider_ref, status=order.status)
+        return "orphaned"
+    record(actor, "payment.refund_orphan", order.contract.number, order=order.reference,
+           provider_ref=state.provider_ref, refund=refund_id,
+           amount=f"{state.amount} {state.currency}")
+    return "refunded"
 
 
 def _customer(order):

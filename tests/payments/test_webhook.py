@@ -119,3 +119,29 @@ def test_unknown_payment_and_other_event_types_are_acknowledged(card_app, web,
                  ).json["outcome"] == "unknown_payment"
     assert _post(web, *signed_event(secret, "customer.created", "cus_1")
                  ).json["outcome"] == "ignored"
+
+
+def test_payment_for_a_replaced_order_is_refunded(card_app, web, make_checkout, card,
+                                                  stripe_client, stripe_emulator):
+    """Tab A shows the card form; tab B switches to bank transfer; tab A then pays."""
+    from tests.payments.conftest import csrf_token, field_value
+
+    contract, _link, token = make_checkout()
+    old_end = contract.end_date
+    _response, card_order = place_card_order(web, token)
+    page = web.get("/renewal").get_data(as_text=True)
+    web.post("/renewal/order", data={
+        "csrf_token": csrf_token(page), "amount_shown": field_value(page, "amount_shown"),
+        "service_level": "basic", "term_months": "12", "pay_currency": "USD",
+        "payment_method": "bank_transfer", "place": "1"})
+    db.session.refresh(card_order)
+    assert card_order.status == "cancelled"
+    _charged_behind_the_portal(stripe_client, card_order, card("ok"))
+    payload, signature = signed_event(stripe_emulator.webhook_secret,
+                                      "payment_intent.succeeded", card_order.provider_payment_id)
+    assert _post(web, payload, signature).json["outcome"] == "refunded"
+    refunds = [r for r in stripe_client.v1.refunds.list(params={"limit": 100}).data
+               if r.payment_intent == card_order.provider_payment_id]
+    assert len(refunds) == 1 and refunds[0].amount == 90000
+    db.session.refresh(contract)
+    assert contract.end_date == old_end and _payments(card_order) == 0
