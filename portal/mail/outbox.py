@@ -39,7 +39,6 @@ RETRY_BASE = timedelta(minutes=1)
 RETRY_MAX = timedelta(hours=6)
 #: After this many temporary failures a message is given up as failed.
 MAX_ATTEMPTS = 12
-DEFAULT_TIMEOUT_SECONDS = 30
 
 
 class TemporaryFailure(Exception):
@@ -199,7 +198,7 @@ class FileTransport:
 def transport():
     url = current_app.config.get("SMTP_URL")
     if url:
-        timeout = float(current_app.config.get("SMTP_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS))
+        timeout = float(current_app.config["SMTP_TIMEOUT_SECONDS"])
         return SmtpTransport(url, timeout)
     return FileTransport(current_app.config["OUTBOX_DIR"])
 
