@@ -9,6 +9,7 @@ from portal.clitools import utc_today
 from portal.partners import services
 from portal.partners.keys import partner_for_key
 from portal.partners.openapi import openapi_document
+from portal.rates.services import rate_table
 from portal.web import csrf, limiter
 
 bp = Blueprint("partner_api", __name__, url_prefix="/api/partner/v1")
@@ -96,8 +97,9 @@ def contracts():
         return api_error(400, "bad_request", str(error))
     today = utc_today()
     items, total = services.partner_contracts(g.partner, today, status, page, per_page)
+    rates = rate_table(today)
     return jsonify({
-        "contracts": [services.contract_document(item, today) for item in items],
+        "contracts": [services.contract_document(item, today, rates) for item in items],
         "page": page,
         "per_page": per_page,
         "total": total,

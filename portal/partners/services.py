@@ -45,7 +45,7 @@ def status_filter(status, today):
     }[status]
 
 
-def eligibility(contract, today):
+def eligibility(contract, today, rates=None):
     """``(eligible, reason)`` on ``today`` by the rules of renewal-rules.md.
 
     Judging the cap needs the quote currency's rate to USD. When that rate is missing
@@ -54,7 +54,7 @@ def eligibility(contract, today):
     depend on rates, else ``rate_unavailable``.
     """
     try:
-        result, _rates = compute_quote(contract, today)
+        result, _rates = compute_quote(contract, today, rates=rates)
         return result.eligible, result.reason
     except rules.RuleError:
         facts = contract_facts(contract, today)
@@ -75,8 +75,10 @@ def order_document(order):
     }
 
 
-def contract_document(contract, today):
-    eligible, reason = eligibility(contract, today)
+def contract_document(contract, today, rates=None):
+    """The contract as the API shows it; ``rates`` (the day's rate table) may be shared by
+    the contracts of one page."""
+    eligible, reason = eligibility(contract, today, rates)
     return {
         "number": contract.number,
         "account": {"name": contract.account.name, "country": contract.account.country},
