@@ -88,7 +88,7 @@ def browser():
 def page(browser):
     context = browser.new_context(locale="en-US")
     page = context.new_page()
-    page.set_default_timeout(15000)
+    page.set_default_timeout(30000)  # a loaded CI machine is slow
     yield page
     context.close()
 
