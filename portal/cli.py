@@ -31,3 +31,7 @@ def main(args=None):
         click.echo(f"Error: database not ready ({reason}); run 'portal db upgrade'", err=True)
         sys.exit(1)
     sys.exit(result if isinstance(result, int) else 0)
+
+
+if __name__ == "__main__":
+    main()
