@@ -36,7 +36,7 @@ def _term(value):
 
 
 class OrderForm(FlaskForm):
-    # i18n: the renewal option's support level (basic, production)
+    # i18n: the renewal option's service level (basic, production)
     service_level = SelectField(_l("Service level"), validate_choice=True)
     # i18n: the length of the renewal term
     term_months = SelectField(_l("Term"), coerce=_term, validate_choice=True)

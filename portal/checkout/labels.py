@@ -2,9 +2,12 @@
 from flask_babel import lazy_gettext as _l
 
 LEVEL_LABELS = {
-    # i18n: service level names
+    # i18n: a service level of a support contract
     "basic": _l("Basic"),
+    # i18n: a service level of a support contract
     "production": _l("Production"),
+    # i18n: a service level of a support contract (renewed by the renewals desk only)
+    "business_critical": _l("Business Critical"),
 }
 
 METHOD_LABELS = {
@@ -46,7 +49,10 @@ ERROR_MESSAGES = {
 
 
 def level_label(code):
-    return LEVEL_LABELS.get(code, code)
+    """The level's translated name; a level without one shows as its code, readably."""
+    if code in LEVEL_LABELS:
+        return LEVEL_LABELS[code]
+    return code.replace("_", " ").title()
 
 
 def method_label(code):
@@ -55,3 +61,4 @@ def method_label(code):
 
 def error_message(code):
     return ERROR_MESSAGES.get(code, _l("Your order could not be placed. Nothing was charged."))
+

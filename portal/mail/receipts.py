@@ -5,7 +5,7 @@ from portal.contracts.models import Contact
 from portal.extensions import db
 from portal.i18n import email_locale
 from portal.mail.outbox import stage_email
-from portal.notices.services import LEVEL_NAMES
+from portal.checkout.labels import level_label
 
 
 def send_payment_received(order):
@@ -20,7 +20,7 @@ def send_payment_received(order):
         return None
     context = {
         "contract": contract, "contact": contact, "order": order,
-        "level_name": LEVEL_NAMES.get(order.service_level, order.service_level),
+        "level_name": level_label(order.service_level),
     }
     return stage_email(contact.email, "payment_received", "payment_received", context,
                        email_locale(contact.language, contract.account.country),

@@ -22,6 +22,7 @@ from sqlalchemy.orm import selectinload
 
 from portal.contracts.models import Account, Contract, ContractLine
 from portal.extensions import db
+from portal.checkout.labels import level_label
 from portal.i18n import email_locale
 from portal.links.services import issue_link, link_url
 from portal.mail.outbox import stage_email
@@ -33,16 +34,10 @@ from portal.renewals.services import issue_quote
 WINDOWS = ((15, 0, 15), (30, 16, 30), (60, 31, 60))
 MILESTONES = tuple(window[0] for window in WINDOWS)
 
-LEVEL_NAMES = {
-    # i18n: a support level of a contract
-    "basic": _l("Basic"),
-    # i18n: a support level of a contract
-    "production": _l("Production"),
-}
 REASON_TEXTS = {
     "over_cap": _l("The amount is above what can be paid online. Ask us for a quote and "
                    "we will arrange the renewal with you."),
-    "level_not_online": _l("Your support level is not renewed online. Ask us for a quote and "
+    "level_not_online": _l("Your service level is not renewed online. Ask us for a quote and "
                            "we will arrange the renewal with you."),
     "not_launched": _l("Online renewal is not yet available in your country. Ask us for a "
                        "quote and we will arrange the renewal with you."),
@@ -171,7 +166,7 @@ def _options(quote):
     return [
         {
             "service_level": option["service_level"],
-            "level_name": LEVEL_NAMES.get(option["service_level"], option["service_level"]),
+            "level_name": level_label(option["service_level"]),
             "term_months": option["term_months"],
             "term_start": _date(option["term_start"]),
             "term_end": _date(option["term_end"]),
@@ -198,7 +193,7 @@ def notice_context(contract, quote, milestone, contact, link, url):
         "days_left": (contract.end_date - quote.quote_date).days,
         "products": [(line.product.name, line.product_code, line.quantity)
                      for line in contract.lines],
-        "level_name": LEVEL_NAMES.get(contract.service_level, contract.service_level),
+        "level_name": level_label(contract.service_level),
         "currency": quote.currency,
         "quote": quote,
         "current": current,

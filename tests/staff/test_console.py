@@ -111,7 +111,7 @@ def test_regenerate_supersedes_and_emails_a_fresh_link(app, sales, make_contract
         OutboxMessage.kind == "quote_regenerated"))
     assert message.to == "buyer@regen.example" and message.contract_id == contract.id
     body = email_text(message)
-    assert "1550.00 USD" in body
+    assert "$1,550.00" in body and "Basic, 12 months" in body
     token = re.search(r"/r/([A-Za-z0-9_-]+)", body).group(1)
     link = find_link(token)
     assert link.contract_id == contract.id and link.purpose == "staff"
