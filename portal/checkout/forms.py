@@ -27,6 +27,25 @@ CHANGE_KIND_LABELS = {
 }
 
 
+class _OfferedChoice:
+    """A choice field whose refusal speaks the page's language (the catalogs of WTForms
+    itself do not cover every page language)."""
+
+    def pre_validate(self, form):
+        try:
+            super().pre_validate(form)
+        except ValueError:
+            raise ValidationError(_l("Please choose one of the options offered.")) from None
+
+
+class OfferedSelect(_OfferedChoice, SelectField):
+    pass
+
+
+class OfferedRadio(_OfferedChoice, RadioField):
+    pass
+
+
 def _term(value):
     """Coerce a term to int; anything else stays as text and fails the choice check."""
     try:
@@ -37,11 +56,11 @@ def _term(value):
 
 class OrderForm(FlaskForm):
     # i18n: the renewal option's service level (basic, production)
-    service_level = SelectField(_l("Service level"), validate_choice=True)
+    service_level = OfferedSelect(_l("Service level"), validate_choice=True)
     # i18n: the length of the renewal term
-    term_months = SelectField(_l("Term"), coerce=_term, validate_choice=True)
-    pay_currency = SelectField(_l("Pay in"), validate_choice=True)
-    payment_method = RadioField(_l("Payment method"), validate_choice=True)
+    term_months = OfferedSelect(_l("Term"), coerce=_term, validate_choice=True)
+    pay_currency = OfferedSelect(_l("Pay in"), validate_choice=True)
+    payment_method = OfferedRadio(_l("Payment method"), validate_choice=True)
     # i18n: opt-in checkbox, unticked by default (renewal-rules.md, "Automatic renewal")
     auto_renew = BooleanField(_l("Renew automatically with this card every term"), default=False)
     #: The amount due the customer saw, "<amount> <currency>": an order is placed only for it.
@@ -59,14 +78,15 @@ class OrderForm(FlaskForm):
 class ResendLinkForm(FlaskForm):
     email = StringField(
         _l("Your email address"),
-        validators=[DataRequired(_l("Please enter your email address.")), Length(max=254),
+        validators=[DataRequired(_l("Please enter your email address.")),
+                    Length(max=254, message=_l("Please enter a valid email address.")),
                     Regexp(EMAIL_PATTERN, message=_l("Please enter a valid email address."))],
     )
     send = SubmitField(_l("Send me a new link"))
 
 
 class ChangeRequestForm(FlaskForm):
-    kind = SelectField(
+    kind = OfferedSelect(
         _l("What would you like to change?"),
         choices=[SelectChoice(kind, CHANGE_KIND_LABELS[kind]) for kind in CHANGE_KINDS],
         validate_choice=True,

@@ -1,0 +1,1 @@
+"""Translation catalogs: extracting the template, updating and compiling the catalogs."""
