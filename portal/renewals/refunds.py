@@ -1,0 +1,101 @@
+"""How much of a renewal charge is refunded ("Refunds" in renewal-rules.md).
+
+Pure code: no Flask, no database. It takes plain values and returns a
+:class:`RefundDecision`, so the policy can be read and tested in one place.
+"""
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from portal.money import divide, multiply, round_amount
+from portal.renewals.rules import add_months
+
+#: A full refund while the request is at most this many days after the charge.
+FULL_REFUND_DAYS = 60
+#: Countries whose customers get whole months back after the full-refund window.
+WHOLE_MONTH_COUNTRIES = ("NL", "GB")
+#: Regions whose customers get days back after the full-refund window.
+DAY_REGIONS = ("CA-QC",)
+#: Orders placed through these channels are not refunded through the portal.
+NO_REFUND_CHANNELS = ("partner", "oem")
+
+#: Reason codes when nothing is refunded; "rule" codes when something is.
+NOT_PAID = "not_paid"
+CHANNEL = "channel"
+ALREADY_REFUNDED = "already_refunded"
+TOO_LATE = "too_late"
+TERM_OVER = "term_over"
+FULL = "full"
+MONTHS = "months"
+DAYS = "days"
+
+
+@dataclass(frozen=True)
+class RefundCharge:
+    """One renewal charge, as the refund rules need to see it."""
+
+    amount: Decimal
+    currency: str
+    charged_on: date
+    term_start: date
+    term_end: date  # inclusive
+    term_months: int
+    channel: str
+    country: str
+    region: str | None = None
+    already_refunded: bool = False
+
+
+@dataclass(frozen=True)
+class RefundDecision:
+    amount: Decimal | None  # None: no refund
+    rule: str  # FULL, MONTHS or DAYS when refundable, else the reason code
+
+    @property
+    def refundable(self):
+        return self.amount is not None and self.amount > 0
+
+
+def first_of_next_month(day):
+    return add_months(day.replace(day=1), 1)
+
+
+def whole_months_left(request_day, term_start, term_end):
+    """Whole months from the first day of the month after the request (or the term's
+    start, if later) to the term's end (inclusive)."""
+    start = max(first_of_next_month(request_day), term_start)
+    months = 0
+    while add_months(start, months + 1) - timedelta(days=1) <= term_end:
+        months += 1
+    return months
+
+
+def days_left(request_day, term_start, term_end):
+    """Days of the term after the request day, and the days in the term."""
+    in_term = (term_end - term_start).days + 1
+    after = (term_end - max(request_day, term_start - timedelta(days=1))).days
+    return max(0, min(after, in_term)), in_term
+
+
+def refund_decision(charge, request_day):
+    """The refund for ``charge`` requested on ``request_day``."""
+    if charge.channel in NO_REFUND_CHANNELS:
+        return RefundDecision(None, CHANNEL)
+    if charge.already_refunded:
+        return RefundDecision(None, ALREADY_REFUNDED)
+    if (request_day - charge.charged_on).days <= FULL_REFUND_DAYS:
+        return RefundDecision(round_amount(charge.amount, charge.currency), FULL)
+    if charge.country in WHOLE_MONTH_COUNTRIES:
+        months = whole_months_left(request_day, charge.term_start, charge.term_end)
+        share = divide(months, charge.term_months)
+        rule = MONTHS
+    elif charge.region in DAY_REGIONS:
+        left, in_term = days_left(request_day, charge.term_start, charge.term_end)
+        share = divide(left, in_term)
+        rule = DAYS
+    else:
+        return RefundDecision(None, TOO_LATE)
+    amount = round_amount(multiply(charge.amount, share), charge.currency)
+    if amount <= 0:
+        return RefundDecision(None, TERM_OVER)
+    return RefundDecision(amount, rule)
