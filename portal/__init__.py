@@ -70,9 +70,11 @@ def register_blueprints(app):
     from portal.checkout.routes import bp as checkout_bp
     from portal.payments.routes import bp as payments_bp
     from portal.partners.routes import bp as partner_api_bp
+    from portal.selfservice.routes import bp as selfservice_bp
     from portal.staff.routes import bp as staff_bp
 
     app.register_blueprint(checkout_bp)
+    app.register_blueprint(selfservice_bp)
     app.register_blueprint(payments_bp)
     app.register_blueprint(staff_bp)
     app.register_blueprint(partner_api_bp)
@@ -81,6 +83,7 @@ def register_blueprints(app):
 def register_models():
     """Import every model module so metadata and Alembic see all tables."""
     from portal.audit import models as _audit  # noqa: F401
+    from portal.autorenew import models as _autorenew  # noqa: F401
     from portal.catalog import models as _catalog  # noqa: F401
     from portal.checkout import models as _checkout  # noqa: F401
     from portal.contracts import models as _contracts  # noqa: F401

@@ -2,7 +2,7 @@
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Numeric, String, UniqueConstraint, func
+from sqlalchemy import ForeignKey, Numeric, String, UniqueConstraint, false, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -54,6 +54,8 @@ class Order(db.Model):
     expires_on: Mapped[date | None]
     paid_at: Mapped[datetime | None]
     provider_payment_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    #: The customer asked to renew automatically with this order's card.
+    auto_renew: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     contract: Mapped["Contract"] = relationship()  # noqa: F821
     quote: Mapped["Quote"] = relationship()  # noqa: F821
@@ -87,3 +89,33 @@ class Payment(db.Model):
     recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     order: Mapped[Order] = relationship(back_populates="payments")
+
+
+#: Refund states: paid back through the provider, or waiting for staff to pay it back.
+REFUND_STATUSES = ("refunded", "staff_task", "done")
+
+
+class Refund(db.Model):
+    """Money given back for one order's renewal ("Refunds" in renewal-rules.md). At most
+    one per order: the unique order id makes a repeated request refund once."""
+
+    __tablename__ = "refund"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("renewal_order.id"), unique=True)
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contract.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(Numeric(18, 4))
+    currency: Mapped[str] = mapped_column(String(3))
+    rule: Mapped[str] = mapped_column(String(16))  # full | months | days
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    provider_ref: Mapped[str | None] = mapped_column(String(128))
+    requested_by: Mapped[str] = mapped_column(String(254))
+    requested_on: Mapped[date]
+    #: The end date the contract had before it was refunded, and the one it went back to.
+    refunded_end_date: Mapped[date]
+    restored_end_date: Mapped[date]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    completed_at: Mapped[datetime | None]
+    completed_by: Mapped[str | None] = mapped_column(String(254))
+
+    order: Mapped[Order] = relationship()

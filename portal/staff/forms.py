@@ -6,6 +6,7 @@ from wtforms import (
     BooleanField,
     DateField,
     EmailField,
+    HiddenField,
     PasswordField,
     SelectField,
     StringField,
@@ -65,6 +66,16 @@ class OfflinePaymentForm(ConsoleForm):
         r"^\d{1,12}(\.\d{1,4})?$", message=_l("Enter the amount as digits, e.g. 1250.00."))])
     currency = SelectField(_l("Currency"), choices=[SelectChoice(c, c) for c in CURRENCIES])
     received_on = DateField(_l("Received on"), validators=[InputRequired()])
+    reference = StringField(_l("Bank or cheque reference"),
+                            validators=[DataRequired(), Length(min=2, max=128)])
+
+
+class RefundForm(ConsoleForm):
+    #: The amount the console showed, "<amount> <currency>": refunded only as shown.
+    amount_shown = HiddenField(validators=[DataRequired(), Length(max=64)])
+
+
+class RefundDoneForm(ConsoleForm):
     reference = StringField(_l("Bank or cheque reference"),
                             validators=[DataRequired(), Length(min=2, max=128)])
 

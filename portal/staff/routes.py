@@ -9,6 +9,7 @@ from portal.clitools import utc_today
 from portal.extensions import db
 from portal.mail.models import OutboxMessage
 from portal.markets.models import MarketLaunch
+from portal.orders.models import Refund
 from portal.money import amount_string
 from portal.staff import emails, services
 from portal.staff.accounts import authenticate, is_locked, now
@@ -18,6 +19,8 @@ from portal.staff.forms import (
     AnswerForm,
     MarketLaunchForm,
     OfflinePaymentForm,
+    RefundDoneForm,
+    RefundForm,
     RegenerateQuoteForm,
     SignInForm,
     StaffRoleForm,
@@ -304,6 +307,56 @@ def answer_request(request_id):
     return _perform(answer, lambda _result: _("Answer sent for contract %(number)s.",
                                               number=item.contract.number),
                     url_for("staff.requests"))
+
+
+# --- refunds ---
+
+
+@bp.get("/refunds")
+@staff_required()
+def refunds():
+    return render_template("staff/refunds.html", refunds=services.open_refunds(),
+                           done_form=RefundDoneForm)
+
+
+@bp.get("/contracts/<number>/refund")
+@staff_required()
+def refund(number):
+    item = _contract_or_404(number)
+    order, decision, shown = services.refund_offer(item, utc_today())
+    return render_template("staff/refund.html", contract=item, order=order, decision=decision,
+                           form=RefundForm(formdata=None, amount_shown=shown))
+
+
+@bp.post("/contracts/<number>/refund")
+@staff_required()
+def issue_refund(number):
+    item = _contract_or_404(number)
+    form = RefundForm()
+    if not form.validate_on_submit():
+        flash(_("Not done: %(error)s", error=_form_problems(form) or _("invalid form")), "error")
+        return redirect(url_for("staff.refund", number=item.number), code=303)
+    from portal.payments.services import provider
+
+    return _perform(
+        lambda: services.issue_refund(item, utc_today(), form.amount_shown.data, _actor(),
+                                      provider()),
+        lambda refund: _("Refund of %(amount)s %(currency)s issued; the contract now ends on "
+                         "%(date)s.", amount=amount_string(refund.amount, refund.currency),
+                         currency=refund.currency, date=refund.restored_end_date.isoformat()),
+        url_for("staff.refund", number=item.number))
+
+
+@bp.post("/refunds/<int:refund_id>/done")
+@staff_required()
+def complete_refund(refund_id):
+    item = db.get_or_404(Refund, refund_id)
+    form = RefundDoneForm()
+    if not form.validate_on_submit():
+        flash(_("Not done: %(error)s", error=_form_problems(form) or _("invalid form")), "error")
+        return redirect(url_for("staff.refunds"), code=303)
+    return _perform(lambda: services.complete_refund(item, form.reference.data, _actor()),
+                    lambda _result: _("Refund marked as paid back."), url_for("staff.refunds"))
 
 
 # --- the outbox ---

@@ -19,8 +19,11 @@ from portal.links.services import issue_link, revoke
 from portal.mail.models import OutboxMessage
 from portal.markets.models import MarketLaunch
 from portal.notices.models import NoticeRecord
-from portal.orders.models import Order
+from portal.money import amount_string
+from portal.orders import refunds
+from portal.orders.models import Order, Refund
 from portal.orders.services import PaymentMismatch, record_payment
+from portal.payments.provider import CardDeclined, ProviderError
 from portal.renewals import rules
 from portal.renewals.models import Quote
 from portal.renewals.services import current_quote, issue_quote
@@ -200,6 +203,50 @@ def record_offline_payment(contract, order_reference, amount, currency, received
                               received_on=received_on, actor=actor)
     except PaymentMismatch as error:
         raise ConsoleError(_("not recorded: %(error)s", error=str(error))) from None
+
+
+# --- refunds ---
+
+
+def refund_offer(contract, today):
+    """``(order, decision, shown)`` of a refund requested today; ``shown`` is the amount
+    string the confirm form carries ("" when nothing is refundable)."""
+    order, decision = refunds.refund_offer(contract, today)
+    shown = (f"{amount_string(decision.amount, order.pay_currency)} {order.pay_currency}"
+             if decision is not None and decision.refundable else "")
+    return order, decision, shown
+
+
+def issue_refund(contract, today, shown, actor, card_provider):
+    """Refund the contract's current renewal by the same rules as the customer's page."""
+    order, decision, now_shown = refund_offer(contract, today)
+    if not now_shown:
+        raise ConsoleError(_("no refund is due: %(reason)s",
+                             reason=decision.rule if decision else "nothing_to_refund"))
+    if shown != now_shown:
+        raise ConsoleError(_("the refund amount is now %(amount)s; check it and confirm again",
+                             amount=now_shown))
+    try:
+        refund, _now = refunds.refund_renewal(contract.id, today, actor,
+                                              expected_amount=decision.amount,
+                                              card_provider=card_provider)
+    except refunds.RefundRefused as error:
+        raise ConsoleError(_("no refund is due: %(reason)s", reason=error.code)) from None
+    except (ProviderError, CardDeclined) as error:
+        raise ConsoleError(_("the card provider refused: %(error)s", error=str(error))) from None
+    return refund
+
+
+def open_refunds():
+    """Refunds, offline ones waiting for staff first."""
+    return db.session.scalars(select(Refund).order_by(
+        (Refund.status == "staff_task").desc(), Refund.id.desc()).limit(200)).all()
+
+
+def complete_refund(refund, reference, actor):
+    if not refunds.complete_offline_refund(refund, actor, reference.strip()):
+        raise ConsoleError(_("this refund is not waiting for staff"))
+    return refund
 
 
 # --- renewal links ---

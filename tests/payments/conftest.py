@@ -71,8 +71,9 @@ def card(stripe_client):
     return make
 
 
-def place_card_order(web, token, pay_currency="USD", method="visa"):
-    """Place a card order through the quote page; returns ``(response, order)``."""
+def place_card_order(web, token, pay_currency="USD", method="visa", extra_form=None):
+    """Place a card order through the quote page; returns ``(response, order)``.
+    ``extra_form``: more fields for the order form (e.g. ``{"auto_renew": "y"}``)."""
     page = open_checkout(web, token).get_data(as_text=True)
     response = web.post("/renewal/order", data={
         "csrf_token": csrf_token(page), "amount_shown": None, "service_level": "basic",
@@ -83,7 +84,7 @@ def place_card_order(web, token, pay_currency="USD", method="visa"):
     response = web.post("/renewal/order", data={
         "csrf_token": csrf_token(page), "amount_shown": field_value(page, "amount_shown"),
         "service_level": "basic", "term_months": "12", "pay_currency": pay_currency,
-        "payment_method": method, "place": "1",
+        "payment_method": method, "place": "1", **(extra_form or {}),
     })
     order = db.session.scalars(db.select(Order).order_by(Order.id.desc())).first()
     return response, order

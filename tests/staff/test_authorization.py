@@ -72,6 +72,8 @@ STAFF_ROUTES = [
     ("contract", "GET", "/staff/contracts/{a}", None, STAFF, 200),
     ("requests", "GET", "/staff/requests", None, STAFF, 200),
     ("outbox", "GET", "/staff/outbox", None, STAFF, 200),
+    ("refunds", "GET", "/staff/refunds", None, STAFF, 200),
+    ("refund", "GET", "/staff/contracts/{a}/refund", None, STAFF, 200),
     ("regenerate", "POST", "/staff/contracts/{a}/quote",
      {"qty-VS-ENT": "3", "notify": "y"}, STAFF, 303),
     ("payment", "POST", "/staff/contracts/{a}/payment",

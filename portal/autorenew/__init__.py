@@ -1,0 +1,1 @@
+"""Automatic renewal with a saved card ("Automatic renewal" in renewal-rules.md)."""

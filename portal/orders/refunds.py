@@ -1,0 +1,153 @@
+"""Refunding a renewal ("Refunds" in renewal-rules.md): the amount from the pure policy
+(portal/renewals/refunds.py), the money back through the provider (or a task for staff
+when the payment was offline), the contract's end date back to the previous one.
+
+No request or flask.g here. A refund is one row per order (unique), so a double click,
+two tabs or two staff users refund once; the provider call carries an order-derived
+idempotency key, so a retry after a crash returns the same provider refund.
+"""
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from portal.audit.models import record
+from portal.contracts.models import Contract
+from portal.extensions import db
+from portal.orders.emails import send_refund_confirmation
+from portal.orders.models import Order, Payment, Refund
+from portal.renewals.refunds import RefundCharge, refund_decision
+
+
+class RefundRefused(ValueError):
+    """No refund: ``code`` is a refund-policy reason (``too_late``, ``channel`` ...),
+    ``nothing_to_refund`` or ``amount_changed``."""
+
+    def __init__(self, code):
+        super().__init__(code)
+        self.code = code
+
+
+def refund_idempotency_key(order):
+    return f"refund-order-{order.reference}"
+
+
+def refundable_order(contract):
+    """The paid order that bought the contract's current term, or None."""
+    return db.session.scalar(
+        select(Order).where(Order.contract_id == contract.id, Order.status == "paid",
+                            Order.term_end == contract.end_date)
+        .order_by(Order.id.desc()).limit(1)
+    )
+
+
+def latest_refund(contract):
+    return db.session.scalar(select(Refund).where(Refund.contract_id == contract.id)
+                             .order_by(Refund.id.desc()).limit(1))
+
+
+def _charge_payment(order):
+    return db.session.scalar(
+        select(Payment).where(Payment.order_id == order.id, Payment.kind == "charge")
+        .order_by(Payment.id).limit(1)
+    )
+
+
+def refund_offer(contract, today):
+    """``(order, RefundDecision)`` for a request made on ``today``; ``(None, None)`` when
+    no renewal bought through the portal holds the current term. Changes nothing."""
+    order = refundable_order(contract)
+    if order is None:
+        return None, None
+    payment = _charge_payment(order)
+    charged_on = payment.received_on if payment is not None else order.paid_at.date()
+    charge = RefundCharge(
+        amount=order.amount_due, currency=order.pay_currency, charged_on=charged_on,
+        term_start=order.term_start, term_end=order.term_end, term_months=order.term_months,
+        channel=order.channel, country=contract.account.country,
+        region=contract.account.region, already_refunded=latest_refund(contract) is not None,
+    )
+    return order, refund_decision(charge, today)
+
+
+def _lock_contract(contract_id):
+    return db.session.scalar(select(Contract).where(Contract.id == contract_id)
+                             .with_for_update().execution_options(populate_existing=True))
+
+
+def refund_renewal(contract_id, today, actor, *, expected_amount=None, card_provider=None):
+    """Refund the renewal that holds the contract's current term. MOVES money.
+
+    ``expected_amount``: the amount the requester was shown; another amount is refused
+    (``amount_changed``), so nobody confirms one figure and gets another.
+    ``card_provider``: the payment provider for card payments (``None``: card refunds
+    are refused as ``card_unavailable``). Returns ``(refund, refunded_now)``; the caller
+    commits. Raises RefundRefused.
+    """
+    from portal.payments.services import lock_order  # payments builds on orders
+
+    contract = db.session.get(Contract, contract_id)
+    order = refundable_order(contract)
+    if order is None:
+        raise RefundRefused("nothing_to_refund")
+    lock_order(order.id)  # two requests at once: the second waits, then finds it refunded
+    contract = _lock_contract(contract_id)
+    order, decision = refund_offer(contract, today)
+    if order is None:
+        raise RefundRefused("nothing_to_refund")
+    if not decision.refundable:
+        raise RefundRefused(decision.rule)
+    if expected_amount is not None and expected_amount != decision.amount:
+        raise RefundRefused("amount_changed")
+    payment = _charge_payment(order)
+    by_card = payment is not None and payment.provider == "stripe"
+    if by_card and card_provider is None:
+        raise RefundRefused("card_unavailable")
+    refund = Refund(
+        order_id=order.id, contract_id=contract.id, amount=decision.amount,
+        currency=order.pay_currency, rule=decision.rule,
+        status="refunded" if by_card else "staff_task", requested_by=actor,
+        requested_on=today, refunded_end_date=contract.end_date,
+        restored_end_date=order.previous_end_date,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(refund)
+    except IntegrityError:  # a concurrent request refunded this order first
+        return db.session.scalar(select(Refund).where(Refund.order_id == order.id)), False
+    order.transition("refunded")
+    contract.end_date = order.previous_end_date
+    if by_card:
+        refund.provider_ref = card_provider.refund(
+            payment.provider_ref, decision.amount, order.pay_currency,
+            idempotency_key=refund_idempotency_key(order))
+        refund.completed_at = datetime.now(timezone.utc).replace(tzinfo=None)
+        refund.completed_by = actor
+        db.session.add(Payment(order_id=order.id, provider=payment.provider,
+                               provider_ref=refund.provider_ref, kind="refund",
+                               amount=decision.amount, currency=order.pay_currency,
+                               received_on=today, recorded_by=actor))
+    record(actor, "refund.issue" if by_card else "refund.staff_task", contract.number,
+           order=order.reference, amount=f"{decision.amount} {order.pay_currency}",
+           rule=decision.rule, end_date=contract.end_date.isoformat(),
+           provider_ref=refund.provider_ref or "")
+    db.session.flush()
+    send_refund_confirmation(refund)
+    return refund, True
+
+
+def complete_offline_refund(refund, actor, reference):
+    """Staff paid an offline refund back by hand (bank reference ``reference``)."""
+    if refund.status != "staff_task":
+        return False
+    refund.status = "done"
+    refund.provider_ref = reference
+    refund.completed_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    refund.completed_by = actor
+    db.session.add(Payment(order_id=refund.order_id, provider="offline", provider_ref=reference,
+                           kind="refund", amount=refund.amount, currency=refund.currency,
+                           received_on=refund.completed_at.date(), recorded_by=actor))
+    record(actor, "refund.complete", refund.order.contract.number,
+           order=refund.order.reference, reference=reference)
+    db.session.flush()
+    return True

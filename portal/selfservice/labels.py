@@ -1,0 +1,21 @@
+"""Translated reasons the refund page gives, by the code of RefundRefused or the policy."""
+from flask_babel import lazy_gettext as _l
+
+REFUND_MESSAGES = {
+    "too_late": _l("Refunds are given within 60 days of the payment, and this renewal was "
+                   "paid earlier than that."),
+    "term_over": _l("No whole part of this term is left to refund."),
+    "channel": _l("Renewals bought through a partner or OEM are refunded by them. Please "
+                  "contact them."),
+    "already_refunded": _l("This contract has had a refund before, so no further refund can "
+                           "be given online. Please contact the renewals desk."),
+    "nothing_to_refund": _l("There is no renewal payment to refund for this contract."),
+    "amount_changed": _l("The refund amount has changed since the page was shown. Please "
+                         "check it and confirm again."),
+    "card_unavailable": _l("Card refunds are not available at the moment. Please try again "
+                           "later."),
+}
+
+
+def refund_message(code):
+    return REFUND_MESSAGES.get(code, REFUND_MESSAGES["nothing_to_refund"])

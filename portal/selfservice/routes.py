@@ -1,0 +1,79 @@
+"""Refund and automatic-renewal pages of the renewal link's session. Thin views: the
+logic is in ``portal.orders.refunds`` and ``portal.autorenew.services``."""
+from flask import Blueprint, g, redirect, render_template, url_for
+
+from portal.checkout import routes as checkout
+from portal.clitools import utc_today
+from portal.extensions import db
+from portal.money import amount_string
+from portal.orders.refunds import RefundRefused, latest_refund, refund_offer, refund_renewal
+from portal.payments.provider import CardDeclined, ProviderError
+from portal.selfservice.forms import ConfirmForm
+from portal.selfservice.labels import refund_message
+from portal.web import limiter
+
+bp = Blueprint("selfservice", __name__)
+bp.before_request(checkout.load_link)
+bp.context_processor(checkout.help_link)
+
+
+def _shown(order, decision):
+    """What the confirm form carries back: the refund amount the customer saw."""
+    if decision is None or not decision.refundable:
+        return ""
+    return f"{amount_string(decision.amount, order.pay_currency)} {order.pay_currency}"
+
+
+def _render_refund(error=None, status=200):
+    contract = g.link.contract
+    order, decision = refund_offer(contract, utc_today())
+    reason = "nothing_to_refund" if decision is None else (
+        None if decision.refundable else decision.rule)
+    return render_template(
+        "selfservice/refund.html", contract=contract, order=order, decision=decision,
+        form=ConfirmForm(formdata=None, amount_shown=_shown(order, decision)),
+        refund=latest_refund(contract), reason=refund_message(reason) if reason else None,
+        error=refund_message(error) if error else None, amount_string=amount_string,
+    ), status
+
+
+@bp.get("/renewal/refund")
+@checkout.link_required
+def refund():
+    """What a refund would give back today; nothing changes until the customer confirms."""
+    return _render_refund()
+
+
+@bp.post("/renewal/refund")
+@limiter.limit(checkout.FORM_LIMIT)
+@checkout.link_required
+def confirm_refund():
+    form = ConfirmForm()
+    contract = g.link.contract
+    if not form.validate_on_submit():
+        return _render_refund(error="amount_changed", status=400)
+    order, decision = refund_offer(contract, utc_today())
+    if decision is None or not decision.refundable or (
+            form.amount_shown.data != _shown(order, decision)):
+        if latest_refund(contract) is not None:  # a second click, another tab
+            return redirect(url_for("selfservice.refund"), code=303)
+        return _render_refund(error="amount_changed", status=409)
+    try:
+        refund_renewal(contract.id, utc_today(), f"customer:{g.link.contact_id}",
+                       expected_amount=decision.amount, card_provider=_card_provider())
+    except RefundRefused as error:
+        db.session.rollback()
+        if latest_refund(g.link.contract) is not None:
+            return redirect(url_for("selfservice.refund"), code=303)
+        return _render_refund(error=error.code, status=409)
+    except (ProviderError, CardDeclined):
+        db.session.rollback()
+        return _render_refund(error="card_unavailable", status=503)
+    db.session.commit()
+    return redirect(url_for("selfservice.refund"), code=303)
+
+
+def _card_provider():
+    from portal.payments.services import provider
+
+    return provider()

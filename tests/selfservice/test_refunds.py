@@ -1,0 +1,134 @@
+"""Refunds from the renewal link's page and from the staff console: the amount shown
+before confirming, card refunds through the provider (emulator), offline refunds as a
+staff task, the end date going back, the email, and a double request refunding once."""
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from portal.audit.models import AuditEntry
+from portal.extensions import db
+from portal.mail.models import OutboxMessage
+from portal.orders.models import Payment, Refund
+from portal.orders.refunds import RefundRefused, refund_renewal
+from portal.selfservice import routes
+from tests.checkout.conftest import csrf_token, field_value
+
+
+def _count(model, *where):
+    return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def _confirm(web, page=None):
+    page = page or web.get("/renewal/refund").get_data(as_text=True)
+    return web.post("/renewal/refund", data={
+        "csrf_token": csrf_token(page), "amount_shown": field_value(page, "amount_shown"),
+        "confirm": "1"})
+
+
+def _charged_days_ago(order, days):
+    payment = db.session.scalar(select(Payment).where(Payment.order_id == order.id))
+    payment.received_on -= timedelta(days=days)
+    db.session.flush()
+
+
+def test_card_refund_within_60_days_shows_the_amount_then_refunds_once(
+        renewed_by_card, web, stripe_client):
+    contract, order = renewed_by_card()
+    previous_end = order.previous_end_date
+    assert "data-refund-link" in web.get("/renewal/confirmation").get_data(as_text=True)
+    page = web.get("/renewal/refund")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert 'data-refund-amount="900.00" data-currency="USD"' in html
+    assert _count(Refund) == 0  # showing the amount changes nothing
+
+    response = _confirm(web, html)
+    assert response.status_code == 303
+    again = _confirm(web, html)  # a double click, a second tab
+    assert again.status_code == 303
+    refund = db.session.scalar(select(Refund))
+    db.session.refresh(contract)
+    db.session.refresh(order)
+    assert _count(Refund) == 1
+    assert (refund.status, refund.amount, refund.rule) == ("refunded", Decimal("900.00"), "full")
+    assert order.status == "refunded" and contract.end_date == previous_end
+    provider_refund = stripe_client.v1.refunds.retrieve(refund.provider_ref)
+    assert provider_refund.amount == 90000
+    assert _count(Payment, Payment.order_id == order.id, Payment.kind == "refund") == 1
+    assert _count(OutboxMessage, OutboxMessage.kind == "refund_confirmation") == 1
+    done = web.get("/renewal/refund").get_data(as_text=True)
+    assert 'data-refund-status="refunded"' in done
+
+
+def test_no_refund_after_60_days_outside_nl_gb_and_quebec(renewed_by_card, web):
+    contract, order = renewed_by_card()
+    html = web.get("/renewal/refund").get_data(as_text=True)
+    _charged_days_ago(order, 61)
+    page = web.get("/renewal/refund").get_data(as_text=True)
+    assert "within 60 days" in page and "data-refund-amount" not in page
+    response = _confirm(web, html)  # the amount shown earlier is no longer offered
+    assert response.status_code == 409
+    db.session.refresh(order)
+    assert order.status == "paid" and _count(Refund) == 0
+
+
+def test_gb_customer_gets_whole_months_after_60_days(renewed_by_card, web, today,
+                                                     monkeypatch):
+    contract, order = renewed_by_card(country="GB")
+    later = order.term_start + timedelta(days=75)  # the charge was 120 days before
+    monkeypatch.setattr(routes, "utc_today", lambda: later)
+    html = web.get("/renewal/refund").get_data(as_text=True)
+    amount = field_value(html, "amount_shown")
+    assert _confirm(web, html).status_code == 303
+    refund = db.session.scalar(select(Refund))
+    assert refund.rule == "months" and f"{refund.amount:.2f} USD" == amount
+    # 900.00 x whole months left / 12: some whole number of months, fewer than 12
+    months = refund.amount * 12 / Decimal("900.00")
+    assert months == int(months) and 0 < months < 12
+
+
+def test_a_changed_amount_is_not_refunded(renewed_by_card, web):
+    _contract, _order = renewed_by_card()
+    html = web.get("/renewal/refund").get_data(as_text=True)
+    response = web.post("/renewal/refund", data={
+        "csrf_token": csrf_token(html), "amount_shown": "1.00 USD", "confirm": "1"})
+    assert response.status_code == 409 and _count(Refund) == 0
+
+
+def test_refund_needs_csrf_and_a_link(renewed_by_card, web, app):
+    _contract, _order = renewed_by_card()
+    response = web.post("/renewal/refund", data={"amount_shown": "900.00 USD"})
+    assert response.status_code == 400 and _count(Refund) == 0
+    other = app.test_client()
+    assert other.get("/renewal/refund").status_code == 403
+
+
+def test_offline_refund_becomes_a_staff_task(renewed_offline, web):
+    contract, order = renewed_offline()
+    assert _confirm(web).status_code == 303
+    refund = db.session.scalar(select(Refund))
+    db.session.refresh(contract)
+    assert refund.status == "staff_task" and refund.provider_ref is None
+    assert contract.end_date == order.previous_end_date
+    assert _count(AuditEntry, AuditEntry.action == "refund.staff_task") == 1
+
+
+def test_a_contract_refunded_once_is_not_refunded_again(renewed_offline, today):
+    contract, order = renewed_offline()
+    refund_renewal(contract.id, today, "customer", card_provider=None)
+    try:
+        refund_renewal(contract.id, today, "customer", card_provider=None)
+    except RefundRefused as error:
+        assert error.code == "nothing_to_refund"
+    else:
+        raise AssertionError("refunded twice")
+    assert _count(Refund) == 1
+
+
+def test_partner_orders_are_not_refunded(renewed_offline, web):
+    _contract, order = renewed_offline()
+    order.channel = "partner"
+    db.session.flush()
+    page = web.get("/renewal/refund").get_data(as_text=True)
+    assert "partner or OEM" in page and "data-refund-amount" not in page
