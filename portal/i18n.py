@@ -58,10 +58,14 @@ def page_locale(code):
 
 def email_locale(contact_language, country):
     """The contact's email language if it is one, else the country's (markets.md)."""
+    country = (country or "").upper()
     if contact_language:
         key = _key(contact_language)
         language = key.split("_")[0]
-        if key in {"es_419"} or (language == "es" and key[3:].upper() in _LATAM):
+        region = key[3:].upper()
+        # Spanish without a region follows the country: Latin American Spanish in Latin
+        # America, Iberian Spanish elsewhere.
+        if key == "es_419" or (language == "es" and (region or country) in _LATAM):
             return "es_419"
         if language == "pt":
             return "pt_BR"
@@ -69,7 +73,7 @@ def email_locale(contact_language, country):
             return "zh_Hans"
         if language in EMAIL_LOCALES:
             return language
-    return _COUNTRY_EMAIL.get((country or "").upper(), "en")
+    return _COUNTRY_EMAIL.get(country, "en")
 
 
 def text_direction(locale):

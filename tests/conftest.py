@@ -11,6 +11,7 @@ import socket
 import pytest
 from flask_sqlalchemy.session import Session as FlaskSession
 from portal import create_app
+from portal.catalogs.tools import compile_all
 from portal.extensions import db
 from portal.markets.services import seed_launch_dates
 from tests.pgserver import PostgresServer
@@ -33,6 +34,14 @@ def _loopback_only(self, address):
         if not allowed:
             raise RuntimeError(f"test tried to reach {host}: only loopback is allowed")
     return _real_connect(self, address)
+
+
+
+def pytest_configure(config):
+    """Compile the catalogs once, in the controlling process, before any worker starts
+    (the install does the same; this keeps a run after editing a catalog honest)."""
+    if not hasattr(config, "workerinput"):
+        compile_all()
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,7 @@ from flask_migrate import upgrade
 from werkzeug.serving import run_simple
 
 from portal import create_app
+from portal.catalogs.tools import compile_all
 from portal.demo.cli import demo_command
 from portal.payments.emulator import LOOPBACK, Emulator
 
@@ -24,6 +25,7 @@ def _stop_on_sigterm(_signum, _frame):
 
 def run(ctx, port, real_stripe=False):
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    compile_all()  # a fresh checkout has catalogs but no compiled .mo files yet
     emulator = None if real_stripe else Emulator().start()
     try:
         app = build_app(port, emulator)

@@ -1,15 +1,11 @@
 """End to end in headless Chromium (Debian's package): follow a renewal link, pay by card
 through Stripe.js served by the local emulator, with 3-D Secure, and recover from a
 decline. Screenshots go to test-artifacts/payments/."""
-import shutil
-import threading
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from portal.catalog.models import PriceList
 from portal.clitools import utc_today
@@ -18,16 +14,13 @@ from portal.links.services import issue_link
 from portal.markets.services import seed_launch_dates
 from portal.payments.emulator import LOOPBACK, free_port
 from tests import factories
+from tests.browser import chromium, needs_chromium, new_page, screenshot, serving
 from tests.checkout.conftest import PRICES
 from tests.conftest import make_app
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "payments"
 CARDS = {"ok": "4242424242424242", "declined": "4000000000000341", "3ds": "4000002760003184"}
 
-pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM), reason="Chromium is not installed")
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -46,16 +39,9 @@ def portal_server(tmp_path_factory, stripe_emulator):
         factories.launch("US", "2013-03-19")
         factories.rate("USD", "1.0861", today - timedelta(days=1))
         db.session.commit()
-    server = make_server(LOOPBACK, port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    stripe_emulator.register_webhook(f"http://{LOOPBACK}:{port}/stripe/webhook")
-    yield app
-    server.shutdown()
-    thread.join(timeout=10)
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    with serving(app, port):
+        stripe_emulator.register_webhook(f"http://{LOOPBACK}:{port}/stripe/webhook")
+        yield app
 
 
 @pytest.fixture
@@ -76,26 +62,18 @@ def renewal_link(portal_server):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(locale="en-US")
-    page = context.new_page()
-    page.set_default_timeout(30000)  # a loaded CI machine is slow
-    yield page
-    context.close()
+    with new_page(browser) as opened:
+        yield opened
 
 
 def _shot(page, name):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    screenshot(page, "payments", name)
 
 
 def _place_card_order(page, url):
