@@ -2,6 +2,8 @@
 
 Pure code apart from ``select_page_locale``, which reads the request.
 """
+from functools import lru_cache
+
 from babel import Locale, UnknownLocaleError
 
 #: The 30 page languages.
@@ -80,6 +82,7 @@ def text_direction(locale):
     return "rtl" if str(locale).split("_")[0] in RTL_LOCALES else "ltr"
 
 
+@lru_cache(maxsize=None)
 def language_name(locale):
-    """The language's own name, for the language picker."""
+    """The language's own name, for the language picker (the same on every page)."""
     return Locale.parse(locale).get_display_name(locale).capitalize()

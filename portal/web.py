@@ -76,7 +76,9 @@ def init_security(app):
         response.headers["Content-Security-Policy"] = "; ".join([
             "default-src 'self'",
             f"script-src 'self' {stripe_js}",
-            f"frame-src 'self' {stripe_js}",
+            # Real Stripe shows 3-D Secure challenges in a frame from its hooks origin.
+            f"frame-src 'self' {stripe_js}"
+            + (" https://hooks.stripe.com" if stripe_js == STRIPE_JS_ORIGIN else ""),
             f"connect-src 'self' {stripe_api} {stripe_js}",
             "img-src 'self' data:",
             "style-src 'self'",
