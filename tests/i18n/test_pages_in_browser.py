@@ -2,7 +2,6 @@
 translated through and through, amounts formatted for the locale, right-to-left where the
 language is, nothing wider than the window. Screenshots go to test-artifacts/i18n/ for a
 person to look at."""
-import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -20,6 +19,7 @@ from tests import factories
 from tests.browser import chromium, needs_chromium, new_page, screenshot, serving
 from tests.checkout.conftest import PRICES
 from tests.conftest import make_app
+from tests.i18n.english import english_left
 
 pytestmark = needs_chromium
 
@@ -68,15 +68,6 @@ def _has_list():
     return db.session.scalar(select(PriceList).where(PriceList.code == "US"))
 
 
-def _english_sentences():
-    """Message ids that are whole English sentences: none may show on a translated page."""
-    template = tools.read(tools.TEMPLATE)
-    for message in template:
-        text = message.id if isinstance(message.id, str) else message.id[0]
-        if text and not tools.placeholders(text) and len(text.split()) >= 3:
-            yield text
-
-
 @needs_chromium
 @pytest.mark.parametrize("locale", LOCALES)
 def test_quote_page_in_each_script(browser, server, locale):
@@ -107,7 +98,5 @@ def test_quote_page_in_each_script(browser, server, locale):
         assert (brand["x"] > picker["x"]) == rtl, "the header is not mirrored for the direction"
 
         if locale != "en":
-            text = page.locator("body").inner_text()
-            left_over = [sentence for sentence in _english_sentences()
-                         if re.search(re.escape(sentence), text)]
+            left_over = english_left(page.locator("body").inner_text())
             assert not left_over, f"English left on the {locale} page: {left_over[:5]}"

@@ -64,3 +64,26 @@ def test_every_email_language_renders_its_pdf_without_missing_glyphs(notices_by_
         fonts = {str(font.get_object()["/BaseFont"]) for page in reader.pages
                  for font in page["/Resources"]["/Font"].values()}
         assert any("CJK" in name for name in fonts), (locale, fonts)
+
+
+def test_every_email_language_is_translated_in_body_and_pdf(notices_by_locale):
+    from babel.support import Translations
+
+    from portal.catalogs import tools
+    from tests.i18n.english import english_left
+
+    _day, by_locale = notices_by_locale
+    for locale, row in by_locale.items():
+        if locale == "en":
+            continue
+        message = message_from_bytes(row.mime, policy=default_policy)
+        body = message.get_body(("plain",)).get_content()
+        html = message.get_body(("html",)).get_content()
+        (attachment,) = list(message.iter_attachments())
+        pdf = "\n".join(page.extract_text() for page in PdfReader(
+            io.BytesIO(attachment.get_content())).pages)
+        title = Translations.load(str(tools.DIRECTORY), [locale]).gettext("Renewal quote")
+        assert title != "Renewal quote" and normalise(title) in normalise(pdf), locale
+        for part, text in (("subject", str(message["Subject"])), ("text", body),
+                           ("html", html), ("pdf", pdf)):
+            assert not english_left(text), (locale, part, english_left(text)[:3])
