@@ -27,7 +27,7 @@ COMMENT_TAG = "i18n:"
 #: Every locale with a catalog: the page languages and the email locales, English aside
 #: (its text is the message ids themselves).
 LOCALES = tuple(sorted({*i18n.PAGE_LOCALES, *i18n.EMAIL_LOCALES} - {"en"}))
-PLACEHOLDER = re.compile(r"%\((\w+)\)[sdif]|%[sdif]")
+PLACEHOLDER = re.compile(r"%(?:\(\w+\))?[-#0 +]*\d*(?:\.\d+)?[sdifr]")
 
 
 def extract(root=PROJECT_ROOT, mapping=MAPPING):
@@ -111,7 +111,8 @@ def compile_all(directory=DIRECTORY, force=False):
 
 
 def placeholders(text):
-    return sorted(PLACEHOLDER.findall(text or ""), key=str)
+    """Every ``%(name)s``-style placeholder of a message, with its conversion type."""
+    return sorted(match.group(0) for match in PLACEHOLDER.finditer((text or "").replace("%%", "")))
 
 
 def plural_count(locale):

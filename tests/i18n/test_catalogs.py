@@ -76,7 +76,8 @@ def _placeholder_problems(label, wanted, forms):
         if extra:
             yield f"{label}: form {index} adds placeholders {sorted(extra)}"
         # A plural form for exactly one item may say "one" instead of the number.
-        optional = {"num"} if wanted.pluralizable and len(forms) > 1 else set()
+        optional = ({token for token in named if token.startswith("%(num)")}
+                    if wanted.pluralizable and len(forms) > 1 else set())
         lost = named - set(found) - optional
         if lost:
             yield f"{label}: form {index} drops placeholders {sorted(lost)}"
@@ -139,5 +140,7 @@ def test_the_checks_catch_what_they_should(template):
     assert list(_placeholder_problems(label, named, [named.id + " %(extra)s"]))
     assert not list(_placeholder_problems(label, named, [named.id]))
     assert not list(_placeholder_problems(label, plain, ["ok"]))
+    changed = named.id.replace(")s", ")d", 1)
+    assert list(_placeholder_problems(label, named, [changed])), "a changed type is refused"
     assert list(_placeholder_problems(label, plural, ["%(num)d %(bogus)s", "%(num)d"]))
     assert not list(_placeholder_problems(label, plural, ["one", "%(num)d"]))
