@@ -59,6 +59,7 @@ class OrderForm(FlaskForm):
     service_level = OfferedSelect(_l("Service level"), validate_choice=True)
     # i18n: the length of the renewal term
     term_months = OfferedSelect(_l("Term"), coerce=_term, validate_choice=True)
+    # i18n: label of the list of currencies the customer can pay in ("Pay in: EUR")
     pay_currency = OfferedSelect(_l("Pay in"), validate_choice=True)
     payment_method = OfferedRadio(_l("Payment method"), validate_choice=True)
     # i18n: opt-in checkbox, unticked by default (renewal-rules.md, "Automatic renewal")
