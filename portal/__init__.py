@@ -100,6 +100,7 @@ def register_models():
 
 
 def register_cli(app):
+    from portal.autorenew.cli import autorenew_group
     from portal.catalogs.cli import translations_group
     from portal.demo.cli import demo_command
     from portal.imports.cli import import_group
@@ -120,6 +121,7 @@ def register_cli(app):
     app.cli.add_command(partner_group)
     app.cli.add_command(outbox_group)
     app.cli.add_command(notices_group)
+    app.cli.add_command(autorenew_group)
     app.cli.add_command(translations_group)
     for command in (import_group, rates_group, quote_command, demo_command, link_command):
         app.cli.add_command(command)

@@ -66,6 +66,8 @@ def open_link(token):
     session.permanent = True
     if usable:
         session["link_id"] = link.id
+        if request.args.get("to") == "auto-renew":  # the pre-charge notice's turn-off link
+            return redirect(url_for("selfservice.auto_renew"), code=303)
         return redirect(url_for("checkout.renewal"), code=303)
     g.link = None
     g.contact_language = link.contact.language if link is not None else None
@@ -183,7 +185,8 @@ def place_order():
     if not is_offline(method) and start_card_payment is None:
         return _render_page(page, form=form, errors=["card_unavailable"], status=503)
     try:
-        order, placed_now = services.place(g.link, page, method, today)
+        order, placed_now = services.place(g.link, page, method, today,
+                                           auto_renew=form.auto_renew.data)
     except OrderError as error:
         return _start_over(page, today, error.code, 409)
     if start_card_payment is not None:

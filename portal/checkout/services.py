@@ -193,7 +193,7 @@ def quote_page(link, today, service_level=None, term_months=None, pay_currency=N
 # --- orders ---
 
 
-def place(link, page, method_code, today):
+def place(link, page, method_code, today, auto_renew=False):
     """Place the order for the page's selection; raises OrderError when it cannot be.
     Returns ``(order, placed_now)``; a repeated submission returns the same order."""
     if page.payment is None:
@@ -203,6 +203,7 @@ def place(link, page, method_code, today):
         order = place_order(
             page.quote, page.service_level, page.term_months, page.pay_currency, method_code,
             contact_id=link.contact_id, today=today, actor=f"customer:{link.contact_id}",
+            auto_renew=auto_renew,
         )
     except rules.RuleError as error:
         raise OrderError("currency_not_offered", str(error)) from None

@@ -20,6 +20,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from portal.autorenew.services import manual_path_condition
 from portal.contracts.models import Account, Contract, ContractLine
 from portal.extensions import db
 from portal.checkout.labels import level_label
@@ -33,6 +34,9 @@ from portal.renewals.services import issue_quote
 #: (milestone, fewest days left, most days left): the milestone due at each distance from E.
 WINDOWS = ((15, 0, 15), (30, 16, 30), (60, 31, 60))
 MILESTONES = tuple(window[0] for window in WINDOWS)
+#: Milestones a contract renewing automatically does not get while automatic renewal is
+#: on (it gets the pre-charge notice instead); the 60-day notice still goes out.
+AUTO_RENEW_SKIPS = (30, 15)
 
 REASON_TEXTS = {
     "over_cap": _l("The amount is above what can be paid online. Ask us for a quote and "
@@ -82,14 +86,17 @@ def due_contracts(today):
             NoticeRecord.end_date == Contract.end_date,
             NoticeRecord.milestone <= milestone,
         )
+        conditions = [
+            Contract.end_date >= today + timedelta(days=fewest),
+            Contract.end_date <= today + timedelta(days=most),
+            Contract.status == "active",
+            Contract.channel != "oem",
+            ~noticed,
+        ]
+        if milestone in AUTO_RENEW_SKIPS:
+            conditions.append(manual_path_condition())
         rows = db.session.execute(
-            select(Contract.id).where(
-                Contract.end_date >= today + timedelta(days=fewest),
-                Contract.end_date <= today + timedelta(days=most),
-                Contract.status == "active",
-                Contract.channel != "oem",
-                ~noticed,
-            ).order_by(Contract.id)
+            select(Contract.id).where(*conditions).order_by(Contract.id)
         ).scalars()
         due.extend((contract_id, milestone) for contract_id in rows)
     return due

@@ -54,8 +54,9 @@ def open_order(contract_id):
 
 
 def place_order(quote, service_level, term_months, pay_currency, method_code, *, contact_id,
-                today, actor):
-    """Lock the chosen option and amount of ``quote`` in an order.
+                today, actor, auto_renew=False):
+    """Lock the chosen option and amount of ``quote`` in an order. ``auto_renew``: the
+    customer opted in to renew automatically with the card (card methods only).
 
     Idempotent: the same choice while an order is open returns that order. A different
     choice replaces an unpaid card order; an offline order awaiting payment blocks it.
@@ -81,7 +82,8 @@ def place_order(quote, service_level, term_months, pay_currency, method_code, *,
     if existing is not None:
         same = (existing.quote_id == quote.id and existing.service_level == service_level
                 and existing.term_months == term_months and existing.pay_currency == pay_currency
-                and existing.method == method_code)
+                and existing.method == method_code
+                and existing.auto_renew == (auto_renew and method.kind == "card"))
         if same:
             return existing
         if existing.status == "awaiting_payment":
@@ -108,6 +110,7 @@ def place_order(quote, service_level, term_months, pay_currency, method_code, *,
         method=method_code,
         status="pending" if method.kind == "card" else "awaiting_payment",
         channel=contract.channel,
+        auto_renew=bool(auto_renew) and method.kind == "card",
         expires_on=(today + timedelta(days=current_app.config["OFFLINE_PAYMENT_DAYS"])
                     if method.kind != "card" else None),
     )

@@ -116,6 +116,9 @@ def openapi_document():
                         "term_months": {"type": "integer", "minimum": 1},
                         "end_date": {"type": "string", "format": "date",
                                      "description": "Inclusive: covered through this day."},
+                        "auto_renew": {"type": "boolean",
+                                       "description": "The customer renews automatically "
+                                                      "with a saved card."},
                         "renewal": {"$ref": "#/components/schemas/Renewal"},
                     },
                 },

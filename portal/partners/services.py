@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from portal.contracts.models import Contract
 from portal.extensions import db
 from portal.money import amount_string
+from portal.autorenew.services import is_on
 from portal.orders.services import open_order
 from portal.renewals import rules
 from portal.renewals.services import compute_quote, contract_facts, settings
@@ -86,6 +87,7 @@ def contract_document(contract, today, rates=None):
         "service_level": contract.service_level,
         "term_months": contract.term_months,
         "end_date": contract.end_date.isoformat(),
+        "auto_renew": is_on(contract),
         "renewal": {
             "eligible": eligible,
             "reason": reason,

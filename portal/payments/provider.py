@@ -35,6 +35,9 @@ class PaymentState:
     client_secret: str | None = None
     order_reference: str | None = None
     error_code: str | None = None
+    #: The provider's customer and card (payment method) ids, never card data.
+    customer_ref: str | None = None
+    card_ref: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,18 @@ class PaymentProvider(ABC):
     def confirm(self, provider_ref, card_ref=None):
         """Re-read the payment from the provider; with ``card_ref``, first attach that card
         and confirm. With a card this MAY move money (it charges the card)."""
+
+    def keep_card(self, customer_ref, card_ref):
+        """Save a card that just paid with the provider's customer for later off-session
+        charges. Moves no money; raises CardDeclined when the card cannot be kept."""
+        raise ProviderError(f"{self.name} cannot keep cards")
+
+    def charge_saved_card(self, order, customer_ref, card_ref, *, idempotency_key):
+        """Charge a saved card off-session (the customer is not there) for ``order``.
+        MOVES money. A decline or a card that needs the customer (3-D Secure) comes back
+        as a FAILED state with its ``error_code``; a retry with the same
+        ``idempotency_key`` never charges twice."""
+        raise ProviderError(f"{self.name} cannot charge saved cards")
 
     @abstractmethod
     def refund(self, provider_ref, amount=None, currency=None, *, idempotency_key):

@@ -7,6 +7,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from portal.audit.models import record
+from portal.autorenew.services import keep_card
 from portal.clitools import utc_today
 from portal.extensions import db
 from portal.orders.models import IllegalTransition, Order
@@ -134,6 +135,8 @@ def settle(order, state, *, actor):
             return "mismatch"
         except IllegalTransition:  # paid after the order was replaced or lapsed
             return _refund_orphan(order, state, actor)
+        if renewed and order.auto_renew:  # the customer opted in: keep the card
+            keep_card(order, state, card_provider())
         return "renewed" if renewed else "already_paid"
     if not current:  # a replaced attempt's late news changes nothing
         return "stale"

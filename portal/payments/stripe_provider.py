@@ -76,9 +76,61 @@ class StripeProvider(PaymentProvider):
             "payment_method_types": ["card"],
             "metadata": {"order": order.reference, "contract": order.contract.number},
         }
+        if order.auto_renew:  # the card is kept for automatic renewal: a customer holds it
+            params["customer"] = self._customer(order)
+            if not self.emulated:  # localstripe refuses setup_future_usage
+                params["setup_future_usage"] = "off_session"
         intent = self._call(self.intents.create, params=params,
                             options={"idempotency_key": intent_idempotency_key(order, replaces)})
         return self._state(intent)
+
+    def _customer(self, order):
+        customer = self._call(
+            self.client.v1.customers.create,
+            params={"metadata": {"contract": order.contract.number}},
+            options={"idempotency_key": f"renewal-order-{order.reference}-customer"})
+        return customer.id
+
+    def keep_card(self, customer_ref, card_ref):
+        card = self._call(self.client.v1.payment_methods.retrieve, card_ref).to_dict()
+        if card.get("customer") != customer_ref:  # with setup_future_usage Stripe attached it
+            self._call(self.client.v1.payment_methods.attach, card_ref,
+                       params={"customer": customer_ref})
+
+    def charge_saved_card(self, order, customer_ref, card_ref, *, idempotency_key):
+        params = {
+            "amount": to_minor_units(order.amount_due, order.pay_currency),
+            "currency": order.pay_currency.lower(),
+            "payment_method_types": ["card"],
+            "customer": customer_ref,
+            "payment_method": card_ref,
+            "off_session": True,
+            "confirm": True,
+            "metadata": {"order": order.reference, "contract": order.contract.number,
+                         "automatic_renewal": "1"},
+        }
+        try:
+            intent = self.intents.create(params=params,
+                                         options={"idempotency_key": idempotency_key})
+        except stripe.CardError as error:  # declined, or authentication_required
+            intent_id = ((error.json_body or {}).get("error") or {}).get("payment_intent", {})
+            intent_id = intent_id.get("id") if isinstance(intent_id, dict) else None
+            if intent_id:
+                return self._state(self._call(self.intents.retrieve, intent_id),
+                                   error_code=error.code)
+            return PaymentState(provider_ref="", state=FAILED, amount=order.amount_due,
+                                currency=order.pay_currency, order_reference=order.reference,
+                                error_code=error.code or "card_declined")
+        except stripe.StripeError as error:
+            raise ProviderError(str(error)) from error
+        state = self._state(intent)
+        if state.state == ACTION:  # the customer is not there to authenticate: not charged
+            self._cancel(state.provider_ref)
+            return PaymentState(provider_ref=state.provider_ref, state=FAILED,
+                                amount=state.amount, currency=state.currency,
+                                order_reference=state.order_reference,
+                                error_code="authentication_required")
+        return state
 
     def _cancel(self, provider_ref):
         """Cancel a declined attempt so it can never be charged later."""
@@ -137,7 +189,7 @@ class StripeProvider(PaymentProvider):
             raise ProviderError(str(error)) from error
 
     @staticmethod
-    def _state(intent):
+    def _state(intent, error_code=None):
         intent = intent.to_dict()
         currency = str(intent["currency"]).upper()
         error = intent.get("last_payment_error") or None
@@ -145,12 +197,21 @@ class StripeProvider(PaymentProvider):
             error = json.loads(error)
         state = STATES.get(intent["status"])
         if state is None:  # requires_payment_method: a new intent, or a declined card
-            state = FAILED if error else WAITING
+            state = FAILED if error or error_code else WAITING
         metadata = intent.get("metadata") or {}
         return PaymentState(
             provider_ref=intent["id"], state=state,
             amount=from_minor_units(intent["amount"], currency), currency=currency,
             client_secret=intent.get("client_secret"),
             order_reference=metadata.get("order"),
-            error_code=(error or {}).get("code"),
+            error_code=(error or {}).get("code") or error_code,
+            customer_ref=_id(intent.get("customer")),
+            card_ref=_id(intent.get("payment_method")),
         )
+
+
+def _id(value):
+    """An expandable Stripe field: an id, or the object with its id, or nothing."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) else None

@@ -6,6 +6,7 @@ from portal.checkout import routes as checkout
 from portal.clitools import utc_today
 from portal.extensions import db
 from portal.money import amount_string
+from portal.autorenew.services import is_on, turn_off
 from portal.orders.refunds import RefundRefused, latest_refund, refund_offer, refund_renewal
 from portal.payments.provider import CardDeclined, ProviderError
 from portal.selfservice.forms import ConfirmForm
@@ -15,6 +16,12 @@ from portal.web import limiter
 bp = Blueprint("selfservice", __name__)
 bp.before_request(checkout.load_link)
 bp.context_processor(checkout.help_link)
+
+
+@bp.app_context_processor
+def auto_renew_state():
+    """``auto_renew_on(contract)`` for every page and email that shows a contract."""
+    return {"auto_renew_on": is_on}
 
 
 def _shown(order, decision):
@@ -77,3 +84,29 @@ def _card_provider():
     from portal.payments.services import provider
 
     return provider()
+
+
+# --- automatic renewal ---
+
+
+@bp.get("/renewal/auto-renew")
+@checkout.link_required
+def auto_renew():
+    """Whether automatic renewal is on, with a button that turns it off (the email's
+    link opens this page: a mail scanner opening it changes nothing)."""
+    return render_template("selfservice/auto_renew.html", contract=g.link.contract,
+                           form=ConfirmForm(formdata=None), turned_off=False)
+
+
+@bp.post("/renewal/auto-renew")
+@limiter.limit(checkout.FORM_LIMIT)
+@checkout.link_required
+def turn_auto_renew_off():
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        return render_template("selfservice/auto_renew.html", contract=g.link.contract,
+                               form=ConfirmForm(formdata=None), turned_off=False), 400
+    turn_off(g.link.contract, f"customer:{g.link.contact_id}")
+    db.session.commit()
+    return render_template("selfservice/auto_renew.html", contract=g.link.contract,
+                           form=None, turned_off=True)

@@ -60,6 +60,7 @@ def test_contract_document(client, make_contract, partner_a, today):
         "service_level": "basic",
         "term_months": 12,
         "end_date": (today + timedelta(days=45)).isoformat(),
+        "auto_renew": False,
         "renewal": {"eligible": True, "reason": None, "open_order": None},
     }
     assert contract.number == "SNS-API-1"

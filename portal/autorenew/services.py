@@ -1,0 +1,363 @@
+"""Automatic renewal ("Automatic renewal" in renewal-rules.md). No request or flask.g here.
+
+The cycle (``run_cycle``) is safe to run hourly, twice at once, or to kill halfway:
+
+- the pre-charge notice 30 days before the end date E is staged under a unique outbox key;
+- the off-session charge at ``AUTO_RENEW_CHARGE_DAYS`` (14), then 7 and 1 days before E, is
+  one :class:`AutoRenewAttempt` per (contract, E, milestone). The row is claimed in its
+  own committed transaction before the provider is called, so a second run skips it; a
+  claimed attempt left unfinished (a run killed mid-way, the provider down) is taken up
+  again by a later run after ``STALE_CLAIM`` with the SAME idempotency key and the same
+  order, so the provider never charges twice;
+- success goes through the one write path for payments (``settle`` -> ``record_payment``),
+  which renews exactly once from E + 1 and stages the confirmation with the order details;
+  a decline or a card that needs authentication stages a pay-by-hand email with a fresh
+  renewal link. After the last milestone the contract follows the manual path.
+"""
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from flask import current_app
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from portal.audit.models import record
+from portal.autorenew.models import RETRY_MILESTONES, AutoRenewAttempt, AutoRenewal
+from portal.contracts.models import Contract
+from portal.extensions import db
+from portal.i18n import email_locale
+from portal.links.services import issue_link, link_url
+from portal.mail.models import OutboxMessage
+from portal.mail.outbox import stage_email
+from portal.orders.services import OrderError, _option, _option_value, _result, place_order
+from portal.payments.provider import SUCCEEDED, CardDeclined, ProviderError
+from portal.rates.services import rate_table
+from portal.renewals import rules
+from portal.renewals.services import current_quote, settings
+
+log = logging.getLogger(__name__)
+
+#: The pre-charge notice goes out this many days before E.
+NOTICE_DAYS = 30
+#: A claimed attempt older than this is taken up again (its run died or the provider was
+#: down); a run in progress finishes one charge in seconds.
+STALE_CLAIM = timedelta(minutes=10)
+
+
+def _now():
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def charge_milestones():
+    """Days before E on which a charge is attempted, the first one first."""
+    first = int(current_app.config["AUTO_RENEW_CHARGE_DAYS"])
+    return tuple(sorted({first, *RETRY_MILESTONES}, reverse=True))
+
+
+def auto_renewal(contract):
+    """The contract's automatic renewal when it is on, else None."""
+    return db.session.scalar(select(AutoRenewal).where(AutoRenewal.contract_id == contract.id,
+                                                       AutoRenewal.enabled.is_(True)))
+
+
+def is_on(contract):
+    return auto_renewal(contract) is not None
+
+
+def attempt_key(number, end_date, milestone):
+    """The provider idempotency key of one charge attempt (contract number, end date,
+    milestone): a retry reuses it."""
+    return f"autorenew-{number}-{end_date.isoformat()}-{milestone}"
+
+
+def manual_path_condition():
+    """SQL: the contract gets the manual 30- and 15-day notices, i.e. automatic renewal
+    is off, or its last charge attempt for the current end date did not renew it."""
+    last = min(charge_milestones())
+    on = exists().where(AutoRenewal.contract_id == Contract.id, AutoRenewal.enabled.is_(True))
+    given_up = exists().where(
+        AutoRenewAttempt.contract_id == Contract.id,
+        AutoRenewAttempt.end_date == Contract.end_date,
+        AutoRenewAttempt.milestone == last,
+        AutoRenewAttempt.status.in_(("failed", "skipped")),
+    )
+    return or_(~on, given_up)
+
+
+# --- opting in and out ---
+
+
+def keep_card(order, state, provider):
+    """After an opted-in order's card payment succeeded: keep its card with the provider
+    and turn automatic renewal on. A card the provider will not keep leaves it off."""
+    if not state.customer_ref or not state.card_ref:
+        record("system", "autorenew.no_card", order.contract.number, order=order.reference)
+        return None
+    try:
+        provider.keep_card(state.customer_ref, state.card_ref)
+    except (CardDeclined, ProviderError) as error:
+        record("system", "autorenew.card_refused", order.contract.number,
+               order=order.reference, error=str(error)[:200])
+        return None
+    renewal = db.session.scalar(select(AutoRenewal)
+                                .where(AutoRenewal.contract_id == order.contract_id))
+    if renewal is None:
+        renewal = AutoRenewal(contract_id=order.contract_id)
+        db.session.add(renewal)
+    renewal.enabled = True
+    renewal.contact_id = order.contact_id
+    renewal.provider = provider.name
+    renewal.customer_ref = state.customer_ref
+    renewal.card_ref = state.card_ref
+    renewal.method = order.method
+    renewal.opted_in_order_id = order.id
+    renewal.opted_in_at = _now()
+    renewal.turned_off_at = renewal.turned_off_by = None
+    record(f"customer:{order.contact_id}" if order.contact_id else "system", "autorenew.on",
+           order.contract.number, order=order.reference)
+    db.session.flush()
+    return renewal
+
+
+def turn_off(contract, actor):
+    """Turn automatic renewal off at once: no later charge. Returns True when it was on;
+    the caller commits. A charge already made stays (the refund rules apply to it)."""
+    renewal = db.session.scalar(select(AutoRenewal).where(AutoRenewal.contract_id == contract.id)
+                                .with_for_update())
+    if renewal is None or not renewal.enabled:
+        return False
+    renewal.enabled = False
+    renewal.turned_off_at = _now()
+    renewal.turned_off_by = actor
+    record(actor, "autorenew.off", contract.number)
+    db.session.flush()
+    contact = renewal.contact or _primary(contract)
+    if contact is not None:
+        _stage(contact, contract, "autorenew_off",
+               f"autorenew-off:{contract.id}:{renewal.turned_off_at.isoformat()}")
+    return True
+
+
+# --- the cycle ---
+
+
+@dataclass
+class CycleReport:
+    notices: list = field(default_factory=list)  # contract numbers
+    charged: list = field(default_factory=list)  # (contract number, milestone, order)
+    failed: list = field(default_factory=list)  # (contract number, milestone, code)
+    skipped: list = field(default_factory=list)  # (contract number, milestone, reason)
+    errors: list = field(default_factory=list)  # (contract number, message)
+
+
+def run_cycle(today, provider):
+    """Stage the pre-charge notices and make the charges due on ``today``."""
+    report = CycleReport()
+    rows = db.session.execute(
+        select(Contract.number, Contract.id, Contract.end_date).join(AutoRenewal)
+        .where(AutoRenewal.enabled.is_(True), Contract.status == "active",
+               Contract.end_date >= today,
+               Contract.end_date <= today + timedelta(days=NOTICE_DAYS))
+        .order_by(Contract.id)
+    ).all()
+    db.session.commit()
+    for number, contract_id, end_date in rows:
+        days = (end_date - today).days
+        due = [m for m in charge_milestones() if m >= days]
+        try:
+            if due:
+                charge(contract_id, number, end_date, min(due), today, provider, report)
+            else:
+                pre_charge_notice(contract_id, today, report)
+        except Exception:
+            db.session.rollback()
+            raise
+    return report
+
+
+def pre_charge_notice(contract_id, today, report):
+    """The notice 30 days before E (or the first run after): charge date, amount at
+    today's list price, and the link that turns automatic renewal off. Once per E."""
+    contract = db.session.get(Contract, contract_id)
+    key = f"autorenew-notice:{contract.id}:{contract.end_date.isoformat()}"
+    if db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == key)):
+        db.session.rollback()
+        return
+    renewal = auto_renewal(contract)
+    contact = renewal.contact or _primary(contract)
+    if contact is None:
+        return
+    payment = _list_price(contract, renewal, today)
+    if payment is None:  # not renewable online today: the charge day will say so
+        db.session.rollback()
+        return
+    link, token = issue_link(contract, contact, purpose="autorenew")
+    try:
+        with db.session.begin_nested():
+            _stage(contact, contract, "autorenew_notice", key, payment=payment,
+                   charge_date=contract.end_date - timedelta(days=charge_milestones()[0]),
+                   url=link_url(token) + "?to=auto-renew", reference=link.reference)
+    except IntegrityError:  # a concurrent run staged it
+        db.session.rollback()
+        return
+    db.session.commit()
+    report.notices.append(contract.number)
+
+
+def _list_price(contract, renewal, today):
+    """The payment for the contract's own level and term at today's prices, or None."""
+    quote = current_quote(contract, today, issued_by="autorenew")
+    if not quote.eligible:
+        return None
+    try:
+        option = _option(quote, contract.service_level, contract.term_months)
+    except OrderError:
+        return None
+    if not option["within_cap"]:
+        return None
+    return rules.payment(_result(quote), _option_value(option),
+                         _available_currency(renewal, quote), rate_table(quote.quote_date),
+                         settings())
+
+
+def _pay_currency(renewal, quote):
+    from portal.orders.models import Order
+
+    order = db.session.get(Order, renewal.opted_in_order_id) if renewal.opted_in_order_id else None
+    return order.pay_currency if order is not None else quote.currency
+
+
+def _claim(contract_id, number, end_date, milestone, today):
+    """The attempt to work on, committed; None when another run has it or it is done.
+    The INSERT is its transaction's first statement, so on SQLite a concurrent run waits
+    for the write lock instead of failing, then meets the unique constraint."""
+    db.session.rollback()
+    attempt = AutoRenewAttempt(contract_id=contract_id, end_date=end_date, milestone=milestone,
+                               idempotency_key=attempt_key(number, end_date, milestone),
+                               status="claimed", run_date=today)
+    db.session.add(attempt)
+    try:
+        db.session.commit()
+        return attempt
+    except IntegrityError:
+        db.session.rollback()
+    attempt = db.session.scalar(select(AutoRenewAttempt).where(
+        AutoRenewAttempt.contract_id == contract_id, AutoRenewAttempt.end_date == end_date,
+        AutoRenewAttempt.milestone == milestone))
+    if attempt is None or attempt.status != "claimed" or attempt.created_at > _now() - STALE_CLAIM:
+        db.session.rollback()
+        return None
+    # Taken up again: first claim it anew (a concurrent run doing the same waits here).
+    claimed = db.session.execute(
+        AutoRenewAttempt.__table__.update()
+        .where(and_(AutoRenewAttempt.id == attempt.id, AutoRenewAttempt.status == "claimed",
+                    AutoRenewAttempt.created_at == attempt.created_at))
+        .values(created_at=_now())
+    ).rowcount
+    db.session.commit()
+    return db.session.get(AutoRenewAttempt, attempt.id, populate_existing=True) if claimed else None
+
+
+def charge(contract_id, number, end_date, milestone, today, provider, report):
+    """One charge attempt for (contract, E, milestone). MOVES money."""
+    from portal.payments.services import lock_order, settle
+
+    attempt = _claim(contract_id, number, end_date, milestone, today)
+    if attempt is None:
+        return
+    contract = db.session.get(Contract, contract_id)
+    renewal = auto_renewal(contract)
+    if renewal is None or contract.end_date != end_date:  # turned off, or renewed meanwhile
+        return _finish(attempt, "skipped", "not_due", report.skipped, number)
+    order = attempt.order if attempt.order is not None and attempt.order.is_open else None
+    if order is None:
+        quote = current_quote(contract, today, issued_by="autorenew")
+        try:
+            order = place_order(quote, contract.service_level, contract.term_months,
+                                _available_currency(renewal, quote),
+                                renewal.method, contact_id=renewal.contact_id, today=today,
+                                actor="autorenew")
+        except (OrderError, rules.RuleError) as error:
+            code = getattr(error, "code", "not_eligible")
+            _finish(attempt, "skipped", code, report.skipped, number)
+            _pay_by_hand(contract, renewal, attempt)
+            db.session.commit()
+            return
+        attempt.order_id = order.id
+        attempt.amount, attempt.currency = order.amount_due, order.pay_currency
+        db.session.commit()  # the order exists before any money moves
+    if provider is None:
+        report.errors.append((number, "card payments are not configured"))
+        return
+    try:
+        state = provider.charge_saved_card(order, renewal.customer_ref, renewal.card_ref,
+                                           idempotency_key=attempt.idempotency_key)
+    except ProviderError as error:  # left claimed: a later run retries with the same key
+        db.session.rollback()
+        report.errors.append((number, str(error)))
+        return
+    order = lock_order(order.id)
+    attempt = db.session.get(AutoRenewAttempt, attempt.id)
+    attempt.provider_ref = state.provider_ref or None
+    if state.state == SUCCEEDED:
+        order.provider_payment_id = state.provider_ref
+        outcome = settle(order, state, actor="autorenew")
+        if outcome in ("renewed", "already_paid"):
+            _finish(attempt, "succeeded", outcome, report.charged, number, order.reference)
+        else:  # paid but not as the order says: the desk reviews it (audited by settle)
+            _finish(attempt, "failed", outcome, report.failed, number)
+        db.session.commit()
+        return
+    if order.status == "pending":
+        order.transition("failed")
+    record("autorenew", "autorenew.declined", number, order=order.reference,
+           milestone=milestone, code=state.error_code or "", provider_ref=state.provider_ref)
+    _finish(attempt, "failed", state.error_code or "declined", report.failed, number)
+    _pay_by_hand(contract, renewal, attempt)
+    db.session.commit()
+
+
+def _available_currency(renewal, quote):
+    """The opt-in order's currency while it is offered, else the quote currency."""
+    wanted = _pay_currency(renewal, quote)
+    offered = rules.pay_currencies(quote.currency, rate_table(quote.quote_date), settings())
+    return wanted if wanted in offered else quote.currency
+
+
+def _finish(attempt, status, outcome, bucket, number, detail=None):
+    attempt.status = status
+    attempt.outcome = outcome[:64]
+    attempt.finished_at = _now()
+    bucket.append((number, attempt.milestone, detail or outcome))
+    db.session.flush()
+
+
+def _pay_by_hand(contract, renewal, attempt):
+    """The charge did not go through: a fresh link to pay by hand, once per attempt."""
+    contact = renewal.contact or _primary(contract)
+    if contact is None:
+        return
+    link, token = issue_link(contract, contact, purpose="autorenew")
+    later = [m for m in charge_milestones() if m < attempt.milestone]
+    retry_on = contract.end_date - timedelta(days=later[0]) if later else None
+    _stage(contact, contract, "autorenew_failed",
+           f"autorenew-failed:{contract.id}:{attempt.end_date.isoformat()}:{attempt.milestone}",
+           url=link_url(token), reference=link.reference, retry_on=retry_on,
+           reason=attempt.outcome)
+
+
+def _primary(contract):
+    contacts = contract.renewal_contacts
+    return next((c for c in contacts if c.primary), contacts[0] if contacts else None)
+
+
+def _stage(contact, contract, template, key, **context):
+    return stage_email(contact.email, template, template,
+                       {"contract": contract, "contact": contact, **context},
+                       email_locale(contact.language, contract.account.country),
+                       contract=contract, key=key)
+
+
+__all__ = ["run_cycle", "charge", "pre_charge_notice", "keep_card", "turn_off", "is_on",
+           "auto_renewal", "manual_path_condition", "charge_milestones"]

@@ -1,0 +1,84 @@
+"""Opting in on the card checkout (unticked by default, the card kept at the provider),
+automatic renewal shown on pages, emails and the partner API, and turning it off with a
+POST form from the renewal link's page, before and after the charge."""
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from portal.autorenew.models import AutoRenewAttempt, AutoRenewal
+from portal.extensions import db
+from portal.mail.models import OutboxMessage
+from portal.orders.models import Payment
+from portal.partners.services import contract_document
+from tests.checkout.conftest import csrf_token
+
+
+def _turn_off(web):
+    page = web.get("/renewal/auto-renew").get_data(as_text=True)
+    return web.post("/renewal/auto-renew", data={"csrf_token": csrf_token(page), "confirm": "1"})
+
+
+def test_opt_in_keeps_the_card_and_shows_automatic_renewal(renewed_by_card, web,
+                                                           stripe_client, today):
+    contract, order = renewed_by_card(extra_form={"auto_renew": "y"})
+    assert order.auto_renew is True
+    renewal = db.session.scalar(select(AutoRenewal))
+    assert renewal.enabled and renewal.contract_id == contract.id
+    card = stripe_client.v1.payment_methods.retrieve(renewal.card_ref)
+    assert card.customer == renewal.customer_ref  # saved with the provider, not here
+    page = web.get("/renewal/confirmation").get_data(as_text=True)
+    assert 'data-auto-renew="on"' in page
+    receipt = db.session.scalar(select(OutboxMessage).where(
+        OutboxMessage.kind == "payment_received"))
+    assert "Automatic renewal is on." in receipt.mime.decode("utf-8", "replace")
+    assert contract_document(contract, today)["auto_renew"] is True
+
+
+def test_without_the_tick_nothing_is_kept(renewed_by_card, web, today):
+    contract, order = renewed_by_card()
+    assert order.auto_renew is False
+    assert db.session.scalar(select(func.count()).select_from(AutoRenewal)) == 0
+    assert 'data-auto-renew="on"' not in web.get("/renewal/confirmation").get_data(as_text=True)
+    assert contract_document(contract, today)["auto_renew"] is False
+
+
+def test_turning_off_before_the_charge_stops_it(auto_renewing, cycle, web):
+    contract, token = auto_renewing("ok", days_to_end=40)
+    opened = web.get(f"/r/{token}?to=auto-renew")  # the notice's link: a page, no change
+    assert opened.status_code == 303 and opened.headers["Location"].endswith("/renewal/auto-renew")
+    page = web.get("/renewal/auto-renew").get_data(as_text=True)
+    assert "Turn automatic renewal off" in page
+    assert db.session.scalar(select(AutoRenewal.enabled)) is True
+    assert web.get("/renewal/auto-renew?confirm=1").status_code == 200  # GET changes nothing
+    assert db.session.scalar(select(AutoRenewal.enabled)) is True
+    response = _turn_off(web)
+    assert response.status_code == 200
+    assert 'data-auto-renew-result="off"' in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.scalar(select(AutoRenewal.enabled)) is False
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.kind == "autorenew_off")) == 1
+    report = cycle(contract.end_date - timedelta(days=14))
+    assert report.charged == [] and report.failed == []
+    assert db.session.scalar(select(func.count()).select_from(AutoRenewAttempt)) == 0
+
+
+def test_turning_off_needs_csrf(auto_renewing, web):
+    _contract, token = auto_renewing("ok", days_to_end=40)
+    web.get(f"/r/{token}")
+    assert web.post("/renewal/auto-renew", data={"confirm": "1"}).status_code == 400
+    assert db.session.scalar(select(AutoRenewal.enabled)) is True
+
+
+def test_turning_off_after_the_charge_applies_from_the_next_term(auto_renewing, cycle, web):
+    contract, token = auto_renewing("ok", days_to_end=40)
+    old_end = contract.end_date
+    assert cycle(old_end - timedelta(days=14)).charged
+    new_end = contract.end_date
+    assert new_end > old_end
+    web.get(f"/r/{token}")
+    assert _turn_off(web).status_code == 200
+    db.session.expire_all()
+    assert contract.end_date == new_end  # the term already paid stays
+    assert cycle(new_end - timedelta(days=14)).charged == []
+    assert db.session.scalar(select(func.count()).select_from(Payment)) == 1
