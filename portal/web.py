@@ -3,7 +3,7 @@ error pages. Each piece is one small function called from ``create_app``."""
 from datetime import timedelta
 
 from flask import g, render_template, request, session
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, get_locale, gettext
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -44,9 +44,16 @@ def select_page_locale():
     return "en"
 
 
+def greeting(contact):
+    """An email's first line: the contact's name if we have one, never the address."""
+    name = (getattr(contact, "name", None) or "").strip()
+    return gettext("Hello %(name)s,", name=name) if name else gettext("Hello,")
+
+
 def init_i18n(app):
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(app.root_path + "/../translations"))
     babel.init_app(app, locale_selector=select_page_locale)
+    app.jinja_env.globals["greeting"] = greeting
 
     @app.context_processor
     def locale_context():
