@@ -281,7 +281,8 @@ def charge(contract_id, number, end_date, milestone, today, provider, report):
         except (OrderError, rules.RuleError) as error:
             code = getattr(error, "code", "not_eligible")
             _finish(attempt, "skipped", code, report.skipped, number)
-            _pay_by_hand(contract, renewal, attempt)
+            if code != "already_renewed":  # an offline order awaits payment: nothing to ask
+                _pay_by_hand(contract, renewal, attempt)
             db.session.commit()
             return
         attempt.order_id = order.id

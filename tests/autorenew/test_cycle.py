@@ -119,3 +119,16 @@ def test_command_runs_the_cycle_for_a_date(auto_renewing, cli):
     assert result.exit_code == 0, result.output
     assert f"{contract.number}\tpre-charge notice" in result.output
     assert cli("autorenew", "run", "--date", "2026-02-30").exit_code != 0
+
+
+def test_an_offline_order_awaiting_payment_is_not_charged(auto_renewing, cycle, today):
+    from portal.orders.services import place_order
+    from portal.renewals.services import issue_quote
+
+    contract, _token = auto_renewing("ok", days_to_end=40)
+    place_order(issue_quote(contract, today), "basic", 12, "USD", "bank_transfer",
+                contact_id=None, today=today, actor="customer")
+    db.session.commit()
+    report = cycle(contract.end_date - timedelta(days=14))
+    assert [reason for _, _, reason in report.skipped] == ["already_renewed"]
+    assert _charges(contract) == 0 and _emails("autorenew_failed", contract) == 0

@@ -132,3 +132,17 @@ def test_partner_orders_are_not_refunded(renewed_offline, web):
     db.session.flush()
     page = web.get("/renewal/refund").get_data(as_text=True)
     assert "partner or OEM" in page and "data-refund-amount" not in page
+
+
+def test_hostile_refund_and_auto_renew_posts_change_nothing(renewed_by_card, web):
+    _contract, order = renewed_by_card()
+    html = web.get("/renewal/refund").get_data(as_text=True)
+    for shown in ("x" * 10000, "900.00\x00 USD", "900.00 usd", "", "-900.00 USD"):
+        response = web.post("/renewal/refund", data={
+            "csrf_token": csrf_token(html), "amount_shown": shown, "confirm": "1"})
+        assert response.status_code in (400, 409)
+    assert web.post("/renewal/auto-renew", data={"csrf_token": csrf_token(html),
+                                                 "confirm": "\x00" * 100}).status_code == 200
+    assert web.get("/r/nonsense?to=%00").status_code == 404
+    db.session.refresh(order)
+    assert order.status == "paid" and _count(Refund) == 0
