@@ -2,11 +2,12 @@
 from flask_babel import lazy_gettext as _l
 
 REFUND_MESSAGES = {
-    "too_late": _l("Refunds are given within 60 days of the payment, and this renewal was "
-                   "paid earlier than that."),
-    "term_over": _l("No whole part of this term is left to refund."),
-    "channel": _l("Renewals bought through a partner or OEM are refunded by them. Please "
-                  "contact them."),
+    "too_late": _l("Refunds are given within 60 days of payment; this renewal was paid more "
+                   "than 60 days ago."),
+    "term_over": _l("After the first 60 days, only the unused whole months of the term are "
+                    "refunded (in Québec, the unused days), and none are left."),
+    "channel": _l("Renewals bought through a partner or OEM are refunded by that partner. "
+                  "Please contact them."),
     "already_refunded": _l("This contract has had a refund before, so no further refund can "
                            "be given online. Please contact the renewals desk."),
     "nothing_to_refund": _l("There is no renewal payment to refund for this contract."),
