@@ -39,5 +39,8 @@ def _sqlite_connect(dbapi_connection, _record):
 
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(connection):
+    """SQLite transactions take the write lock when they begin: a deferred transaction
+    that read first cannot upgrade while another connection writes, and fails at once
+    with "database is locked" instead of waiting (busy_timeout) for its turn."""
     if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
