@@ -55,6 +55,13 @@ def charge_milestones():
     return tuple(sorted({first, *RETRY_MILESTONES}, reverse=True))
 
 
+def cycle_dates(end_date):
+    """For a term ending on ``end_date``: the day of its pre-charge notice and of its
+    first charge attempt."""
+    charge_days = int(current_app.config["AUTO_RENEW_CHARGE_DAYS"])
+    return end_date - timedelta(days=NOTICE_DAYS), end_date - timedelta(days=charge_days)
+
+
 def auto_renewal(contract):
     """The contract's automatic renewal when it is on, else None."""
     return db.session.scalar(select(AutoRenewal).where(AutoRenewal.contract_id == contract.id,

@@ -7,6 +7,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from portal.audit.models import record
+from portal.autorenew.services import cycle_dates
 from portal.checkout.models import QuoteChangeRequest
 from portal.extensions import db
 from portal.mail.receipts import send_change_request_received
@@ -119,6 +120,11 @@ class QuotePage:
     @property
     def contract(self):
         return self.link.contract
+
+    @property
+    def auto_renew_dates(self):
+        """When automatic renewal would notify and charge for the term after this one."""
+        return cycle_dates(self.option.term_end) if self.option is not None else None
 
     @property
     def buyable(self):

@@ -8,14 +8,20 @@ from portal.mail.outbox import stage_email
 from portal.checkout.labels import level_label
 
 
+def order_contact(order):
+    """Who hears about an order: its contact, else the contract's primary one."""
+    contact = db.session.get(Contact, order.contact_id) if order.contact_id else None
+    if contact is None:
+        contacts = order.contract.renewal_contacts
+        contact = next((c for c in contacts if c.primary), contacts[0] if contacts else None)
+    return contact
+
+
 def send_payment_received(order):
     """Stage "payment received, contract renewed" for the order's contact (or the
     contract's primary one), once per order."""
     contract = order.contract
-    contact = db.session.get(Contact, order.contact_id) if order.contact_id else None
-    if contact is None:
-        contacts = contract.renewal_contacts
-        contact = next((c for c in contacts if c.primary), contacts[0] if contacts else None)
+    contact = order_contact(order)
     if contact is None:
         return None
     context = {

@@ -1,17 +1,7 @@
 """Emails about an order after it was paid: its refund."""
-from portal.contracts.models import Contact
-from portal.extensions import db
 from portal.i18n import email_locale
 from portal.mail.outbox import stage_email
-
-
-def order_contact(order):
-    """Who hears about an order: its contact, else the contract's primary one."""
-    contact = db.session.get(Contact, order.contact_id) if order.contact_id else None
-    if contact is None:
-        contacts = order.contract.renewal_contacts
-        contact = next((c for c in contacts if c.primary), contacts[0] if contacts else None)
-    return contact
+from portal.mail.receipts import order_contact
 
 
 def send_refund_confirmation(refund):

@@ -135,3 +135,17 @@ def test_each_reason_code_has_its_own_page(web, make_checkout, reason, monkeypat
     assert expected in page
     if reason in ("no_price", "over_cap", "lapsed_too_long"):
         assert 'action="/renewal/change-request"' in page
+
+
+def test_automatic_renewal_terms_give_the_dates_of_the_next_cycle(app, web, make_checkout):
+    from babel.dates import format_date
+
+    app.config["AUTO_RENEW_CHARGE_DAYS"] = 14
+    contract, _link, token = make_checkout(days_to_end=45)
+    open_checkout(web, token)
+    for term, years in ((12, 1), (36, 3)):
+        page = web.get(f"/renewal?service_level=basic&term_months={term}").get_data(as_text=True)
+        new_end = contract.end_date.replace(year=contract.end_date.year + years)
+        notice = format_date(new_end - timedelta(days=30), "long", locale="en")
+        charge = format_date(new_end - timedelta(days=14), "long", locale="en")
+        assert f"we email you on {notice} and charge the card on {charge}" in page, term
