@@ -137,26 +137,34 @@ def openapi_document():
                                 f"`{RATE_UNAVAILABLE}` when no exchange rate lets the "
                                 "portal price the renewal today. Null when eligible."),
                         },
-                        "open_order": {
-                            "nullable": True,
-                            "allOf": [{"$ref": "#/components/schemas/OpenOrder"}],
-                        },
+                        # OpenAPI 3.0 cannot make a referenced schema nullable ("allOf"
+                        # applies the referenced object type to null too): the same
+                        # schema, inline, with "nullable".
+                        "open_order": _open_order(nullable=True),
                     },
                 },
-                "OpenOrder": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["status", "method", "amount_due", "currency", "placed_at"],
-                    "properties": {
-                        "status": {"type": "string", "enum": list(OPEN_STATUSES)},
-                        "method": {"type": "string"},
-                        "amount_due": {"type": "string", "pattern": r"^\d+(\.\d+)?$",
-                                       "description": "Exactly the currency's minor-unit "
-                                                      "digits, e.g. 2400.00 or 98000."},
-                        "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
-                        "placed_at": {"type": "string", "format": "date-time"},
-                    },
-                },
+                "OpenOrder": _open_order(nullable=False),
             },
         },
     }
+
+
+def _open_order(nullable):
+    """The order awaiting payment or being paid; null when there is none."""
+    schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["status", "method", "amount_due", "currency", "placed_at"],
+        "properties": {
+            "status": {"type": "string", "enum": list(OPEN_STATUSES)},
+            "method": {"type": "string"},
+            "amount_due": {"type": "string", "pattern": r"^\d+(\.\d+)?$",
+                           "description": "Exactly the currency's minor-unit "
+                                          "digits, e.g. 2400.00 or 98000."},
+            "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+            "placed_at": {"type": "string", "format": "date-time"},
+        },
+    }
+    if nullable:
+        schema["nullable"] = True
+    return schema

@@ -239,3 +239,25 @@ def test_keys_are_stored_hashed(app, partners):
     row, fresh = issue_key(partner)
     assert fresh not in (row.key_hash, row.prefix) and fresh.startswith(row.prefix)
     assert len(row.key_hash) == 64
+
+
+def test_responses_validate_against_the_document(client, make_contract, partner_a, today):
+    """Every contract, with and without an open order, is valid by the document's own
+    schema under OpenAPI 3.0 rules (``nullable`` needs a ``type`` beside it)."""
+    from openapi_schema_validator import OAS30Validator
+    from referencing import Registry, Resource
+
+    partner, key = partner_a
+    make_contract(days_to_end=45, partner=partner)
+    ordered = make_contract(days_to_end=20, partner=partner)
+    place_order(issue_quote(ordered, today), "basic", 12, "USD", "bank_transfer",
+                contact_id=None, today=today, actor="customer")
+    document = openapi_document()
+    registry = Registry().with_resource("urn:api", Resource.opaque(document))
+    schema = {"$ref": "urn:api#/components/schemas/Contract"}
+    validator = OAS30Validator(schema, registry=registry)
+    contracts = _get(client, "/contracts", key).get_json()["contracts"]
+    assert {c["renewal"]["open_order"] is None for c in contracts} == {True, False}
+    for contract in contracts:
+        errors = [error.message for error in validator.iter_errors(contract)]
+        assert not errors, (contract["number"], errors)
