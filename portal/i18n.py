@@ -69,11 +69,16 @@ def email_locale(contact_language, country):
         # America, Iberian Spanish elsewhere.
         if key == "es_419" or (language == "es" and (region or country) in _LATAM):
             return "es_419"
+        # Portuguese and Chinese email only in their Brazilian and Simplified forms; a
+        # contact who reads European Portuguese or Traditional Chinese has no email
+        # language of their own, so the country decides.
         if language == "pt":
-            return "pt_BR"
-        if language == "zh":
-            return "zh_Hans"
-        if language in EMAIL_LOCALES:
+            if region == "BR":
+                return "pt_BR"
+        elif language == "zh":
+            if page_locale(key) == "zh_Hans":
+                return "zh_Hans"
+        elif language in EMAIL_LOCALES:
             return language
     return _COUNTRY_EMAIL.get(country, "en")
 
@@ -85,4 +90,5 @@ def text_direction(locale):
 @lru_cache(maxsize=None)
 def language_name(locale):
     """The language's own name, for the language picker (the same on every page)."""
-    return Locale.parse(locale).get_display_name(locale).capitalize()
+    name = Locale.parse(locale).get_display_name(locale)
+    return name[:1].upper() + name[1:]

@@ -32,8 +32,10 @@ def test_page_locale_of_a_language_tag(tag, locale):
     (None, "MX", "es_419"), (None, "AR", "es_419"), (None, "UY", "es_419"),
     ("es_MX", "US", "es_419"), ("es-AR", "ES", "es_419"), ("es", "CO", "es_419"),
     ("es", "ES", "es"), ("es_ES", "MX", "es"), ("es-419", None, "es_419"),
-    (None, "BR", "pt_BR"), ("pt_PT", "PT", "pt_BR"), (None, "PT", "en"),
-    (None, "JP", "ja"), (None, "CN", "zh_Hans"), ("zh_TW", "TW", "zh_Hans"),
+    (None, "BR", "pt_BR"), ("pt-BR", "US", "pt_BR"), ("pt_PT", "PT", "en"), ("pt", "PT", "en"),
+    ("pt", "BR", "pt_BR"), ("pt", "DE", "de"), (None, "PT", "en"),
+    (None, "JP", "ja"), (None, "CN", "zh_Hans"), ("zh_TW", "TW", "en"), ("zh-HK", "CN", "zh_Hans"),
+    ("zh", "US", "zh_Hans"), ("zh-CN", "US", "zh_Hans"), ("zh_Hans", None, "zh_Hans"),
     (None, "KR", "ko"), (None, "US", "en"), (None, "IL", "en"),
     ("ru", "DE", "de"), ("ru", "RU", "en"), (None, None, "en"), ("", "", "en"),
 ])
