@@ -3,6 +3,7 @@ anything is written, and the caller commits only when the whole file went in."""
 import csv
 import io
 import json
+from decimal import Decimal
 
 from sqlalchemy import select
 
@@ -11,10 +12,10 @@ from portal.contracts.models import Account, Contact, Contract, ContractLine, Pa
 from portal.extensions import db
 from portal.imports import parsing as p
 from portal.imports.parsing import ImportFault
-from portal.money import MoneyError, parse_amount
+from portal.money import EURO_LEGACY, MoneyError, parse_amount
 from portal.rates.models import ExchangeRate
 from portal.rates.services import upsert_rates
-from portal.renewals.rules import CHANNELS, Rate
+from portal.renewals.rules import CHANNELS, TERMS, Rate
 
 PRICELIST_COLUMNS = (
     "price_list", "currency", "product_code", "product_name", "service_level",
@@ -64,19 +65,21 @@ def import_pricelists(path):
     """Upsert price list entries; returns the number of entries written."""
     parsed = []
     seen = {}
-    list_currency = {}
+    list_currency, list_row = {}, {}
     for where, row in csv_rows(path, PRICELIST_COLUMNS):
         code = p.text(row["price_list"], "price_list", where, max_length=32)
         currency = p.currency(row["currency"], "currency", where)
         known = list_currency.setdefault(code, currency)
+        list_row.setdefault(code, where)
         if known != currency:
             raise ImportFault(f"{where}: currency {currency} differs from {known} of price list {code}")
         product = p.text(row["product_code"], "product_code", where, max_length=64)
         name = p.text(row["product_name"], "product_name", where)
         level = p.text(row["service_level"], "service_level", where, max_length=64)
-        term = p.positive_int(row["term_months"], "term_months", where)
+        term = _term(row["term_months"], where)
+        p.decimal(row["unit_price"], "unit_price", where)  # a plain decimal, nothing else
         try:
-            price = parse_amount(row["unit_price"], currency)
+            price = parse_amount(row["unit_price"].strip(), currency)
         except MoneyError as error:
             raise ImportFault(f"{where}: unit_price: {error}") from None
         p.fits_column(price, PriceEntry.__table__.c.unit_price, "unit_price", where)
@@ -93,9 +96,8 @@ def import_pricelists(path):
             price_list = PriceList(code=code, currency=currency)
             db.session.add(price_list)
         elif price_list.currency != currency:
-            raise ImportFault(
-                f"{path}: price list {code} is in {price_list.currency}, the file says {currency}"
-            )
+            raise ImportFault(f"{list_row[code]}: currency {currency} differs from "
+                              f"{price_list.currency} of price list {code}")
         lists[code] = price_list
     db.session.flush()
     for code, _currency, product_code, name, level, term, price in parsed:
@@ -123,6 +125,14 @@ def import_pricelists(path):
     return len(parsed)
 
 
+def _term(value, where):
+    term = p.positive_int(value, "term_months", where)
+    if term not in TERMS:
+        raise ImportFault(f"{where}: term_months {term} is not one of "
+                          f"{', '.join(map(str, TERMS))}")
+    return term
+
+
 # --- rates ---
 
 
@@ -135,6 +145,9 @@ def import_rates(path):
         if per_eur <= 0:
             raise ImportFault(f"{where}: per_eur must be greater than zero")
         p.fits_column(per_eur, ExchangeRate.__table__.c.per_eur, "per_eur", where)
+        fixed = Decimal(1) if currency == "EUR" else EURO_LEGACY.get(currency)
+        if fixed is not None and per_eur != fixed:
+            raise ImportFault(f"{where}: {currency} is fixed at {fixed} per EUR, not {per_eur}")
         as_of = p.iso_date(row["as_of"], "as_of", where)
         key = (currency, as_of)
         if key in seen:
@@ -172,8 +185,12 @@ def _parse_contract(raw, where):
         "region": p.text(account.get("region"), "account.region", where, max_length=6,
                          required=False),
     }
-    if account_fields["region"] and not p.REGION.match(account_fields["region"]):
-        raise ImportFault(f"{where}: account.region {account_fields['region']!r} is not ISO 3166-2")
+    region = account_fields["region"]
+    if region and not p.REGION.match(region):
+        raise ImportFault(f"{where}: account.region {region!r} is not ISO 3166-2")
+    if region and region.split("-")[0] != account_fields["country"]:
+        raise ImportFault(f"{where}: account.region {region!r} is not in account.country "
+                          f"{account_fields['country']}")
     contacts_raw = raw.get("contacts")
     if not isinstance(contacts_raw, list) or not contacts_raw:
         raise ImportFault(f"{where}: contacts must be a non-empty list")
@@ -204,7 +221,7 @@ def _parse_contract(raw, where):
         contacts[0]["primary"] = True
     price_list = p.text(raw.get("price_list"), "price_list", where, max_length=32)
     level = p.text(raw.get("service_level"), "service_level", where, max_length=64)
-    term = p.positive_int(raw.get("term_months"), "term_months", where)
+    term = _term(raw.get("term_months"), where)
     start = p.iso_date(raw.get("start_date"), "start_date", where)
     end = p.iso_date(raw.get("end_date"), "end_date", where)
     if end < start:
