@@ -73,6 +73,12 @@ def open_link(token):
     g.contact_language = link.contact.language if link is not None else None
     if link is not None:
         session["stale_link_id"] = link.id
+        if services.window_closed(link, utc_today()):
+            # The contract lapsed too long ago (``lapsed_too_long``): no checkout any more,
+            # but the customer learns why and can ask the renewals desk for a quote.
+            g.link = link
+            refresh()
+            return render_template("checkout/window_closed.html", contract=link.contract)
     return render_template("checkout/link_invalid.html", form=ResendLinkForm(), sent=False), 404
 
 

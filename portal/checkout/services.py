@@ -70,6 +70,11 @@ def resend_link(stale_link_id, email, today):
     return link, token
 
 
+def window_closed(link, today):
+    """The link is good but its contract's reinstatement window has closed."""
+    return link.revoked_at is None and today > window_closes(link.contract)
+
+
 def help_mailto(link):
     """An "email us" link carrying the contract number, link reference and address used."""
     contract, contact = link.contract, link.contact

@@ -1,6 +1,8 @@
 """Opening renewal links: the token moves into the session and nothing else changes."""
 import email
 import email.policy
+import re
+from urllib.parse import unquote
 
 from sqlalchemy import func, select
 
@@ -65,9 +67,19 @@ def test_unknown_and_revoked_tokens_offer_a_fresh_link(web, make_checkout, today
     assert web.get("/renewal").status_code == 403
 
 
-def test_an_expired_link_does_not_open_the_checkout(web, make_checkout):
-    _, _, token = make_checkout(days_to_end=-400)
-    assert web.get(f"/r/{token}").status_code == 404
+def test_a_link_past_the_reinstatement_window_says_why_and_offers_a_quote(web, make_checkout):
+    contract, link, token = make_checkout(days_to_end=-400)
+    response = web.get(f"/r/{token}")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'data-reason="lapsed_too_long"' in page
+    assert "This contract can no longer be renewed online" in page
+    request_quote = re.search(r'href="(mailto:[^"]+)" data-quote-request', page).group(1)
+    assert contract.number in unquote(request_quote) and link.reference in unquote(request_quote)
+    with web.session_transaction() as session:
+        assert "link_id" not in session  # no checkout behind it
+    assert web.get("/renewal").status_code == 403
+    revoke(link)
+    assert web.get(f"/r/{token}").status_code == 404  # a revoked link says nothing more
 
 
 def _resend(web, token, email):
