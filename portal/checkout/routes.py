@@ -144,8 +144,9 @@ def renewal():
     args = request.args
     page = services.quote_page(g.link, utc_today(), args.get("service_level"),
                                args.get("term_months"), args.get("pay_currency"))
+    response = _render_page(page)  # before the commit, which would expire what it shows
     db.session.commit()  # keep a freshly issued quote: the order is placed against it
-    return _render_page(page)
+    return response
 
 
 def _card_payments():
