@@ -30,8 +30,15 @@ from portal.i18n import email_locale
 from portal.links.services import issue_link, link_url
 from portal.mail.models import OutboxMessage
 from portal.mail.outbox import stage_email
-from portal.orders.services import OrderError, _option, _option_value, _result, place_order
-from portal.payments.provider import SUCCEEDED, CardDeclined, ProviderError
+from portal.orders.services import (
+    OrderError,
+    _option,
+    _option_value,
+    _result,
+    open_order,
+    place_order,
+)
+from portal.payments.provider import FAILED, SUCCEEDED, CardDeclined, ProviderError
 from portal.rates.services import rate_table
 from portal.renewals import rules
 from portal.renewals.services import current_quote, settings
@@ -177,6 +184,9 @@ def run_cycle(today, provider):
                 charge(contract_id, number, end_date, min(due), today, provider, report)
             else:
                 pre_charge_notice(contract_id, today, report)
+        except rules.RuleError as error:  # this contract cannot be priced: the others can
+            db.session.rollback()
+            report.errors.append((number, str(error)))
         except Exception:
             db.session.rollback()
             raise
@@ -277,7 +287,22 @@ def charge(contract_id, number, end_date, milestone, today, provider, report):
     renewal = auto_renewal(contract)
     if renewal is None or contract.end_date != end_date:  # turned off, or renewed meanwhile
         return _finish(attempt, "skipped", "not_due", report.skipped, number)
+    if db.session.scalar(select(AutoRenewAttempt.id).where(
+            AutoRenewAttempt.contract_id == contract_id, AutoRenewAttempt.end_date == end_date,
+            AutoRenewAttempt.status == "succeeded")):
+        # Charged once for this end date already (and refunded since): never again.
+        _finish(attempt, "skipped", "already_charged", report.skipped, number)
+        return db.session.commit()
     order = attempt.order if attempt.order is not None and attempt.order.is_open else None
+    customer_order = open_order(contract_id)
+    if customer_order is not None and db.session.scalar(
+            select(AutoRenewAttempt.id).where(AutoRenewAttempt.order_id == customer_order.id)):
+        customer_order = None  # an earlier attempt's own order, which this one may reuse
+    if order is None and customer_order is not None:
+        # The customer is paying by hand right now (a card form open, an offline order):
+        # charging that order as well would take the money twice.
+        _finish(attempt, "skipped", "customer_paying", report.skipped, number)
+        return db.session.commit()
     if order is None:
         quote = current_quote(contract, today, issued_by="autorenew")
         try:
@@ -316,6 +341,10 @@ def charge(contract_id, number, end_date, milestone, today, provider, report):
         else:  # paid but not as the order says: the desk reviews it (audited by settle)
             _finish(attempt, "failed", outcome, report.failed, number)
         db.session.commit()
+        return
+    if state.state != FAILED:  # still processing: the provider's event settles it
+        db.session.commit()
+        report.skipped.append((number, milestone, f"provider_{state.state}"))
         return
     if order.status == "pending":
         order.transition("failed")

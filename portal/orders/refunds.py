@@ -117,6 +117,11 @@ def refund_renewal(contract_id, today, actor, *, expected_amount=None, card_prov
         return db.session.scalar(select(Refund).where(Refund.order_id == order.id)), False
     order.transition("refunded")
     contract.end_date = order.previous_end_date
+    # The customer took the renewal back: charging the card again for the same end date
+    # would undo the refund, so automatic renewal stops here (they can opt in again).
+    from portal.autorenew.services import turn_off
+
+    turn_off(contract, actor)
     if by_card:
         refund.provider_ref = card_provider.refund(
             payment.provider_ref, decision.amount, order.pay_currency,
@@ -138,6 +143,9 @@ def refund_renewal(contract_id, today, actor, *, expected_amount=None, card_prov
 
 def complete_offline_refund(refund, actor, reference):
     """Staff paid an offline refund back by hand (bank reference ``reference``)."""
+    # Two desk members pressing "paid back" at once: the second waits and then sees it done.
+    refund = db.session.scalar(select(Refund).where(Refund.id == refund.id)
+                               .with_for_update().execution_options(populate_existing=True))
     if refund.status != "staff_task":
         return False
     refund.status = "done"

@@ -250,7 +250,7 @@ def staff_users():
                            role_form=StaffRoleForm, now=now(), is_locked=is_locked), status
 
 
-@bp.post("/admin/staff/<int:user_id>")
+@bp.post("/admin/staff/<int(max=2147483647):user_id>")
 @staff_required("admin")
 def update_staff_user(user_id):
     user = db.get_or_404(StaffUser, user_id)
@@ -290,7 +290,7 @@ def requests():
                            statuses=CHANGE_STATUSES, form_class=AnswerForm)
 
 
-@bp.post("/requests/<int:request_id>/answer")
+@bp.post("/requests/<int(max=2147483647):request_id>/answer")
 @staff_required()
 def answer_request(request_id):
     item = db.get_or_404(QuoteChangeRequest, request_id)
@@ -347,7 +347,7 @@ def issue_refund(number):
         url_for("staff.refund", number=item.number))
 
 
-@bp.post("/refunds/<int:refund_id>/done")
+@bp.post("/refunds/<int(max=2147483647):refund_id>/done")
 @staff_required()
 def complete_refund(refund_id):
     item = db.get_or_404(Refund, refund_id)
@@ -372,7 +372,7 @@ def outbox():
                            view=view, views=list(services.OUTBOX_VIEWS), action_form=ActionForm())
 
 
-@bp.post("/outbox/<int:message_id>/retry")
+@bp.post("/outbox/<int(max=2147483647):message_id>/retry")
 @staff_required()
 def retry_email(message_id):
     message = db.get_or_404(OutboxMessage, message_id)

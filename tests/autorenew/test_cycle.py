@@ -130,5 +130,38 @@ def test_an_offline_order_awaiting_payment_is_not_charged(auto_renewing, cycle, 
                 contact_id=None, today=today, actor="customer")
     db.session.commit()
     report = cycle(contract.end_date - timedelta(days=14))
-    assert [reason for _, _, reason in report.skipped] == ["already_renewed"]
+    assert [reason for _, _, reason in report.skipped] == ["customer_paying"]
     assert _charges(contract) == 0 and _emails("autorenew_failed", contract) == 0
+
+
+def test_a_customer_paying_by_card_at_charge_time_is_not_charged_twice(
+        auto_renewing, cycle, today):
+    from portal.orders.services import place_order
+    from portal.renewals.services import issue_quote
+
+    contract, _token = auto_renewing("ok", days_to_end=40)
+    # The customer has the card form open: a pending card order for the same choice.
+    mine = place_order(issue_quote(contract, today), "basic", 12, "USD", "visa",
+                       contact_id=None, today=today, actor="customer")
+    db.session.commit()
+    report = cycle(contract.end_date - timedelta(days=14))
+    assert [reason for _, _, reason in report.skipped] == ["customer_paying"]
+    assert _charges(contract) == 0 and mine.provider_payment_id is None
+
+
+def test_a_refunded_automatic_renewal_is_not_charged_again(auto_renewing, cycle, today):
+    from portal.autorenew.services import auto_renewal
+    from portal.orders.refunds import refund_renewal
+    from portal.payments.services import card_provider
+
+    contract, _token = auto_renewing("ok", days_to_end=40)
+    end = contract.end_date
+    assert [m for _, m, _ in cycle(end - timedelta(days=14)).charged] == [14]
+    refund, refunded_now = refund_renewal(contract.id, end - timedelta(days=10), "customer",
+                                          card_provider=card_provider())
+    db.session.commit()
+    assert refunded_now and contract.end_date == end
+    assert auto_renewal(contract) is None  # taking the renewal back stops the cycle
+    for days in (7, 1):
+        assert cycle(end - timedelta(days=days)).charged == []
+    assert _charges(contract) == 1

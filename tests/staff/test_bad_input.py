@@ -67,3 +67,11 @@ def test_nasty_sign_in(web, sales_user, value):
         response = post_form(web, "/staff/sign-in", data)
         assert response.status_code in (400, 401)
     assert sign_in(web, sales_user.email).status_code == 303
+
+
+@pytest.mark.parametrize("number", ["0", "2147483648", "99999999999999999999999"])
+def test_numeric_ids_out_of_range_are_404(admin, number):
+    for url in (f"/staff/refunds/{number}/done", f"/staff/outbox/{number}/retry",
+                f"/staff/requests/{number}/answer", f"/admin/staff/{number}"):
+        response = post_form(admin, f"/staff{url}" if url.startswith("/admin") else url, {})
+        assert response.status_code in (400, 404), (url, response.status_code)
