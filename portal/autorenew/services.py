@@ -146,7 +146,7 @@ def turn_off(contract, actor):
     renewal.turned_off_by = actor
     record(actor, "autorenew.off", contract.number)
     db.session.flush()
-    contact = renewal.contact or _primary(contract)
+    contact = renewal.contact or contract.primary_contact
     if contact is not None:
         _stage(contact, contract, "autorenew_off",
                f"autorenew-off:{contract.id}:{renewal.turned_off_at.isoformat()}")
@@ -202,7 +202,7 @@ def pre_charge_notice(contract_id, today, report):
         db.session.rollback()
         return
     renewal = auto_renewal(contract)
-    contact = renewal.contact or _primary(contract)
+    contact = renewal.contact or contract.primary_contact
     if contact is None:
         return
     payment = _list_price(contract, renewal, today)
@@ -372,7 +372,7 @@ def _finish(attempt, status, outcome, bucket, number, detail=None):
 
 def _pay_by_hand(contract, renewal, attempt):
     """The charge did not go through: a fresh link to pay by hand, once per attempt."""
-    contact = renewal.contact or _primary(contract)
+    contact = renewal.contact or contract.primary_contact
     if contact is None:
         return
     link, token = issue_link(contract, contact, purpose="autorenew")
@@ -382,11 +382,6 @@ def _pay_by_hand(contract, renewal, attempt):
            f"autorenew-failed:{contract.id}:{attempt.end_date.isoformat()}:{attempt.milestone}",
            url=link_url(token), reference=link.reference, retry_on=retry_on,
            reason=attempt.outcome)
-
-
-def _primary(contract):
-    contacts = contract.renewal_contacts
-    return next((c for c in contacts if c.primary), contacts[0] if contacts else None)
 
 
 def _stage(contact, contract, template, key, **context):

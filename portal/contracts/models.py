@@ -85,6 +85,12 @@ class Contract(db.Model):
         """Contacts marked for renewals, the primary one always among them."""
         return [c for c in self.account.contacts if c.renewals or c.primary]
 
+    @property
+    def primary_contact(self):
+        """The primary renewal contact, else the first one, else None."""
+        contacts = self.renewal_contacts
+        return next((c for c in contacts if c.primary), contacts[0] if contacts else None)
+
 
 class ContractLine(db.Model):
     __tablename__ = "contract_line"

@@ -11,10 +11,7 @@ from portal.checkout.labels import level_label
 def order_contact(order):
     """Who hears about an order: its contact, else the contract's primary one."""
     contact = db.session.get(Contact, order.contact_id) if order.contact_id else None
-    if contact is None:
-        contacts = order.contract.renewal_contacts
-        contact = next((c for c in contacts if c.primary), contacts[0] if contacts else None)
-    return contact
+    return contact or order.contract.primary_contact
 
 
 def send_payment_received(order):

@@ -160,7 +160,7 @@ def regenerate_quote(number):
         if quantities == {line.product_code: line.quantity for line in item.lines}:
             quantities = None  # the contract's own lines
         quote = services.regenerate_quote(item, utc_today(), _actor(), quantities)
-        contact = services.primary_contact(item) if form.notify.data else None
+        contact = item.primary_contact if form.notify.data else None
         if contact is not None:
             link, token = services.issue_staff_link(item, contact, _actor())
             emails.send_regenerated_quote(quote, link, token, _actor())

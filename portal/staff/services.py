@@ -165,11 +165,6 @@ def quote_in_force(contract, today, actor):
         raise unpriceable(error) from None
 
 
-def primary_contact(contract):
-    contacts = contract.renewal_contacts
-    return next((c for c in contacts if c.primary), contacts[0] if contacts else None)
-
-
 def issue_staff_link(contract, contact, actor, purpose="staff"):
     link, token = issue_link(contract, contact, purpose=purpose)
     record(actor, "link.issue", contract.number, contact=contact.email,
