@@ -48,6 +48,8 @@ def charge(**changes):
     ({"country": "NL", "amount": Decimal("1000.00")}, "2027-02-14", "833.33", "months"),
     ({"country": "NL", "amount": Decimal("100001"), "currency": "JPY"}, "2027-02-14",
      "83334", "months"),  # 83334.1666.. -> 83334
+    # exactly half a cent: 1200.06 x 1/12 = 100.005 -> 100.01 (half up, not to even)
+    ({"country": "NL", "amount": Decimal("1200.06")}, "2027-11-30", "100.01", "months"),
     # Québec: days left after the request day / 365 days in the term
     ({"country": "CA", "region": "CA-QC"}, "2027-02-14", "1052.05", "days"),  # x 320/365 = 1052.054
     ({"country": "CA", "region": "CA-QC"}, "2027-12-30", "3.29", "days"),  # x 1/365

@@ -2,7 +2,7 @@
 before confirming, card refunds through the provider (emulator), offline refunds as a
 staff task, the end date going back, the email, and a double request refunding once."""
 from datetime import timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import func, select
 
@@ -11,6 +11,9 @@ from portal.extensions import db
 from portal.mail.models import OutboxMessage
 from portal.orders.models import Payment, Refund
 from portal.orders.refunds import RefundRefused, refund_renewal
+from portal.orders.services import place_order, record_payment
+from portal.renewals.rules import add_months as _add_months
+from portal.renewals.services import issue_quote
 from portal.selfservice import routes
 from tests.checkout.conftest import csrf_token, field_value
 
@@ -83,9 +86,14 @@ def test_gb_customer_gets_whole_months_after_60_days(renewed_by_card, web, today
     assert _confirm(web, html).status_code == 303
     refund = db.session.scalar(select(Refund))
     assert refund.rule == "months" and f"{refund.amount:.2f} USD" == amount
-    # 900.00 x whole months left / 12: some whole number of months, fewer than 12
-    months = refund.amount * 12 / Decimal("900.00")
-    assert months == int(months) and 0 < months < 12
+    # 900.00 x whole months left / 12, counted from the first day of the next month
+    start = (later.replace(day=1) + timedelta(days=32)).replace(day=1)
+    months = 0
+    while _add_months(start, months + 1) - timedelta(days=1) <= order.term_end:
+        months += 1
+    assert 0 < months < 12
+    expected = (Decimal("900.00") * months / 12).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    assert refund.amount == expected
 
 
 def test_a_changed_amount_is_not_refunded(renewed_by_card, web):
@@ -123,6 +131,19 @@ def test_a_contract_refunded_once_is_not_refunded_again(renewed_offline, today):
         assert error.code == "nothing_to_refund"
     else:
         raise AssertionError("refunded twice")
+    # Renewed and paid again: that renewal is not refunded, the contract had its refund.
+    again = place_order(issue_quote(contract, today), "basic", 12, "USD", "bank_transfer",
+                        contact_id=None, today=today, actor="customer")
+    record_payment(again.id, provider="offline", provider_ref="BANK-AGAIN",
+                   amount=again.amount_due, currency=again.pay_currency, received_on=today,
+                   actor="desk@example.com")
+    db.session.commit()
+    try:
+        refund_renewal(contract.id, today, "customer", card_provider=None)
+    except RefundRefused as error:
+        assert error.code == "already_refunded"
+    else:
+        raise AssertionError("a contract refunded once was refunded again")
     assert _count(Refund) == 1
 
 
