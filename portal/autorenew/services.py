@@ -206,8 +206,17 @@ def pre_charge_notice(contract_id, today, report):
     if contact is None:
         return
     payment = _list_price(contract, renewal, today)
-    if payment is None:  # not renewable online today: the charge day will say so
+    if payment is None:
+        # Not renewable online today (over the cap, not eligible): no charge is coming, so
+        # the customer gets the manual 30-day notice, which says why and what to do.
+        number = contract.number
         db.session.rollback()
+        from portal.notices.services import RunReport, notify
+
+        notice = RunReport()
+        notify(contract_id, NOTICE_DAYS, today, notice)
+        if notice.sent:
+            report.notices.append(number)
         return
     link, token = issue_link(contract, contact, purpose="autorenew")
     try:

@@ -112,6 +112,18 @@ def test_over_the_cap_is_not_charged_and_asks_to_pay_by_hand(auto_renewing, cycl
     assert _emails("autorenew_failed", contract) == 1 and _charges(contract) == 0
 
 
+def test_over_the_cap_gets_the_manual_30_day_notice_instead(auto_renewing, cycle, card_app,
+                                                           monkeypatch):
+    monkeypatch.setitem(card_app.config, "ONLINE_CAP_USD", "100.00")
+    contract, _token = auto_renewing("ok", days_to_end=40)
+    day = contract.end_date - timedelta(days=30)
+    assert cycle(day).notices == [contract.number]
+    assert cycle(day).notices == []  # hourly: once
+    assert _emails("notice", contract) == 1 and _emails("autorenew_notice", contract) == 0
+    notice = db.session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "notice"))
+    assert "Ask us for a quote" in notice.mime.decode("utf-8", "replace")
+
+
 def test_command_runs_the_cycle_for_a_date(auto_renewing, cli):
     contract, _token = auto_renewing("ok", days_to_end=40)
     day = (contract.end_date - timedelta(days=30)).isoformat()
