@@ -14,7 +14,8 @@ from portal.payments.services import provider
 from tests import factories
 from tests.checkout.conftest import PRICES
 from tests.payments.conftest import card, stripe_client, stripe_emulator  # noqa: F401
-from tests.payments.test_concurrency import _together, live_app  # noqa: F401
+from tests.payments.test_concurrency import live_app  # noqa: F401
+from tests.threads import run_together
 
 
 def test_two_runs_at_once_charge_once(live_app, stripe_client):
@@ -37,7 +38,7 @@ def test_two_runs_at_once_charge_once(live_app, stripe_client):
         contract_id, end = contract.id, contract.end_date
         db.session.remove()
 
-    reports = _together(live_app, lambda: run_cycle(today, provider()))
+    reports = run_together(live_app, lambda: run_cycle(today, provider()))
     assert sum(len(report.charged) for report in reports) == 1
     with live_app.app_context():
         assert db.session.scalar(select(func.count()).select_from(AutoRenewAttempt)) == 1

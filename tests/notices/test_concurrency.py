@@ -19,6 +19,7 @@ from tests import factories
 from tests.conftest import BACKENDS, make_app
 from tests.notices.conftest import END, days_before
 from tests.smtpsink import SmtpSink
+from tests.threads import run_together
 
 CONTRACTS = 12
 
@@ -40,27 +41,6 @@ def committing_app(request, tmp_path):
         db.session.remove()
         db.drop_all()
         db.engine.dispose()
-
-
-def run_in_threads(app, target, count=2):
-    results, errors = [], []
-
-    def worker():
-        with app.app_context():
-            try:
-                results.append(target())
-            except Exception as error:  # reported to the test below
-                errors.append(error)
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=worker) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
-    return results
 
 
 def test_concurrent_runs_and_drains_send_one_email_per_recipient(committing_app, monkeypatch):
@@ -85,7 +65,7 @@ def test_concurrent_runs_and_drains_send_one_email_per_recipient(committing_app,
         return work
 
     monkeypatch.setattr(services, "due_contracts", due_then_wait)
-    reports = run_in_threads(app, lambda: services.send_notices(days_before(30)))
+    reports = run_together(app, lambda: services.send_notices(days_before(30)), timeout=120)
     assert sum(len(r.sent) for r in reports) == CONTRACTS
     assert sum(list(r.skipped.values()).count("duplicate") for r in reports) == CONTRACTS
     with app.app_context():
@@ -101,7 +81,7 @@ def test_concurrent_runs_and_drains_send_one_email_per_recipient(committing_app,
             started.wait()
             return drain()
 
-        counts = run_in_threads(app, deliver)
+        counts = run_together(app, deliver, timeout=120)
         ids = sink.handler.message_ids()
     assert all(c["sent"] > 0 for c in counts)  # both drains did part of the work
     assert sum(c["sent"] for c in counts) == 2 * CONTRACTS

@@ -1,7 +1,6 @@
 """Two tabs (or a double click) paying the same order at the same time, on a real
 database with committed data: one PaymentIntent, one charge, one renewal."""
 import os
-import threading
 from datetime import timedelta
 
 import pytest
@@ -18,6 +17,7 @@ from portal.renewals.services import issue_quote
 from tests import factories
 from tests.checkout.conftest import PRICES
 from tests.conftest import _database_url, make_app
+from tests.threads import run_together
 
 
 @pytest.fixture
@@ -50,30 +50,6 @@ def _card_order(today):
     return order.id, contract.id
 
 
-def _together(app, work, count=2):
-    """Run ``work(order)`` in ``count`` threads released at the same moment."""
-    barrier = threading.Barrier(count)
-    results, errors = [], []
-
-    def run():
-        with app.app_context():
-            try:
-                barrier.wait(timeout=10)
-                results.append(work())
-                db.session.commit()
-            except Exception as error:  # noqa: BLE001  reported by the assertion below
-                errors.append(error)
-                db.session.rollback()
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors, errors
-    return results
 
 
 def test_concurrent_submissions_make_one_intent_one_charge_one_renewal(live_app, card,
@@ -86,7 +62,7 @@ def test_concurrent_submissions_make_one_intent_one_charge_one_renewal(live_app,
     def start():
         return start_card_payment(db.session.get(Order, order_id)).provider_ref
 
-    refs = _together(live_app, start)
+    refs = run_together(live_app, start)
     assert len(refs) == 2 and refs[0] == refs[1]
     with live_app.app_context():
         order = db.session.get(Order, order_id)
@@ -100,7 +76,7 @@ def test_concurrent_submissions_make_one_intent_one_charge_one_renewal(live_app,
         return state.state if state is not None else "already_paid"
 
     # Whoever comes second finds the order paid and does not touch the card.
-    assert sorted(_together(live_app, pay)) == ["already_paid", "succeeded"]
+    assert sorted(run_together(live_app, pay)) == ["already_paid", "succeeded"]
     intents = [i for i in stripe_client.v1.payment_intents.list(params={"limit": 100}).data
                if i.to_dict()["metadata"].get("order") == reference]
     assert [i.id for i in intents] == refs[:1]

@@ -10,7 +10,8 @@ from portal.orders.models import Order, Payment, Refund
 from portal.orders.refunds import RefundRefused, refund_renewal
 from portal.payments.services import pay_with_card, provider, start_card_payment
 from tests.payments.conftest import card, stripe_client, stripe_emulator  # noqa: F401
-from tests.payments.test_concurrency import _card_order, _together, live_app  # noqa: F401
+from tests.payments.test_concurrency import _card_order, live_app  # noqa: F401
+from tests.threads import run_together
 
 
 def test_concurrent_refund_requests_refund_once(live_app, card, stripe_client):
@@ -33,7 +34,7 @@ def test_concurrent_refund_requests_refund_once(live_app, card, stripe_client):
             return refused.code
         return "refunded" if now else "already"
 
-    outcomes = _together(live_app, request_refund)
+    outcomes = run_together(live_app, request_refund)
     assert sorted(outcomes)[-1] == "refunded" and outcomes.count("refunded") == 1
     with live_app.app_context():
         refunds = db.session.scalars(select(Refund)).all()
