@@ -65,8 +65,8 @@ def charge_milestones():
 def cycle_dates(end_date):
     """For a term ending on ``end_date``: the day of its pre-charge notice and of its
     first charge attempt."""
-    charge_days = int(current_app.config["AUTO_RENEW_CHARGE_DAYS"])
-    return end_date - timedelta(days=NOTICE_DAYS), end_date - timedelta(days=charge_days)
+    return (end_date - timedelta(days=NOTICE_DAYS),
+            end_date - timedelta(days=charge_milestones()[0]))
 
 
 def auto_renewal(contract):
@@ -222,7 +222,7 @@ def pre_charge_notice(contract_id, today, report):
     try:
         with db.session.begin_nested():
             _stage(contact, contract, "autorenew_notice", key, payment=payment,
-                   charge_date=contract.end_date - timedelta(days=charge_milestones()[0]),
+                   charge_date=cycle_dates(contract.end_date)[1],
                    url=link_url(token) + "?to=auto-renew", reference=link.reference)
     except IntegrityError:  # a concurrent run staged it
         db.session.rollback()
