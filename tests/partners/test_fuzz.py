@@ -4,6 +4,8 @@ from datetime import timedelta
 
 import pytest
 import schemathesis
+from schemathesis.checks import negative_data_rejection
+from schemathesis.core.parameters import ParameterLocation
 from hypothesis import HealthCheck, settings
 
 from portal.orders.services import place_order
@@ -45,5 +47,11 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 def test_partner_api_matches_its_document(case, fuzz_world):
-    response = case.call_and_validate(headers=bearer(fuzz_world))
+    # Every request carries partner A's key, so a case generated without the required
+    # Authorization header is sent with it after all: whether the API should have refused
+    # such a case cannot be judged, and only for those that check is left out.
+    header_negated = case.meta is not None and case.meta.is_negative_at(ParameterLocation.HEADER)
+    response = case.call_and_validate(
+        headers=bearer(fuzz_world),
+        excluded_checks=[negative_data_rejection] if header_negated else [])
     assert response.status_code < 500
