@@ -5,10 +5,10 @@ from pathlib import Path
 
 from flask import Flask
 
+from portal import assets
 from portal import config as portal_config
 from portal.extensions import db, migrate
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -17,8 +17,8 @@ def create_app(config=None):
     app = Flask(
         __name__,
         instance_relative_config=True,
-        template_folder=str(PROJECT_ROOT / "templates"),
-        static_folder=str(PROJECT_ROOT / "static"),
+        template_folder=str(assets.folder("templates")),
+        static_folder=str(assets.folder("static")),
     )
     configure(app, config or {})
     register_extensions(app)

@@ -1,12 +1,13 @@
-"""Money: rounding, exact amount strings and provider minor units (renewal-rules.md, "Money").
+"""Money: rounding, exact amount strings and provider minor units (docs/rules.md, "Money").
 
 Pure code: no Flask. Amounts are ``Decimal`` and always travel with an ISO 4217 code,
-as py-moneyed ``Money`` where both go together.
+as py-moneyed ``Money`` where both go together. The number of decimals of each currency
+is fixed here, never read from a library's locale data: a library release must not
+change a price.
 """
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from functools import lru_cache
 
-from babel.numbers import get_currency_precision
 from moneyed import Money
 
 #: The 29 currencies of markets.md.
@@ -17,6 +18,9 @@ CURRENCIES = (
 #: Retired euro-legacy currencies: a price list may use them, a payment may not.
 EURO_LEGACY = {"LVL": Decimal("0.702804"), "LTL": Decimal("3.45280")}
 PAYMENT_CURRENCIES = tuple(c for c in CURRENCIES if c not in EURO_LEGACY)
+
+#: Currencies priced in whole units; every other currency of the portal has 2 decimals.
+ZERO_DECIMAL = frozenset({"JPY", "KRW", "HUF"})
 
 #: Rates are divided and applied with 28 significant digits, never rounded before use.
 RATE_CONTEXT = Context(prec=28)
@@ -34,8 +38,8 @@ def check_currency(code):
 
 
 def precision(currency):
-    """Digits after the decimal mark, as Babel reports for ``currency`` (JPY 0, EUR 2)."""
-    return get_currency_precision(currency)
+    """Digits after the decimal mark of ``currency``: 0 for JPY, KRW and HUF, else 2."""
+    return 0 if check_currency(currency) in ZERO_DECIMAL else 2
 
 
 @lru_cache(maxsize=None)
@@ -59,14 +63,20 @@ def amount_string(amount, currency):
     return f"{round_amount(amount, currency):f}"
 
 
-def to_minor_units(amount, currency):
-    """Integer in the currency's smallest unit for a payment provider; rounds first."""
+def to_minor_units(amount, currency, digits):
+    """The integer a payment provider takes for ``amount``, whose table gives ``currency``
+    ``digits`` decimals (Stripe: HUF 402 -> 40200). Rounds to the portal's precision
+    first; refuses an amount the provider's unit cannot carry exactly."""
     rounded = round_amount(amount, currency)
-    return int(rounded.scaleb(precision(currency)))
+    units = rounded.scaleb(digits)
+    if units != units.to_integral_value():
+        raise MoneyError(f"{rounded} {currency} cannot be sent in units of 10^-{digits}")
+    return int(units)
 
 
-def from_minor_units(units, currency):
-    return Decimal(int(units)).scaleb(-precision(currency))
+def from_minor_units(units, currency, digits):
+    """The amount of a provider's integer ``units`` with ``digits`` decimals."""
+    return round_amount(Decimal(int(units)).scaleb(-digits), currency)
 
 
 def parse_amount(text, currency, *, allow_zero=True):

@@ -9,7 +9,8 @@ from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from portal import i18n
+from portal import assets, i18n
+from portal.catalogs import tools as catalog_tools
 
 babel = Babel()
 csrf = CSRFProtect()
@@ -50,8 +51,20 @@ def greeting(contact):
     return gettext("Hello %(name)s,", name=name) if name else gettext("Hello,")
 
 
+def compile_catalogs():
+    """In a checkout, compile any catalog whose ``.mo`` is missing or older than its
+    ``.po`` (cheap when nothing changed), so emails never fall back to English because
+    nobody ran ``portal translations compile``. An installed wheel ships them compiled."""
+    try:
+        catalog_tools.compile_all()
+    except OSError:
+        pass  # a read-only checkout: whatever is compiled stays in use
+
+
 def init_i18n(app):
-    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(app.root_path + "/../translations"))
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(assets.folder("translations")))
+    if assets.is_source_tree():
+        compile_catalogs()
     babel.init_app(app, locale_selector=select_page_locale)
     app.jinja_env.globals["greeting"] = greeting
 

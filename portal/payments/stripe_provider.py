@@ -6,7 +6,7 @@ import json
 
 import stripe
 
-from portal.money import from_minor_units, to_minor_units
+from portal import money
 from portal.payments.provider import (
     ACTION,
     CANCELED,
@@ -19,6 +19,29 @@ from portal.payments.provider import (
     ProviderError,
     WebhookEvent,
 )
+
+#: Stripe's zero-decimal currencies (its "Supported currencies" page): amounts in whole
+#: units. Every other currency, HUF and TWD included, goes in hundredths, although the
+#: portal prices HUF in whole forints.
+STRIPE_ZERO_DECIMAL = frozenset({
+    "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND",
+    "VUV", "XAF", "XOF", "XPF",
+})
+
+
+def stripe_digits(currency):
+    """Decimals of ``currency`` in Stripe's ``amount`` fields."""
+    return 0 if currency.upper() in STRIPE_ZERO_DECIMAL else 2
+
+
+def to_stripe_amount(amount, currency):
+    """``amount`` as the integer Stripe takes: JPY 402 -> 402, HUF 402 -> 40200."""
+    return money.to_minor_units(amount, currency, stripe_digits(currency))
+
+
+def from_stripe_amount(units, currency):
+    return money.from_minor_units(units, currency, stripe_digits(currency))
+
 
 #: Stripe's PaymentIntent status -> the portal's provider state.
 STATES = {
@@ -71,7 +94,7 @@ class StripeProvider(PaymentProvider):
         elif order.provider_payment_id:
             return self.confirm(order.provider_payment_id)
         params = {
-            "amount": to_minor_units(order.amount_due, order.pay_currency),
+            "amount": to_stripe_amount(order.amount_due, order.pay_currency),
             "currency": order.pay_currency.lower(),
             "payment_method_types": ["card"],
             "metadata": {"order": order.reference, "contract": order.contract.number},
@@ -99,7 +122,7 @@ class StripeProvider(PaymentProvider):
 
     def charge_saved_card(self, order, customer_ref, card_ref, *, idempotency_key):
         params = {
-            "amount": to_minor_units(order.amount_due, order.pay_currency),
+            "amount": to_stripe_amount(order.amount_due, order.pay_currency),
             "currency": order.pay_currency.lower(),
             "payment_method_types": ["card"],
             "customer": customer_ref,
@@ -155,7 +178,7 @@ class StripeProvider(PaymentProvider):
     def refund(self, provider_ref, amount=None, currency=None, *, idempotency_key):
         params = {"payment_intent": provider_ref}
         if amount is not None:
-            params["amount"] = to_minor_units(amount, currency)
+            params["amount"] = to_stripe_amount(amount, currency)
         refund = self._call(self.client.v1.refunds.create, params=params,
                             options={"idempotency_key": idempotency_key})
         return refund.id
@@ -201,7 +224,7 @@ class StripeProvider(PaymentProvider):
         metadata = intent.get("metadata") or {}
         return PaymentState(
             provider_ref=intent["id"], state=state,
-            amount=from_minor_units(intent["amount"], currency), currency=currency,
+            amount=from_stripe_amount(intent["amount"], currency), currency=currency,
             client_secret=intent.get("client_secret"),
             order_reference=metadata.get("order"),
             error_code=(error or {}).get("code") or error_code,

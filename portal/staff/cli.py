@@ -1,4 +1,6 @@
 """``portal staff add EMAIL [--role sales|admin] [--password-stdin]``."""
+import sys
+
 import click
 from flask.cli import with_appcontext
 
@@ -22,7 +24,7 @@ def staff_group():
 def add_command(email, role, password_stdin):
     """Add a staff user."""
     if password_stdin:
-        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+        password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:

@@ -1,12 +1,14 @@
 """Card payments through the Stripe SDK against the local emulator: success, decline and
 recovery, 3-D Secure, zero-decimal currencies, mismatches, reconciliation."""
 import urllib.request
+from datetime import timedelta
+
 from sqlalchemy import func, select
 
 from portal.audit.models import AuditEntry
 from portal.extensions import db
-from portal.money import to_minor_units
 from portal.orders.models import Payment
+from tests import factories
 from tests.payments.conftest import place_card_order
 
 
@@ -115,7 +117,19 @@ def test_zero_decimal_currency_goes_to_stripe_in_whole_units(card_app, web, make
     assert order.pay_currency == "JPY"
     intent = stripe_client.v1.payment_intents.retrieve(order.provider_payment_id)
     assert intent.currency == "jpy"
-    assert intent.amount == to_minor_units(order.amount_due, "JPY") == int(order.amount_due)
+    assert intent.amount == int(order.amount_due)
+
+
+def test_huf_goes_to_stripe_in_hundredths(card_app, web, make_checkout, stripe_client, today):
+    """The portal prices HUF in whole forints; Stripe takes HUF in hundredths."""
+    factories.rate("HUF", "402.15", today - timedelta(days=1))
+    _contract, _link, token = make_checkout()
+    _response, order = place_card_order(web, token, pay_currency="HUF")
+    assert order.pay_currency == "HUF"
+    assert order.amount_due == order.amount_due.to_integral_value()
+    intent = stripe_client.v1.payment_intents.retrieve(order.provider_payment_id)
+    assert intent.currency == "huf"
+    assert intent.amount == int(order.amount_due) * 100
 
 
 def test_amount_or_currency_mismatch_is_refused(card_app, web, make_checkout, card):
