@@ -27,7 +27,6 @@ from sqlalchemy import insert, select
 
 from portal import create_app
 from portal.catalog.models import PriceEntry, PriceList
-from portal.clitools import utc_today
 from portal.contracts.models import Account, Contract, ContractLine
 from portal.extensions import db
 from portal.imports.services import import_pricelists
@@ -38,6 +37,7 @@ from portal.rates.models import ExchangeRate
 from portal.rates.services import rate_table
 from portal.renewals import rules
 from portal.renewals.services import RENEWED_UNTIL_DAYS_BEFORE_END
+from portal.timeutil import utc_today
 
 #: Price list code -> countries whose accounts buy from it (the demo price lists).
 MARKETS = {

@@ -3,6 +3,8 @@ from datetime import date
 
 import click
 
+from portal.timeutil import utc_today  # noqa: F401  (re-exported: the UTC day)
+
 
 class IsoDate(click.ParamType):
     """A ``YYYY-MM-DD`` date option; anything else is a one-line usage error."""
@@ -21,10 +23,3 @@ class IsoDate(click.ParamType):
 
 
 ISO_DATE = IsoDate()
-
-
-def utc_today():
-    """Quote dates are UTC days (renewal-rules.md, "Words")."""
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc).date()

@@ -1,11 +1,16 @@
 """Flask extensions, created unbound and initialised in ``create_app``."""
 import sqlite3
+from datetime import datetime
 
+from flask import current_app
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import registry as Registry
+
+from portal.timeutil import UtcDateTime
 
 # Named constraints keep Alembic migrations identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -18,7 +23,10 @@ NAMING_CONVENTION = {
 
 
 class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    # Every ``Mapped[datetime]`` column holds naive UTC (portal/timeutil.py). The map is
+    # given to the registry: Flask-SQLAlchemy subclasses this base.
+    registry = Registry(metadata=MetaData(naming_convention=NAMING_CONVENTION),
+                        type_annotation_map={datetime: UtcDateTime})
 
 
 db = SQLAlchemy(model_class=Base)
@@ -44,3 +52,8 @@ def _sqlite_begin(connection):
     with "database is locked" instead of waiting (busy_timeout) for its turn."""
     if connection.dialect.name == "sqlite":
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def company():
+    """The operator's company settings (``PORTAL_CONFIG``) of the running app."""
+    return current_app.extensions["company"]

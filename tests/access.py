@@ -10,11 +10,11 @@ import pytest
 from flask import g
 from flask.testing import FlaskClient
 
-from portal.clitools import utc_today
 from portal.links.services import issue_link
 from portal.extensions import db
 from portal.partners.keys import ensure_partner, issue_key, revoke_key
 from portal.staff.accounts import add_staff
+from portal.timeutil import utc_today
 from portal.web import limiter
 from tests import factories
 

@@ -3,18 +3,34 @@
 Every test that uses ``app`` (or ``db_session``, ``client``, ``cli``) runs once per
 database backend. Set ``PORTAL_TEST_BACKENDS=sqlite`` to run on SQLite only; CI runs both,
 and a missing PostgreSQL is an error there rather than a skip.
-"""
-import ipaddress
-import os
-import socket
 
-import pytest
-from flask_sqlalchemy.session import Session as FlaskSession
-from portal import create_app
-from portal.catalogs.tools import compile_all
-from portal.extensions import db
-from portal.markets.services import seed_launch_dates
-from tests.pgserver import PostgresServer
+Time zones are hostile on purpose, set here before anything else is imported: the test
+process runs in ``Asia/Tokyo`` (UTC+9) and every PostgreSQL session in
+``America/New_York`` (UTC-5/-4; the throwaway server's ``timezone`` and ``PGTZ`` for a
+``TEST_DATABASE_URL``). Timestamps are UTC (portal/timeutil.py), so a local clock or the
+database clock that slips in shows up as hours off instead of passing by luck.
+"""
+import os
+import time
+
+TEST_PROCESS_TZ = "Asia/Tokyo"
+os.environ["TZ"] = TEST_PROCESS_TZ
+time.tzset()
+
+from tests.pgserver import SERVER_TIMEZONE as TEST_DATABASE_TZ  # noqa: E402  (stdlib only)
+
+os.environ["PGTZ"] = TEST_DATABASE_TZ
+
+import ipaddress  # noqa: E402
+import socket  # noqa: E402
+
+import pytest  # noqa: E402
+from flask_sqlalchemy.session import Session as FlaskSession  # noqa: E402
+from portal import create_app  # noqa: E402
+from portal.catalogs.tools import compile_all  # noqa: E402
+from portal.extensions import db  # noqa: E402
+from portal.markets.services import seed_launch_dates  # noqa: E402
+from tests.pgserver import PostgresServer  # noqa: E402
 
 BACKENDS = os.environ.get("PORTAL_TEST_BACKENDS", "sqlite,postgresql").split(",")
 

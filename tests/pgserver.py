@@ -13,6 +13,12 @@ import tempfile
 import time
 
 
+#: The server's session time zone: far from UTC on purpose, so a timestamp taken from the
+#: database clock (now(), CURRENT_TIMESTAMP) or read back in the session's zone shows up as
+#: hours off instead of passing by luck. The application stores and compares UTC only.
+SERVER_TIMEZONE = "America/New_York"
+
+
 def _bindir():
     for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
         if os.path.exists(os.path.join(candidate, "initdb")):
@@ -56,7 +62,8 @@ class PostgresServer:
         self._run(
             "pg_ctl", "-D", self.datadir, "-w", "-t", "60", "-l",
             os.path.join(self.datadir, "server.log"), "-o",
-            f"-h 127.0.0.1 -p {self.port} -k {root} -c fsync=off -c max_connections=200",
+            f"-h 127.0.0.1 -p {self.port} -k {root} -c fsync=off -c max_connections=200"
+            f" -c timezone={SERVER_TIMEZONE} -c log_timezone=UTC",
             "start",
         )
         self.url = f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/postgres"

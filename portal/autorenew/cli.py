@@ -2,8 +2,10 @@
 import click
 from flask.cli import with_appcontext
 
+from portal import logs
 from portal.autorenew.services import run_cycle
-from portal.clitools import ISO_DATE, utc_today
+from portal.clitools import ISO_DATE
+from portal.timeutil import utc_today
 
 
 @click.group("autorenew")
@@ -33,5 +35,10 @@ def run_command(day):
         click.echo(f"{number}\terror: {message}", err=True)
     click.echo(f"{len(report.notices)} notice(s), {len(report.charged)} renewed, "
                f"{len(report.failed)} declined, {len(report.errors)} error(s)")
+    logs.job_run("autorenew.run", {"notices": len(report.notices),
+                                   "renewed": len(report.charged),
+                                   "declined": len(report.failed),
+                                   "skipped": len(report.skipped),
+                                   "errors": len(report.errors)}, failed=len(report.errors))
     if report.errors:
         raise SystemExit(1)

@@ -2,10 +2,11 @@
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Numeric, String, UniqueConstraint, func
+from sqlalchemy import CheckConstraint, ForeignKey, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
+from portal.timeutil import utc_now
 
 #: Charge milestones: days before the end date E. The first is AUTO_RENEW_CHARGE_DAYS.
 RETRY_MILESTONES = (7, 1)
@@ -27,7 +28,7 @@ class AutoRenewal(db.Model):
     #: The card method code of the order that opted in (e.g. ``visa``).
     method: Mapped[str] = mapped_column(String(32))
     opted_in_order_id: Mapped[int | None] = mapped_column(ForeignKey("renewal_order.id"))
-    opted_in_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    opted_in_at: Mapped[datetime] = mapped_column(default=utc_now)
     turned_off_at: Mapped[datetime | None]
     turned_off_by: Mapped[str | None] = mapped_column(String(254))
 
@@ -63,7 +64,7 @@ class AutoRenewAttempt(db.Model):
     amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 4))
     currency: Mapped[str | None] = mapped_column(String(3))
     run_date: Mapped[date]
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
     finished_at: Mapped[datetime | None]
 
     order: Mapped["Order"] = relationship()  # noqa: F821

@@ -1,4 +1,4 @@
-"""Automatic renewal ("Automatic renewal" in renewal-rules.md). No request or flask.g here.
+"""Automatic renewal ("Automatic renewal" in docs/rules.md). No request or flask.g here.
 
 The cycle (``run_cycle``) is safe to run hourly, twice at once, or to kill halfway:
 
@@ -16,7 +16,7 @@ The cycle (``run_cycle``) is safe to run hourly, twice at once, or to kill halfw
 """
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import and_, exists, or_, select
@@ -42,6 +42,7 @@ from portal.payments.provider import FAILED, SUCCEEDED, CardDeclined, ProviderEr
 from portal.rates.services import rate_table
 from portal.renewals import rules
 from portal.renewals.services import current_quote, settings
+from portal.timeutil import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,6 @@ NOTICE_DAYS = 30
 #: A claimed attempt older than this is taken up again (its run died or the provider was
 #: down); a run in progress finishes one charge in seconds.
 STALE_CLAIM = timedelta(minutes=10)
-
-
-def _now():
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def charge_milestones():
@@ -126,7 +123,7 @@ def keep_card(order, state, provider):
     renewal.card_ref = state.card_ref
     renewal.method = order.method
     renewal.opted_in_order_id = order.id
-    renewal.opted_in_at = _now()
+    renewal.opted_in_at = utc_now()
     renewal.turned_off_at = renewal.turned_off_by = None
     record(f"customer:{order.contact_id}" if order.contact_id else "system", "autorenew.on",
            order.contract.number, order=order.reference)
@@ -142,7 +139,7 @@ def turn_off(contract, actor):
     if renewal is None or not renewal.enabled:
         return False
     renewal.enabled = False
-    renewal.turned_off_at = _now()
+    renewal.turned_off_at = utc_now()
     renewal.turned_off_by = actor
     record(actor, "autorenew.off", contract.number)
     db.session.flush()
@@ -271,7 +268,8 @@ def _claim(contract_id, number, end_date, milestone, today):
     attempt = db.session.scalar(select(AutoRenewAttempt).where(
         AutoRenewAttempt.contract_id == contract_id, AutoRenewAttempt.end_date == end_date,
         AutoRenewAttempt.milestone == milestone))
-    if attempt is None or attempt.status != "claimed" or attempt.created_at > _now() - STALE_CLAIM:
+    if (attempt is None or attempt.status != "claimed"
+            or attempt.created_at > utc_now() - STALE_CLAIM):  # both UTC, the app's clock
         db.session.rollback()
         return None
     # Taken up again: first claim it anew (a concurrent run doing the same waits here).
@@ -279,7 +277,7 @@ def _claim(contract_id, number, end_date, milestone, today):
         AutoRenewAttempt.__table__.update()
         .where(and_(AutoRenewAttempt.id == attempt.id, AutoRenewAttempt.status == "claimed",
                     AutoRenewAttempt.created_at == attempt.created_at))
-        .values(created_at=_now())
+        .values(created_at=utc_now())
     ).rowcount
     db.session.commit()
     return db.session.get(AutoRenewAttempt, attempt.id, populate_existing=True) if claimed else None
@@ -374,7 +372,7 @@ def _available_currency(renewal, quote):
 def _finish(attempt, status, outcome, bucket, number, detail=None):
     attempt.status = status
     attempt.outcome = outcome[:64]
-    attempt.finished_at = _now()
+    attempt.finished_at = utc_now()
     bucket.append((number, attempt.milestone, detail or outcome))
     db.session.flush()
 

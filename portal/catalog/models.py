@@ -1,4 +1,4 @@
-"""Products and regional price lists ("Price list" in renewal-rules.md)."""
+"""Products and regional price lists ("price list" under "Words" in docs/rules.md)."""
 from decimal import Decimal
 
 from sqlalchemy import CheckConstraint, ForeignKey, Numeric, String, UniqueConstraint

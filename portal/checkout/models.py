@@ -1,10 +1,11 @@
 """Requests from customers to change their quote, kept for the renewals desk."""
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, func
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
+from portal.timeutil import utc_now
 
 #: What a customer can ask to change; ``quote`` asks for a formal quote (over the cap).
 CHANGE_KINDS = ("level", "term", "quantities", "quote", "other")
@@ -29,7 +30,7 @@ class QuoteChangeRequest(db.Model):
     message: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default="open", index=True)
     answer: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
 
     contract: Mapped["Contract"] = relationship()  # noqa: F821
     contact: Mapped["Contact"] = relationship()  # noqa: F821

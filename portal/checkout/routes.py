@@ -8,9 +8,9 @@ from portal.checkout import emails, services
 from portal.checkout.forms import ChangeRequestForm, OrderForm, ResendLinkForm
 from portal.checkout.instructions import is_offline, payment_instructions
 from portal.checkout.labels import error_message, level_label, method_label
-from portal.clitools import utc_today
 from portal.extensions import db
 from portal.orders.services import OrderError
+from portal.timeutil import utc_today
 from portal.web import limiter
 
 bp = Blueprint("checkout", __name__)

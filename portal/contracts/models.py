@@ -1,10 +1,11 @@
-"""Accounts, contacts, partners, contracts and their lines ("Words" in renewal-rules.md)."""
+"""Accounts, contacts, partners, contracts and their lines ("Words" in docs/rules.md)."""
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint, func
+from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
+from portal.timeutil import utc_now
 
 
 class Partner(db.Model):
@@ -66,7 +67,7 @@ class Contract(db.Model):
     end_date: Mapped[date] = mapped_column(index=True)  # inclusive
     status: Mapped[str] = mapped_column(String(16), default="active")
     updated_at: Mapped[datetime] = mapped_column(
-        server_default=func.now(), onupdate=func.now()
+        default=utc_now, onupdate=utc_now
     )
 
     account: Mapped[Account] = relationship()

@@ -8,12 +8,12 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from portal.audit.models import record
-from portal.clitools import utc_today
 from portal.contracts.models import Contract
 from portal.demo.services import load_demo
 from portal.extensions import db
 from portal.links.services import find_link, issue_link, link_url
 from portal.renewals.services import compute_quote
+from portal.timeutil import utc_today
 
 
 @click.command("demo")

@@ -1,10 +1,11 @@
 """Personal renewal links: the only way into a customer's checkout."""
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, func
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
+from portal.timeutil import utc_now
 
 
 class RenewalLink(db.Model):
@@ -18,7 +19,7 @@ class RenewalLink(db.Model):
     #: A short public reference for help requests (never enough to open the link).
     reference: Mapped[str] = mapped_column(String(16), unique=True)
     purpose: Mapped[str] = mapped_column(String(32), default="manual")  # notice, resend, staff
-    issued_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    issued_at: Mapped[datetime] = mapped_column(default=utc_now)
     revoked_at: Mapped[datetime | None]
     last_opened_at: Mapped[datetime | None]
 

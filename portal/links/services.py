@@ -7,13 +7,14 @@ until it is revoked.
 """
 import hashlib
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select
 
 from portal.extensions import db
 from portal.links.models import RenewalLink
+from portal.timeutil import utc_now
 
 TOKEN_BYTES = 32
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -63,4 +64,4 @@ def find_link(token):
 
 def revoke(link):
     if link.revoked_at is None:
-        link.revoked_at = datetime.now(timezone.utc).replace(tzinfo=None)
+        link.revoked_at = utc_now()

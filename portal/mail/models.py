@@ -8,11 +8,11 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
-    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
+from portal.timeutil import utc_now
 
 STATUSES = ("staged", "retry", "sent", "failed")
 
@@ -38,7 +38,7 @@ class OutboxMessage(db.Model):
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
     sent_at: Mapped[datetime | None]
     #: The whole rendered MIME message, as sent.
     mime: Mapped[bytes] = mapped_column(LargeBinary)

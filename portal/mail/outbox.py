@@ -19,7 +19,7 @@ import os
 import re
 import smtplib
 import socket
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate, make_msgid, parseaddr
@@ -33,6 +33,7 @@ from sqlalchemy import or_, select
 from portal.audit.models import record
 from portal.extensions import db
 from portal.mail.models import OutboxMessage
+from portal.timeutil import utc_now as _now  # the outbox's clock: naive UTC
 
 #: Backoff after the n-th temporary failure: BASE * 2**(n-1), at most MAX.
 RETRY_BASE = timedelta(minutes=1)
@@ -47,10 +48,6 @@ class TemporaryFailure(Exception):
 
 class PermanentFailure(Exception):
     """The server refused the message for good (5xx)."""
-
-
-def _now():
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def _sender():

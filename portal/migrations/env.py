@@ -5,8 +5,16 @@ from alembic import context
 from flask import current_app
 
 from portal.extensions import db
+from portal.timeutil import UtcDateTime
 
 logger = logging.getLogger("alembic.env")
+
+
+def render_item(type_, obj, _autogen_context):
+    """Autogenerate writes the UTC timestamp type as the plain ``DateTime`` it stores."""
+    if type_ == "type" and isinstance(obj, UtcDateTime):
+        return "sa.DateTime()"
+    return False
 
 
 def run_migrations_offline():
@@ -28,6 +36,7 @@ def run_migrations_online():
 
     options = current_app.extensions["migrate"].configure_args
     options.setdefault("process_revision_directives", skip_empty_autogenerate)
+    options.setdefault("render_item", render_item)
     with db.engine.connect() as connection:
         context.configure(connection=connection, target_metadata=db.metadata, **options)
         with context.begin_transaction():

@@ -2,8 +2,10 @@
 import click
 from flask.cli import with_appcontext
 
-from portal.clitools import ISO_DATE, utc_today
+from portal import logs
+from portal.clitools import ISO_DATE
 from portal.notices.services import send_notices
+from portal.timeutil import utc_today
 
 
 @click.group("notices")
@@ -23,3 +25,5 @@ def send_command(day):
     for number, error in report.errors.items():
         click.echo(f"{number}\tnot sent: {error}", err=True)
     click.echo(f"{len(report.sent)} notice(s), {report.emails} email(s) staged")
+    logs.job_run("notices.send", {"notices": len(report.sent), "emails": report.emails,
+                                  "errors": len(report.errors)}, failed=len(report.errors))

@@ -1,10 +1,11 @@
 """One row per notice sent: a (contract, end date, milestone) is noticed at most once."""
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, UniqueConstraint, func
+from sqlalchemy import CheckConstraint, ForeignKey, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
+from portal.timeutil import utc_now
 
 
 class NoticeRecord(db.Model):
@@ -21,4 +22,4 @@ class NoticeRecord(db.Model):
     run_date: Mapped[date]
     quote_id: Mapped[int | None] = mapped_column(ForeignKey("quote.id"))
     recipients: Mapped[int] = mapped_column(default=0)
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)

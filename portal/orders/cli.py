@@ -3,12 +3,14 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from portal.clitools import ISO_DATE, utc_today
+from portal import logs
+from portal.clitools import ISO_DATE
 from portal.extensions import db
 from portal.markets.methods import method as payment_method
 from portal.money import CURRENCIES, MoneyError, parse_amount
 from portal.orders.models import IllegalTransition, Order
 from portal.orders.services import PaymentMismatch, expire_offline_orders, record_payment
+from portal.timeutil import utc_today
 
 
 @click.group("orders")
@@ -84,3 +86,4 @@ def expire_command(today):
     for order in expired:
         click.echo(f"{order.reference} expired ({order.contract.number})")
     click.echo(f"{len(expired)} order(s) expired")
+    logs.job_run("orders.expire", {"expired": len(expired)})

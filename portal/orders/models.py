@@ -2,10 +2,11 @@
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Numeric, String, UniqueConstraint, false, func
+from sqlalchemy import ForeignKey, Numeric, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
+from portal.timeutil import utc_now
 
 
 class IllegalTransition(RuntimeError):
@@ -50,7 +51,7 @@ class Order(db.Model):
     method: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(24), index=True)
     channel: Mapped[str] = mapped_column(String(16), default="direct")
-    placed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    placed_at: Mapped[datetime] = mapped_column(default=utc_now)
     expires_on: Mapped[date | None]
     paid_at: Mapped[datetime | None]
     provider_payment_id: Mapped[str | None] = mapped_column(String(128), unique=True)
@@ -86,7 +87,7 @@ class Payment(db.Model):
     currency: Mapped[str] = mapped_column(String(3))
     received_on: Mapped[date]
     recorded_by: Mapped[str] = mapped_column(String(254), default="system")
-    recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    recorded_at: Mapped[datetime] = mapped_column(default=utc_now)
 
     order: Mapped[Order] = relationship(back_populates="payments")
 
@@ -96,7 +97,7 @@ REFUND_STATUSES = ("refunded", "staff_task", "done")
 
 
 class Refund(db.Model):
-    """Money given back for one order's renewal ("Refunds" in renewal-rules.md). At most
+    """Money given back for one order's renewal ("Refunds" in docs/rules.md). At most
     one per order: the unique order id makes a repeated request refund once."""
 
     __tablename__ = "refund"
@@ -114,7 +115,7 @@ class Refund(db.Model):
     #: The end date the contract had before it was refunded, and the one it went back to.
     refunded_end_date: Mapped[date]
     restored_end_date: Mapped[date]
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
     completed_at: Mapped[datetime | None]
     completed_by: Mapped[str | None] = mapped_column(String(254))
 

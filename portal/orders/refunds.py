@@ -1,4 +1,4 @@
-"""Refunding a renewal ("Refunds" in renewal-rules.md): the amount from the pure policy
+"""Refunding a renewal ("Refunds" in docs/rules.md): the amount from the pure policy
 (portal/renewals/refunds.py), the money back through the provider (or a task for staff
 when the payment was offline), the contract's end date back to the previous one.
 
@@ -6,7 +6,6 @@ No request or flask.g here. A refund is one row per order (unique), so a double 
 two tabs or two staff users refund once; the provider call carries an order-derived
 idempotency key, so a retry after a crash returns the same provider refund.
 """
-from datetime import datetime, timezone
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +16,7 @@ from portal.extensions import db
 from portal.orders.emails import send_refund_confirmation
 from portal.orders.models import Order, Payment, Refund
 from portal.renewals.refunds import RefundCharge, refund_decision
+from portal.timeutil import utc_now
 
 
 class RefundRefused(ValueError):
@@ -126,7 +126,7 @@ def refund_renewal(contract_id, today, actor, *, expected_amount=None, card_prov
         refund.provider_ref = card_provider.refund(
             payment.provider_ref, decision.amount, order.pay_currency,
             idempotency_key=refund_idempotency_key(order))
-        refund.completed_at = datetime.now(timezone.utc).replace(tzinfo=None)
+        refund.completed_at = utc_now()
         refund.completed_by = actor
         db.session.add(Payment(order_id=order.id, provider=payment.provider,
                                provider_ref=refund.provider_ref, kind="refund",
@@ -150,7 +150,7 @@ def complete_offline_refund(refund, actor, reference):
         return False
     refund.status = "done"
     refund.provider_ref = reference
-    refund.completed_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    refund.completed_at = utc_now()
     refund.completed_by = actor
     db.session.add(Payment(order_id=refund.order_id, provider="offline", provider_ref=reference,
                            kind="refund", amount=refund.amount, currency=refund.currency,

@@ -1,7 +1,7 @@
-"""Placing orders and the one write path for "payment succeeded" (renewal-rules.md,
+"""Placing orders and the one write path for "payment succeeded" (docs/rules.md,
 "Quotes and orders"). No request or flask.g here: callers pass what they know."""
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from decimal import Decimal
 
 from flask import current_app
@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from portal.audit.models import record
 from portal.contracts.models import Contract
-from portal.extensions import db
+from portal.extensions import company, db
 from portal.mail.receipts import send_payment_received
 from portal.markets.methods import methods_for
 from portal.money import round_amount
@@ -17,6 +17,7 @@ from portal.orders.models import OPEN_STATUSES, Order, Payment
 from portal.rates.services import rate_table
 from portal.renewals import rules
 from portal.renewals.services import quote_document, settings
+from portal.timeutil import utc_now
 
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
@@ -29,12 +30,16 @@ class OrderError(ValueError):
         self.code = code
 
 
+def methods_offered(country, pay_currency):
+    """The payment methods of the markets table for ``country`` and ``pay_currency``,
+    less the offline ones whose contracting party has no account for that currency."""
+    party = company().party_for(country)
+    return [m for m in methods_for(country, pay_currency)
+            if m.kind == "card" or party.payee(m.code, pay_currency) is not None]
+
+
 class PaymentMismatch(ValueError):
     """Money received does not match the order (amount or currency)."""
-
-
-def _now():
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def new_reference():
@@ -73,7 +78,7 @@ def place_order(quote, service_level, term_months, pay_currency, method_code, *,
         raise OrderError("over_cap", "this option is over the online limit")
     rates = rate_table(quote.quote_date)
     payment = rules.payment(_result(quote), _option_value(option), pay_currency, rates, settings())
-    methods = {m.code: m for m in methods_for(contract.account.country, pay_currency)}
+    methods = {m.code: m for m in methods_offered(contract.account.country, pay_currency)}
     if method_code not in methods:
         raise OrderError("method_not_offered", "this payment method is not offered here")
     method = methods[method_code]
@@ -153,7 +158,7 @@ def record_payment(order_id, *, provider, provider_ref, amount, currency, receiv
                provider_ref=provider_ref)
         return order, False
     order.transition("paid")
-    order.paid_at = _now()
+    order.paid_at = utc_now()
     db.session.add(Payment(order_id=order.id, provider=provider, provider_ref=provider_ref,
                            amount=amount, currency=currency, received_on=received_on,
                            recorded_by=actor))

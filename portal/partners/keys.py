@@ -5,13 +5,13 @@ database keeps its SHA-256 hash and its first 11 characters as a display prefix.
 """
 import hashlib
 import secrets
-from datetime import datetime, timezone
 
 from sqlalchemy import select
 
 from portal.contracts.models import Partner
 from portal.extensions import db
 from portal.partners.models import PartnerApiKey
+from portal.timeutil import utc_now
 
 KEY_PREFIX = "pk_"
 PREFIX_LENGTH = len(KEY_PREFIX) + 8
@@ -65,5 +65,5 @@ def revoke_key(prefix):
         raise PartnerKeyError(f"no API key with prefix {prefix!r}")
     if row.revoked_at is not None:
         raise PartnerKeyError(f"the API key {prefix} was already revoked")
-    row.revoked_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    row.revoked_at = utc_now()
     return row

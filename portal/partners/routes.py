@@ -5,11 +5,11 @@ import hashlib
 from flask import Blueprint, current_app, g, jsonify, request
 from flask_limiter.util import get_remote_address
 
-from portal.clitools import utc_today
 from portal.partners import services
 from portal.partners.keys import partner_for_key
 from portal.partners.openapi import openapi_document
 from portal.rates.services import rate_table
+from portal.timeutil import utc_today
 from portal.web import csrf, limiter
 
 bp = Blueprint("partner_api", __name__, url_prefix="/api/partner/v1")

@@ -1,10 +1,11 @@
 """Provider events already handled, so a replayed webhook changes nothing."""
 from datetime import datetime
 
-from sqlalchemy import String, func
+from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
+from portal.timeutil import utc_now
 
 
 class ProcessedEvent(db.Model):
@@ -15,4 +16,4 @@ class ProcessedEvent(db.Model):
     event_id: Mapped[str] = mapped_column(String(128), unique=True)
     type: Mapped[str] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(32), default="")
-    received_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    received_at: Mapped[datetime] = mapped_column(default=utc_now)

@@ -18,11 +18,11 @@ from flask_babel import refresh
 
 from portal.checkout.instructions import is_offline
 from portal.checkout.services import help_mailto, shown_order, usable_link
-from portal.clitools import utc_today
 from portal.extensions import db
 from portal.money import amount_string
 from portal.payments import services
 from portal.payments.provider import ACTION, SUCCEEDED, ProviderError
+from portal.timeutil import utc_today
 from portal.web import csrf, limiter
 
 bp = Blueprint("payments", __name__)

@@ -8,13 +8,13 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from portal.audit.models import record
 from portal.autorenew.services import keep_card
-from portal.clitools import utc_today
 from portal.extensions import db
 from portal.orders.models import IllegalTransition, Order
 from portal.orders.services import PaymentMismatch, record_payment
 from portal.payments.models import ProcessedEvent
 from portal.payments.provider import FAILED, SUCCEEDED, CardDeclined, ProviderError
 from portal.payments.stripe_provider import StripeProvider
+from portal.timeutil import utc_today
 
 log = logging.getLogger(__name__)
 

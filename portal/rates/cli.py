@@ -3,11 +3,12 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from portal import logs
 from portal.audit.models import record
-from portal.clitools import utc_today
 from portal.extensions import db
 from portal.rates import providers
 from portal.rates.services import upsert_rates
+from portal.timeutil import utc_today
 
 
 @click.group("rates", help="Exchange rates.")
@@ -26,6 +27,7 @@ def refresh(source):
         provider = providers.provider(source, timeout=current_app.config["RATES_TIMEOUT_SECONDS"])
         rates = provider.fetch(today)
     except providers.ProviderError as error:
+        logs.job_run("rates.refresh", {"stored": 0}, failed=1)
         raise click.ClickException(str(error)) from None
     written = upsert_rates(rates, source=source)
     record("cli", "rates.refresh", source, written=written)
@@ -34,3 +36,4 @@ def refresh(source):
     newest = max(r.as_of for r in rates)
     click.echo(f"{source}: {written} rates stored, newest dated {newest.isoformat()}"
                + (f"; not covered: {' '.join(missing)}" if missing else ""))
+    logs.job_run("rates.refresh", {"stored": written, "missing": len(missing)})

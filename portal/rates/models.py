@@ -1,11 +1,13 @@
-"""Exchange-rate history: units of a currency per 1 EUR, by date ("Money")."""
+"""Exchange-rate history: units of a currency per 1 EUR, by date (docs/rules.md,
+"Exchange rates")."""
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Numeric, String, UniqueConstraint, func
+from sqlalchemy import Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
+from portal.timeutil import utc_now
 
 
 class ExchangeRate(db.Model):
@@ -17,4 +19,4 @@ class ExchangeRate(db.Model):
     as_of: Mapped[date]
     per_eur: Mapped[Decimal] = mapped_column(Numeric(24, 10))
     source: Mapped[str] = mapped_column(String(32), default="import")
-    recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    recorded_at: Mapped[datetime] = mapped_column(default=utc_now)

@@ -1,12 +1,11 @@
 """The exchange-rate store: history in, the rates in force on a date out."""
-from datetime import date
-
 from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.money import EURO_LEGACY
 from portal.rates.models import ExchangeRate
 from portal.renewals.rules import Rate, RateTable
+from portal.timeutil import utc_today
 
 
 def rate_table(quote_date):
@@ -47,4 +46,5 @@ def upsert_rates(rates, source):
 
 
 def today():
-    return date.today()
+    """The UTC day; never ``date.today()``, the server's local day."""
+    return utc_today()

@@ -5,11 +5,12 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from portal.clitools import ISO_DATE, utc_today
+from portal.clitools import ISO_DATE
 from portal.contracts.models import Contract
 from portal.extensions import db
 from portal.money import amount_string
 from portal.renewals import rules, services
+from portal.timeutil import utc_today
 
 
 def find_contract(number):

@@ -1,10 +1,11 @@
 """Issued quotes. A quote stores what it was computed from and never changes after issue."""
 from datetime import date, datetime
 
-from sqlalchemy import JSON, ForeignKey, String, event, func
+from sqlalchemy import JSON, ForeignKey, String, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
+from portal.timeutil import utc_now
 
 
 class QuoteImmutable(RuntimeError):
@@ -21,9 +22,9 @@ class Quote(db.Model):
     currency: Mapped[str] = mapped_column(String(3))
     eligible: Mapped[bool]
     reason: Mapped[str | None] = mapped_column(String(32))
-    #: The quote JSON of interfaces.md plus the prices, rates, lines and settings used.
+    #: The quote JSON of docs/interfaces.md plus the prices, rates, lines and settings used.
     document: Mapped[dict] = mapped_column(JSON)
-    issued_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    issued_at: Mapped[datetime] = mapped_column(default=utc_now)
     issued_by: Mapped[str] = mapped_column(String(254), default="system")
 
     contract: Mapped["Contract"] = relationship()  # noqa: F821

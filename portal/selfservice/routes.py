@@ -3,7 +3,6 @@ logic is in ``portal.orders.refunds`` and ``portal.autorenew.services``."""
 from flask import Blueprint, g, redirect, render_template, url_for
 
 from portal.checkout import routes as checkout
-from portal.clitools import utc_today
 from portal.extensions import db
 from portal.money import amount_string
 from portal.autorenew.services import is_on, turn_off
@@ -11,6 +10,7 @@ from portal.orders.refunds import RefundRefused, latest_refund, refund_offer, re
 from portal.payments.provider import CardDeclined, ProviderError
 from portal.selfservice.forms import ConfirmForm
 from portal.selfservice.labels import refund_message
+from portal.timeutil import utc_today
 from portal.web import limiter
 
 bp = Blueprint("selfservice", __name__)

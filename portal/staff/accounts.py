@@ -2,7 +2,7 @@
 
 No request or session here; ``portal.staff.auth`` ties these to the web session.
 """
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from portal.audit.models import record
 from portal.extensions import db
 from portal.staff.models import ROLES, StaffUser
+from portal.timeutil import utc_now as now  # the clock of sign-ins and lockouts
 
 #: Argon2id cost: the library's defaults (RFC 9106 low-memory profile: 3 passes, 64 MiB,
 #: 4 lanes), which settings may raise (or lower, for tests).
@@ -37,10 +38,6 @@ def _dummy_hash():
 
 class StaffError(ValueError):
     """A staff account change that cannot be made; the message says why."""
-
-
-def now():
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def normalise_email(email):

@@ -12,6 +12,7 @@ from flask import abort, current_app, g, redirect, request, session, url_for
 from portal.extensions import db
 from portal.staff.accounts import now
 from portal.staff.models import StaffUser
+from portal.timeutil import utc_timestamp
 
 ABSOLUTE_LIFETIME = timedelta(hours=8)
 IDLE_LIFETIME = timedelta(minutes=30)
@@ -25,7 +26,7 @@ def start_session(user):
     session.clear()
     # A CSRF token generated earlier in this request belonged to the old session.
     g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
-    stamp = now().timestamp()
+    stamp = utc_timestamp(now())
     session["staff_id"] = user.id
     session["staff_signed_in_at"] = stamp
     session["staff_seen_at"] = stamp
@@ -44,7 +45,7 @@ def current_staff():
     user_id = session.get("staff_id")
     if not isinstance(user_id, int):
         return None
-    at = now().timestamp()
+    at = utc_timestamp(now())
     try:
         signed_in = float(session.get("staff_signed_in_at"))
         seen = float(session.get("staff_seen_at"))

@@ -1,10 +1,11 @@
 """Staff users of the console. Passwords are stored only as Argon2id hashes."""
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, String, func
+from sqlalchemy import CheckConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
+from portal.timeutil import utc_now
 
 ROLES = ("sales", "admin")
 
@@ -20,7 +21,7 @@ class StaffUser(db.Model):
     failed_attempts: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None]
     active: Mapped[bool] = mapped_column(default=True)
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
     last_sign_in_at: Mapped[datetime | None]
 
     @property

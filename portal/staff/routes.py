@@ -5,7 +5,6 @@ from sqlalchemy import select
 
 from portal.checkout.models import CHANGE_STATUSES, QuoteChangeRequest
 from portal.audit.models import record
-from portal.clitools import utc_today
 from portal.extensions import db
 from portal.mail.models import OutboxMessage
 from portal.markets.models import MarketLaunch
@@ -27,6 +26,7 @@ from portal.staff.forms import (
     StaffUserForm,
 )
 from portal.staff.models import StaffUser
+from portal.timeutil import utc_today
 from portal.web import limiter
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")

@@ -6,11 +6,11 @@ from sqlalchemy import func, select
 
 from portal.autorenew.models import AutoRenewAttempt, AutoRenewal
 from portal.autorenew.services import run_cycle
-from portal.clitools import utc_today
 from portal.contracts.models import Contract
 from portal.extensions import db
 from portal.orders.models import Payment
 from portal.payments.services import provider
+from portal.timeutil import utc_today
 from tests import factories
 from tests.checkout.conftest import PRICES
 from tests.payments.conftest import card, stripe_client, stripe_emulator  # noqa: F401

@@ -8,8 +8,8 @@ import pytest
 from flask import g
 from flask.testing import FlaskClient
 
-from portal.clitools import utc_today
 from portal.links.services import issue_link
+from portal.timeutil import utc_today
 from portal.web import limiter
 from tests import factories
 

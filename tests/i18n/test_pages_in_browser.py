@@ -10,11 +10,11 @@ from babel.numbers import format_currency
 from babel.support import Translations
 
 from portal.catalogs import tools
-from portal.clitools import utc_today
 from portal.extensions import db
 from portal.links.services import issue_link
 from portal.markets.services import seed_launch_dates
 from portal.payments.emulator import LOOPBACK, free_port
+from portal.timeutil import utc_today
 from tests import factories
 from tests.browser import chromium, needs_chromium, new_page, screenshot, serving
 from tests.checkout.conftest import PRICES

@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import select
 
 from portal.catalog.models import PriceList
-from portal.clitools import utc_today
 from portal.extensions import db
 from portal.links.services import issue_link
 from portal.markets.services import seed_launch_dates
 from portal.payments.emulator import LOOPBACK, free_port
+from portal.timeutil import utc_today
 from tests import factories
 from tests.browser import chromium, needs_chromium, new_page, screenshot, serving
 from tests.checkout.conftest import PRICES

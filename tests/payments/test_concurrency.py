@@ -6,7 +6,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from portal.clitools import utc_today
 from portal.contracts.models import Contract
 from portal.extensions import db
 from portal.markets.services import seed_launch_dates
@@ -14,6 +13,7 @@ from portal.orders.models import Order, Payment
 from portal.orders.services import place_order
 from portal.payments.services import pay_with_card, start_card_payment
 from portal.renewals.services import issue_quote
+from portal.timeutil import utc_today
 from tests import factories
 from tests.checkout.conftest import PRICES
 from tests.conftest import _database_url, make_app

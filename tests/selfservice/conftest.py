@@ -2,9 +2,9 @@
 local Stripe emulator) or by an offline payment recorded by staff."""
 import pytest
 
-from portal.clitools import utc_today
 from portal.extensions import db
 from portal.orders.services import record_payment
+from portal.timeutil import utc_today
 from tests.checkout.conftest import csrf_token, open_checkout  # noqa: F401
 from tests.payments.conftest import (  # noqa: F401  (fixtures shared with the payments)
     card,

@@ -4,11 +4,11 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from portal.clitools import utc_today
 from portal.extensions import db
 from portal.orders.models import Order, Payment, Refund
 from portal.orders.refunds import RefundRefused, refund_renewal
 from portal.payments.services import pay_with_card, provider, start_card_payment
+from portal.timeutil import utc_today
 from tests.payments.conftest import card, stripe_client, stripe_emulator  # noqa: F401
 from tests.payments.test_concurrency import _card_order, live_app  # noqa: F401
 from tests.threads import run_together
