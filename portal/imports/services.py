@@ -1,5 +1,6 @@
-"""Importers for the formats of interfaces.md. All-or-nothing: every row is checked before
-anything is written, and the caller commits only when the whole file went in."""
+"""Importers for the formats of docs/interfaces.md ("Import formats"). All-or-nothing:
+every row is checked before anything is written, and the caller commits only when the
+whole file went in."""
 import csv
 import io
 import json
@@ -275,18 +276,26 @@ def upsert_contracts(data, path):
         parsed.append(contract)
 
     price_lists = {pl.code: pl for pl in db.session.scalars(select(PriceList))}
-    products = set(db.session.scalars(select(Product.code)))
     for contract in parsed:
         if contract["price_list"] not in price_lists:
             raise ImportFault(f"{contract['where']}: price list {contract['price_list']} does not exist")
-        unknown = sorted(set(contract["lines"]) - products)
-        if unknown:
-            raise ImportFault(f"{contract['where']}: unknown product {unknown[0]}")
 
+    _add_unpriced_products({code for contract in parsed for code in contract["lines"]})
     for contract in parsed:
         _write_contract(contract, price_lists[contract["price_list"]])
     db.session.flush()
     return len(parsed)
+
+
+def _add_unpriced_products(codes):
+    """A line may name a product no price list prices (a discontinued one is normal in a
+    renewal book): its contract imports and quotes ``no_price``. Lines refer to the product
+    table, so such a code gets a product row named after the code; a later price list
+    import that prices it gives it its real name. Existing products are left as they are."""
+    known = set(db.session.scalars(select(Product.code)))
+    for code in sorted(codes - known):
+        db.session.add(Product(code=code, name=code))
+    db.session.flush()
 
 
 def _partner(code):

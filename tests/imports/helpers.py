@@ -30,7 +30,7 @@ def write_json(path, data):
 
 
 def contract_doc(number="SNS-004711", **overrides):
-    """The contract of the interfaces.md example, with overrides."""
+    """The contract of the docs/interfaces.md example, with overrides."""
     doc = {
         "number": number, "channel": "direct", "partner": None,
         "account": {"name": "Muster GmbH", "country": "DE", "region": None},
