@@ -1,4 +1,3 @@
-"""WSGI entry point: ``gunicorn wsgi:app``. Configuration comes from the environment."""
-from portal import create_app
-
-app = create_app()
+"""WSGI entry point in a checkout: ``gunicorn wsgi:app`` (an installed portal:
+``gunicorn portal.wsgi:app``). Configuration comes from the environment."""
+from portal.wsgi import app  # noqa: F401

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from portal import assets
+from portal import assets, company, logs
 from portal import config as portal_config
 from portal.extensions import db, migrate
 
@@ -32,7 +32,11 @@ def create_app(config=None):
 def configure(app, overrides):
     settings = portal_config.from_environment()
     settings.update(overrides)
+    portal_config.check(settings)
     app.config.update(settings)
+    logs.configure(settings.get("LOG_FORMAT", "text"), settings.get("LOG_LEVEL", "INFO"))
+    app.extensions["company"] = company.load(
+        settings.get("PORTAL_CONFIG"), production=settings.get("PORTAL_ENV") == "production")
     instance = Path(app.instance_path)
     instance.mkdir(parents=True, exist_ok=True)
     app.config.setdefault("DATABASE_URL", f"sqlite:///{instance / 'portal.db'}")
@@ -68,11 +72,13 @@ def register_web(app):
 def register_blueprints(app):
     """Each feature's blueprint; a feature adds its line here."""
     from portal.checkout.routes import bp as checkout_bp
+    from portal.health import bp as health_bp
     from portal.payments.routes import bp as payments_bp
     from portal.partners.routes import bp as partner_api_bp
     from portal.selfservice.routes import bp as selfservice_bp
     from portal.staff.routes import bp as staff_bp
 
+    app.register_blueprint(health_bp)
     app.register_blueprint(checkout_bp)
     app.register_blueprint(selfservice_bp)
     app.register_blueprint(payments_bp)

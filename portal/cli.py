@@ -6,6 +6,7 @@ from flask.cli import FlaskGroup
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from portal import create_app
+from portal.errors import ConfigError
 
 
 def _create_app():
@@ -23,6 +24,9 @@ def main(args=None):
     except click.exceptions.Abort:
         click.echo("Error: aborted", err=True)
         sys.exit(1)
+    except ConfigError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(2)
     except click.ClickException as error:
         click.echo(f"Error: {error.format_message()}", err=True)
         sys.exit(error.exit_code)

@@ -1,10 +1,14 @@
-"""Configuration from the environment (interfaces.md, "Configuration").
+"""Configuration from the environment (docs/interfaces.md, "Configuration").
 
-Every rule setting of renewal-rules.md has a default here and can be overridden by an
-environment variable of the same name, or by the mapping given to ``create_app``.
+Every rule setting of docs/rules.md has a default here and can be overridden by an
+environment variable of the same name, or by the mapping given to ``create_app``. A
+malformed value stops the start with one line naming the setting.
 """
 import os
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
+from urllib.parse import urlsplit
+
+from portal.errors import ConfigError
 
 #: Settings parsed as Decimal, int or str, with their defaults.
 DECIMAL_SETTINGS = {
@@ -33,6 +37,20 @@ STR_SETTINGS = {
     "STRIPE_WEBHOOK_SECRET": None,
     "RENEWALS_DESK_EMAIL": "renewals@portal.example",
     "PARTNER_API_RATE_LIMIT": "120 per minute",
+    "PORTAL_CONFIG": None,
+    "PORTAL_ENV": "development",
+    "LOG_FORMAT": "text",
+    "LOG_LEVEL": "INFO",
+}
+#: Rates are fractions: 0 <= rate < 1.
+FRACTIONS = {"FX_FEE_RATE", "REINSTATEMENT_FEE_RATE"}
+ENVIRONMENTS = ("development", "production")
+#: URL settings and the schemes each accepts.
+URL_SCHEMES = {
+    "PORTAL_BASE_URL": ("http", "https"),
+    "SMTP_URL": ("smtp", "smtps"),
+    "STRIPE_API_BASE": ("http", "https"),
+    "CELERY_BROKER_URL": ("redis", "rediss", "amqp", "memory"),
 }
 
 
@@ -41,11 +59,54 @@ def from_environment(environ=None):
     environ = os.environ if environ is None else environ
     config = {}
     for name, default in DECIMAL_SETTINGS.items():
-        config[name] = Decimal(environ.get(name, default))
+        config[name] = _decimal(name, environ.get(name, default))
     for name, default in INT_SETTINGS.items():
-        config[name] = int(environ.get(name, default))
+        config[name] = _positive_int(name, environ.get(name, default))
     for name, default in STR_SETTINGS.items():
         value = environ.get(name, default)
         if value is not None:
             config[name] = value
     return config
+
+
+def check(config):
+    """Refuse a setting that cannot work, whichever way it arrived (environment or
+    ``create_app`` overrides). Raises ConfigError naming the setting."""
+    for name in DECIMAL_SETTINGS:
+        value = config.get(name)
+        if value is not None and (value < 0 or (name in FRACTIONS and value >= 1)):
+            raise ConfigError(f"{name}: {value} is out of range")
+    for name, schemes in URL_SCHEMES.items():
+        value = config.get(name)
+        if value and (urlsplit(value).scheme not in schemes or not urlsplit(value).netloc):
+            raise ConfigError(f"{name}: {value!r} is not a {' or '.join(schemes)} URL")
+    if config.get("LOG_FORMAT", "text") not in ("text", "json"):
+        raise ConfigError("LOG_FORMAT: must be text or json")
+    if config.get("LOG_LEVEL", "INFO") not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError("LOG_LEVEL: must be DEBUG, INFO, WARNING or ERROR")
+    if config.get("PORTAL_ENV", "development") not in ENVIRONMENTS:
+        raise ConfigError(f"PORTAL_ENV: must be one of {', '.join(ENVIRONMENTS)}")
+    if config.get("PORTAL_ENV") == "production":
+        for name in ("SECRET_KEY", "PORTAL_CONFIG", "DATABASE_URL"):
+            if not config.get(name):
+                raise ConfigError(f"{name}: required for a production start")
+
+
+def _decimal(name, text):
+    try:
+        value = Decimal(str(text).strip())
+    except InvalidOperation:
+        raise ConfigError(f"{name}: {text!r} is not a decimal number") from None
+    if not value.is_finite():
+        raise ConfigError(f"{name}: {text!r} is not a decimal number")
+    return value
+
+
+def _positive_int(name, text):
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise ConfigError(f"{name}: {text!r} is not a whole number") from None
+    if value < 0:
+        raise ConfigError(f"{name}: {value} must not be negative")
+    return value

@@ -1,4 +1,4 @@
-"""Languages: which locale a page or an email is shown in (markets.md, "Web page languages").
+"""Languages: which locale a page or an email is shown in (docs/markets.md, "Page languages").
 
 Pure code apart from ``select_page_locale``, which reads the request.
 """
@@ -59,7 +59,8 @@ def page_locale(code):
 
 
 def email_locale(contact_language, country):
-    """The contact's email language if it is one, else the country's (markets.md)."""
+    """The contact's email language if it is one, else the country's (docs/markets.md,
+    "Email languages")."""
     country = (country or "").upper()
     if contact_language:
         key = _key(contact_language)

@@ -10,7 +10,7 @@ from functools import lru_cache
 
 from moneyed import Money
 
-#: The 29 currencies of markets.md.
+#: The 29 currencies of docs/markets.md ("Currencies").
 CURRENCIES = (
     "AUD BRL GBP CAD CNY CZK DKK EUR HKD HUF INR JPY MYR NZD NOK MXN PLN RUB SGD ZAR "
     "SEK CHF TWD THB KRW LVL LTL TRY USD"

@@ -9,7 +9,7 @@ from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from portal import assets, i18n
+from portal import assets, i18n, logs
 from portal.catalogs import tools as catalog_tools
 
 babel = Babel()
@@ -67,6 +67,7 @@ def init_i18n(app):
         compile_catalogs()
     babel.init_app(app, locale_selector=select_page_locale)
     app.jinja_env.globals["greeting"] = greeting
+    init_company(app)
 
     @app.context_processor
     def locale_context():
@@ -79,6 +80,24 @@ def init_i18n(app):
         }
 
 
+def init_company(app):
+    """The company of ``PORTAL_CONFIG`` in every template: ``company`` (brand, terms),
+    ``party_for(country)`` (the contracting party) and ``support_for(country)``."""
+    settings = app.extensions["company"]
+    app.jinja_env.globals.update(company=settings, party_for=settings.party_for,
+                                 support_for=settings.support_for)
+    brand = settings.brand
+    stylesheet = (f":root {{ --accent: {brand.primary_colour}; "
+                  f"--good: {brand.accent_colour}; }}\n")
+
+    @app.get("/brand.css")
+    def brand_css():
+        """The brand's colours (the stylesheet reads them as custom properties)."""
+        response = app.response_class(stylesheet, mimetype="text/css")
+        response.headers["Cache-Control"] = "public, max-age=3600"
+        return response
+
+
 def init_security(app):
     # Flask ships its own defaults for these, so setdefault would never apply ours:
     # replace each value that is still Flask's default.
@@ -88,6 +107,9 @@ def init_security(app):
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", 4 * 60 * 60)
     csrf.init_app(app)
     limiter.init_app(app)
+
+    logo = app.extensions["company"].brand.logo or ""
+    logo_origin = " " + "/".join(logo.split("/")[:3]) if logo.startswith("https://") else ""
 
     @app.after_request
     def security_headers(response):
@@ -100,7 +122,7 @@ def init_security(app):
             f"frame-src 'self' {stripe_js}"
             + (" https://hooks.stripe.com" if stripe_js == STRIPE_JS_ORIGIN else ""),
             f"connect-src 'self' {stripe_api} {stripe_js}",
-            "img-src 'self' data:",
+            f"img-src 'self' data:{logo_origin}",
             "style-src 'self'",
             "object-src 'none'",
             "base-uri 'none'",
@@ -140,5 +162,14 @@ def init_error_pages(app):
 
     @app.errorhandler(Exception)
     def unexpected_error(error):
-        app.logger.exception("unhandled error on %s", request.path)
+        logs.LOGGER.error("unhandled error", exc_info=error,
+                          extra={"event": "exception", "path": logs.safe_path(request.path)})
         return render_error(500, "error")
+
+    @app.after_request
+    def log_failed_request(response):
+        if response.status_code >= 400:
+            link = g.get("link")
+            logs.failed_request(request.method, request.path, response.status_code,
+                                contract=link.contract.number if link else None)
+        return response

@@ -1,1 +1,1 @@
-"""Automatic renewal with a saved card ("Automatic renewal" in renewal-rules.md)."""
+"""Automatic renewal with a saved card ("Automatic renewal" in docs/rules.md)."""

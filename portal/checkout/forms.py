@@ -62,7 +62,7 @@ class OrderForm(FlaskForm):
     # i18n: label of the list of currencies the customer can pay in ("Pay in: EUR")
     pay_currency = OfferedSelect(_l("Pay in"), validate_choice=True)
     payment_method = OfferedRadio(_l("Payment method"), validate_choice=True)
-    # i18n: opt-in checkbox, unticked by default (renewal-rules.md, "Automatic renewal")
+    # i18n: opt-in checkbox, unticked by default (docs/rules.md, "Automatic renewal")
     auto_renew = BooleanField(_l("Renew automatically with this card every term"), default=False)
     #: The amount due the customer saw, "<amount> <currency>": an order is placed only for it.
     amount_shown = HiddenField(validators=[Optional(), Length(max=64)])

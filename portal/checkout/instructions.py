@@ -1,28 +1,17 @@
-"""Where and how to pay an offline order (markets.md, "Payment methods").
+"""Where and how to pay an offline order (docs/markets.md, "Payment methods").
 
-The payee details are data: ``OFFLINE_PAYEES`` in the configuration overrides the defaults
-below, per method. The order reference is always the payment reference.
+The payee accounts are configuration (``PORTAL_CONFIG``): the contracting party of the
+customer's country, per method and currency. The order reference is always the payment
+reference.
 """
-from flask import current_app
-
+from portal.extensions import company
 from portal.markets.methods import method as payment_method
 
-DEFAULT_PAYEES = {
-    "bank_transfer": {"account_holder": "Renewal Portal Ltd", "iban": "NL91 ABNA 0417 1643 00",
-                      "bic": "ABNANL2A", "bank": "ABN AMRO Bank, Amsterdam"},
-    "check": {"payable_to": "Renewal Portal Inc.",
-              "address": "Renewals Desk, PO Box 1234, Wilmington, DE 19899, USA"},
-    "paypal": {"account": "payments@portal.example"},
-    "alipay": {"url": "https://pay.portal.example/alipay"},
-    "ideal": {"url": "https://pay.portal.example/ideal"},
-    "paynearme": {"url": "https://pay.portal.example/paynearme"},
-    "webmoney": {"purse": "Z000000000000"},
-}
 
-
-def payee(method_code):
-    configured = current_app.config.get("OFFLINE_PAYEES") or {}
-    return {**DEFAULT_PAYEES.get(method_code, {}), **configured.get(method_code, {})}
+def payee(order):
+    """The account the order's offline payment goes to (empty if none is configured)."""
+    party = company().party_for(order.contract.account.country)
+    return party.payee(order.method, order.pay_currency) or {}
 
 
 def is_offline(method_code):
@@ -40,5 +29,5 @@ def payment_instructions(order):
         "amount": order.amount_due,
         "currency": order.pay_currency,
         "pay_by": order.expires_on,
-        "payee": payee(order.method),
+        "payee": payee(order),
     }

@@ -3,20 +3,18 @@ change requests and fresh links. No request or flask.g here: views pass what the
 from dataclasses import dataclass, field
 from urllib.parse import quote as url_quote
 
-from flask import current_app
 from sqlalchemy import select
 
 from portal.audit.models import record
 from portal.autorenew.services import cycle_dates
 from portal.checkout.models import QuoteChangeRequest
-from portal.extensions import db
+from portal.extensions import company, db
 from portal.mail.receipts import send_change_request_received
 from portal.links.models import RenewalLink
 from portal.links.services import find_link, is_usable, issue_link, window_closes
-from portal.markets.methods import methods_for
 from portal.money import amount_string
 from portal.orders.models import Order
-from portal.orders.services import OrderError, place_order
+from portal.orders.services import OrderError, methods_offered, place_order
 from portal.orders.services import _option_value as option_value
 from portal.orders.services import _result as quote_result
 from portal.rates.services import rate_table
@@ -81,7 +79,7 @@ def help_mailto(link):
     subject = f"Renewal {contract.number} ({link.reference})"
     body = (f"Contract: {contract.number}\nReference: {link.reference}\n"
             f"Email: {contact.email}\n\n")
-    return (f"mailto:{current_app.config['RENEWALS_DESK_EMAIL']}"
+    return (f"mailto:{company().support_for(contract.account.country).email}"
             f"?subject={url_quote(subject)}&body={url_quote(body)}")
 
 
@@ -195,7 +193,7 @@ def quote_page(link, today, service_level=None, term_months=None, pay_currency=N
     if page.option.within_cap and quote.eligible:
         page.payment = rules.payment(quote_result(quote), page.option, page.pay_currency,
                                      rates, settings())
-        page.methods = methods_for(contract.account.country, page.pay_currency)
+        page.methods = methods_offered(contract.account.country, page.pay_currency)
     elif not page.option.within_cap and (service_level or term_months):
         page.errors.append("over_cap")
     return page

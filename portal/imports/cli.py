@@ -2,6 +2,7 @@
 import click
 from flask.cli import with_appcontext
 
+from portal import logs
 from portal.audit.models import record
 from portal.extensions import db
 from portal.imports import services
@@ -20,8 +21,10 @@ def _run_import(kind, importer, path):
         db.session.commit()
     except ImportFault as fault:
         db.session.rollback()
+        logs.job_run(f"import.{kind}", {"imported": 0}, failed=1)
         raise click.ClickException(str(fault)) from None
     click.echo(f"{kind}: {count} imported from {path}")
+    logs.job_run(f"import.{kind}", {"imported": count})
 
 
 @import_group.command("pricelists")

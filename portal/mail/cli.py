@@ -2,6 +2,7 @@
 import click
 from flask.cli import with_appcontext
 
+from portal import logs
 from portal.mail.outbox import drain, failed_messages
 
 
@@ -21,6 +22,7 @@ def drain_command(limit):
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"sent {counts['sent']}, retry later {counts['retry']}, failed {counts['failed']}")
+    logs.job_run("outbox.drain", counts, failed=counts["failed"])
 
 
 @outbox_group.command("failed")

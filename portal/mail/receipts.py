@@ -1,8 +1,7 @@
 """Emails that acknowledge what a customer did: a payment, a quote change request."""
-from flask import current_app
 
 from portal.contracts.models import Contact
-from portal.extensions import db
+from portal.extensions import company, db
 from portal.i18n import email_locale
 from portal.mail.outbox import stage_email
 from portal.checkout.labels import level_label
@@ -36,7 +35,7 @@ def send_change_request_received(change):
     if contact is None:
         return None
     context = {"contract": contract, "contact": contact, "change": change,
-               "desk_email": current_app.config["RENEWALS_DESK_EMAIL"]}
+               "desk_email": company().support_for(contract.account.country).email}
     return stage_email(contact.email, "change_request_received", "change_request_received",
                        context, email_locale(contact.language, contract.account.country),
                        contract=contract, key=f"change-request-received:{change.id}")

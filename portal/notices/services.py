@@ -1,4 +1,4 @@
-"""Renewal notices ("Renewal notices" in renewal-rules.md).
+"""Renewal notices ("Renewal notices" in docs/rules.md).
 
 A notice goes out 60, 30 and 15 days before the end date E. A run that missed days sends
 only the latest milestone due and not yet sent; nothing after E, nothing once renewed,
@@ -23,7 +23,7 @@ from sqlalchemy.orm import selectinload
 
 from portal.autorenew.services import manual_path_condition
 from portal.contracts.models import Account, Contract, ContractLine
-from portal.extensions import db
+from portal.extensions import company, db
 from portal.checkout.labels import level_label
 from portal.i18n import email_locale
 from portal.links.services import issue_link, link_url
@@ -211,7 +211,7 @@ def notice_context(contract, quote, milestone, contact, link, url):
         "url": url,
         "reference": link.reference,
         "email": contact.email,
-        "desk_email": current_app.config["RENEWALS_DESK_EMAIL"],
+        "desk_email": company().support_for(contract.account.country).email,
     }
 
 

@@ -1,5 +1,5 @@
 """The OpenAPI 3 document of the partner API, written by hand so it says exactly what the
-API promises (interfaces.md, "Partner API"); tests fuzz the API against it."""
+API promises (docs/interfaces.md, "Partner API"); tests fuzz the API against it."""
 from portal.orders.models import OPEN_STATUSES
 from portal.partners.services import RATE_UNAVAILABLE, STATUSES
 from portal.renewals.rules import REASONS

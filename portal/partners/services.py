@@ -1,4 +1,4 @@
-"""Contract status as partners see it (interfaces.md, "Partner API"). No request here."""
+"""Contract status as partners see it (docs/interfaces.md, "Partner API"). No request here."""
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -47,7 +47,7 @@ def status_filter(status, today):
 
 
 def eligibility(contract, today, rates=None):
-    """``(eligible, reason)`` on ``today`` by the rules of renewal-rules.md.
+    """``(eligible, reason)`` on ``today`` by the rules of docs/rules.md.
 
     Judging the cap needs the quote currency's rate to USD. When that rate is missing
     the quote cannot be priced, so the contract cannot be renewed online today: the

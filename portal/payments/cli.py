@@ -4,6 +4,7 @@ import os
 import click
 from flask.cli import with_appcontext
 
+from portal import logs
 from portal.payments import services
 
 
@@ -22,6 +23,7 @@ def reconcile_command():
     for reference, outcome in results:
         click.echo(f"{reference}  {outcome}")
     click.echo(f"{len(results)} order(s) checked")
+    logs.job_run("payments.reconcile", {"checked": len(results)})
 
 
 @click.command("up")

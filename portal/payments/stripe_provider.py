@@ -6,7 +6,7 @@ import json
 
 import stripe
 
-from portal import money
+from portal import logs, money
 from portal.payments.provider import (
     ACTION,
     CANCELED,
@@ -89,6 +89,10 @@ class StripeProvider(PaymentProvider):
         return method_code in cards and currency in PAYMENT_CURRENCIES
 
     def start(self, order, replaces=None):
+        with logs.about(order=order.reference, contract=order.contract.number):
+            return self._start(order, replaces)
+
+    def _start(self, order, replaces):
         if replaces:
             self._cancel(replaces)
         elif order.provider_payment_id:
@@ -133,8 +137,10 @@ class StripeProvider(PaymentProvider):
                          "automatic_renewal": "1"},
         }
         try:
-            intent = self.intents.create(params=params,
-                                         options={"idempotency_key": idempotency_key})
+            with logs.provider_call("stripe", "PaymentIntentService.create",
+                                    order=order.reference, contract=order.contract.number):
+                intent = self.intents.create(params=params,
+                                             options={"idempotency_key": idempotency_key})
         except stripe.CardError as error:  # declined, or authentication_required
             intent_id = ((error.json_body or {}).get("error") or {}).get("payment_intent", {})
             intent_id = intent_id.get("id") if isinstance(intent_id, dict) else None
@@ -168,7 +174,9 @@ class StripeProvider(PaymentProvider):
             return self._state(intent)
         self._call(self.intents.update, provider_ref, params={"payment_method": card_ref})
         try:
-            intent = self.intents.confirm(provider_ref)
+            with logs.provider_call("stripe", "PaymentIntentService.confirm",
+                                    payment=provider_ref):
+                intent = self.intents.confirm(provider_ref)
         except stripe.CardError:
             intent = self._call(self.intents.retrieve, provider_ref)
         except stripe.StripeError as error:
@@ -205,7 +213,10 @@ class StripeProvider(PaymentProvider):
     @staticmethod
     def _call(method, *args, **kwargs):
         try:
-            return method(*args, **kwargs)
+            with logs.provider_call("stripe", _call_name(method),
+                                    payment=args[0] if args and isinstance(args[0], str)
+                                    else None):
+                return method(*args, **kwargs)
         except stripe.CardError as error:
             raise CardDeclined(error.code or "card_declined") from error
         except stripe.StripeError as error:
@@ -231,6 +242,11 @@ class StripeProvider(PaymentProvider):
             customer_ref=_id(intent.get("customer")),
             card_ref=_id(intent.get("payment_method")),
         )
+
+
+def _call_name(method):
+    """``PaymentIntentService.create``: the SDK method's class and name."""
+    return getattr(method, "__qualname__", None) or getattr(method, "__name__", "call")
 
 
 def _id(value):

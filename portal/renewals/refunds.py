@@ -1,4 +1,4 @@
-"""How much of a renewal charge is refunded ("Refunds" in renewal-rules.md).
+"""How much of a renewal charge is refunded ("Refunds" in docs/rules.md).
 
 Pure code: no Flask, no database. It takes plain values and returns a
 :class:`RefundDecision`, so the policy can be read and tested in one place.

@@ -1,8 +1,8 @@
-"""The renewal rules of renewal-rules.md as pure functions.
+"""The renewal rules of docs/rules.md as pure functions.
 
 No Flask, no database: callers hand in plain values (contract facts, a price lookup, the
 rates in force on the quote date) and get plain values back, so every rule can be read
-and tested here. Section names in comments refer to renewal-rules.md.
+and tested here. Section names in comments refer to docs/rules.md.
 """
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -41,7 +41,7 @@ class RuleError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    """The rule settings of renewal-rules.md with their documented defaults."""
+    """The rule settings of docs/rules.md ("Settings") with their documented defaults."""
 
     online_cap_usd: Decimal = Decimal("3000.00")
     fx_fee_rate: Decimal = Decimal("0.03")
@@ -183,7 +183,7 @@ class Payment:
     amount_due: Decimal
 
 
-# --- dates ("The renewal options of a contract on quote date D") ---
+# --- dates ("Renewal options") ---
 
 
 def add_months(start, months):

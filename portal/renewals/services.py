@@ -64,7 +64,7 @@ def compute_quote(contract, quote_date, rates=None, lines=None):
 
 
 def quote_document(result, payment=None):
-    """The quote JSON of interfaces.md."""
+    """The quote JSON of docs/interfaces.md."""
     currency = result.currency
     return {
         "contract": result.contract,

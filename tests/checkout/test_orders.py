@@ -42,7 +42,9 @@ def test_offline_order_then_recorded_payment_renews_the_contract(web, make_check
         "awaiting_payment", "bank_transfer", "900.0000")
     confirmation = web.get("/renewal/confirmation").get_data(as_text=True)
     assert order.reference in confirmation
-    assert 'data-method="bank_transfer"' in confirmation and "IBAN" in confirmation
+    # A US customer pays the US company's account, which has a routing number, no IBAN.
+    assert 'data-method="bank_transfer"' in confirmation and "Routing number" in confirmation
+    assert "IBAN" not in confirmation
     assert "$900.00" in confirmation
     assert f'data-term-end="{order.term_end.isoformat()}"' in confirmation
     [message] = _confirmations(order)

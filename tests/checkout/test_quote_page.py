@@ -27,7 +27,7 @@ def test_quote_page_shows_contract_products_options_and_amount_due(web, make_che
     assert 'name="auto_renew" type="checkbox" value="y"' in page  # unticked by default
     assert 'value="bank_transfer"' in page and 'value="check"' in page
     assert f"reference {link.reference}" in page
-    assert "mailto:renewals@portal.example?subject=" in page
+    assert "mailto:renewals-us@portal.example?subject=" in page  # the US support contact
     assert contract.account.contacts[0].email.replace("@", "%40") in page
 
 

@@ -1,4 +1,4 @@
-"""Which language a page and an email speak (markets.md): explicit choice, then the link's
+"""Which language a page and an email speak (docs/markets.md): explicit choice, then the link's
 contact, then Accept-Language, then English; email by contact, then country."""
 import pytest
 

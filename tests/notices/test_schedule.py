@@ -1,4 +1,4 @@
-"""Which notice goes out on which day (renewal-rules.md, "Renewal notices")."""
+"""Which notice goes out on which day (docs/rules.md, "Renewal notices")."""
 from datetime import timedelta
 from email import message_from_bytes
 from email.policy import default as default_policy

@@ -1,4 +1,4 @@
-"""The partner API (interfaces.md, "Partner API") through the test client."""
+"""The partner API (docs/interfaces.md, "Partner API") through the test client."""
 import re
 from datetime import timedelta
 

@@ -1,7 +1,7 @@
 """``portal quote NUMBER [--date D] [--level L] [--term N] [--pay-currency C] --json``.
 
 Through the ``cli`` fixture, on SQLite and PostgreSQL. The JSON must be exactly the
-format of interfaces.md; expected figures are worked out by hand in the comments.
+format of docs/interfaces.md; expected figures are worked out by hand in the comments.
 """
 import json
 from decimal import Decimal
@@ -27,7 +27,7 @@ OPTION_KEYS = {"service_level", "term_months", "term_start", "term_end", "lapsed
 PAYMENT_KEYS = {"currency", "service_level", "term_months", "rate", "converted", "fx_fee",
                 "amount_due"}
 
-#: The example of interfaces.md, to the letter.
+#: The example of docs/interfaces.md ("Quote JSON"), to the letter.
 INTERFACES_EXAMPLE = {
     "contract": "SNS-004711", "quote_date": "2026-11-22", "currency": "EUR",
     "eligible": True, "reason": None,
@@ -60,7 +60,7 @@ def quote(cli, number, *args):
 
 @pytest.fixture
 def example(cli, tmp_path):
-    """The interfaces.md example, imported from files: price list, contract, rates."""
+    """The docs/interfaces.md example, imported from files: price list, contract, rates."""
     rows = [("EMEA-EUR", "EUR", "VS-ENT", "Vault Server Enterprise", "production", "12",
              "600.00")]
     for kind, path in (

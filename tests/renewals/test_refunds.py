@@ -1,4 +1,4 @@
-"""The refund policy (portal/renewals/refunds.py) against renewal-rules.md, "Refunds".
+"""The refund policy (portal/renewals/refunds.py) against docs/rules.md, "Refunds".
 
 A 12-month term 2027-01-01 .. 2027-12-31 charged on 2026-12-15 for 1200.00, unless a
 case says otherwise. No app, no database.

@@ -1,4 +1,4 @@
-"""The pure renewal rules (portal/renewals/rules.py) against renewal-rules.md.
+"""The pure renewal rules (portal/renewals/rules.py) against docs/rules.md.
 
 Every expected figure was worked out by hand; the comment next to a case shows the sums.
 No app, no database.
@@ -189,7 +189,7 @@ def test_reinstatement_fee(backdated, rate, currency, fee):
 @pytest.mark.parametrize(
     "total, currency, rates, usd",
     [
-        # interfaces.md: 2400.00 EUR x 1.0861 = 2606.64
+        # docs/interfaces.md: 2400.00 EUR x 1.0861 = 2606.64
         ("2400.00", "EUR", {"USD": "1.0861"}, "2606.64"),
         ("1325.00", "USD", {}, "1325.00"),  # USD needs no rate
         # JPY -> USD = 1.2 / 160 = 0.0075; 180134 x 0.0075 = 1351.005 -> 1351.01 (half up)
@@ -454,7 +454,7 @@ def option_total(total, currency):
     [
         # EUR -> USD at 1.1: 10.15 x 1.1 = 11.165 -> 11.17 (half up); 3% = 0.3351 -> 0.34
         ("EUR", "10.15", "USD", {"USD": "1.1"}, "1.1", "11.17", "0.34", "11.51"),
-        # interfaces.md: 2400.00 x 1.0861 = 2606.64; 3% = 78.1992 -> 78.20
+        # docs/interfaces.md: 2400.00 x 1.0861 = 2606.64; 3% = 78.1992 -> 78.20
         ("EUR", "2400.00", "USD", {"USD": "1.0861"}, "1.0861", "2606.64", "78.20", "2684.84"),
         # USD -> EUR at r[USD] = 2: rate 0.5; 20003.00 x 0.5 = 10001.50;
         # 3% = 300.045 -> 300.05 (half up; half even: 300.04); due 10301.55

@@ -1,4 +1,5 @@
-"""Seed the online-renewal launch dates of markets.md; staff edit them afterwards.
+"""Seed the online-renewal launch dates of docs/markets.md ("Launch dates"); staff edit
+them afterwards.
 
 Revision ID: 0002
 Revises: 0001

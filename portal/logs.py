@@ -1,0 +1,123 @@
+"""Operational log lines: one per failed request, per payment-provider call and per job
+run, each carrying the contract number or order reference it concerns.
+
+``LOG_FORMAT=json`` writes one JSON object a line (for a log collector); the default is
+plain text. Secrets never reach a log line: renewal-link tokens are cut out of paths.
+"""
+import contextvars
+import json
+import logging
+import re
+import sys
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+
+LOGGER = logging.getLogger("portal")
+#: Fields a line may carry besides its message, in the order text lines show them.
+FIELDS = ("event", "method", "path", "status", "duration_ms", "provider", "call", "outcome",
+          "contract", "order", "payment", "job", "counts", "error")
+#: What the work in progress is about (contract, order), added to the lines it logs.
+_about = contextvars.ContextVar("portal_log_about", default={})
+TOKEN_PATH = re.compile(r"^/r/[^/?#]+")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time (UTC), level, logger, message and the fields."""
+
+    def format(self, record):
+        line = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(
+                timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update({name: getattr(record, name) for name in FIELDS if hasattr(record, name)})
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """``time level message key=value ...``."""
+
+    def format(self, record):
+        fields = " ".join(f"{name}={_text(getattr(record, name))}" for name in FIELDS
+                          if hasattr(record, name))
+        stamp = datetime.fromtimestamp(record.created, timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%SZ")
+        line = f"{stamp} {record.levelname} {record.getMessage()}"
+        line = f"{line} {fields}" if fields else line
+        if record.exc_info:
+            line = f"{line}\n{self.formatException(record.exc_info)}"
+        return line
+
+
+def _text(value):
+    if isinstance(value, dict):
+        return ",".join(f"{key}:{count}" for key, count in value.items())
+    return str(value).replace(" ", "_") if value is not None else "-"
+
+
+def configure(log_format="text", level="INFO"):
+    """Send the ``portal`` logger's lines to stderr in ``log_format`` (text or json)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    handler.set_name("portal")
+    LOGGER.handlers = [h for h in LOGGER.handlers if h.get_name() != "portal"] + [handler]
+    LOGGER.setLevel(level)
+    LOGGER.propagate = False
+
+
+def safe_path(path):
+    """A request path fit for a log: a renewal link's token is replaced."""
+    return TOKEN_PATH.sub("/r/<token>", path or "")
+
+
+def failed_request(method, path, status, *, contract=None, order=None):
+    level = logging.ERROR if status >= 500 else logging.WARNING
+    LOGGER.log(level, "request failed", extra=_drop_none(
+        event="request", method=method, path=safe_path(path), status=status,
+        contract=contract, order=order))
+
+
+@contextmanager
+def about(**fields):
+    """Within the block, provider-call lines name this contract, order or payment."""
+    token = _about.set({**_about.get(), **_drop_none(**fields)})
+    try:
+        yield
+    finally:
+        _about.reset(token)
+
+
+@contextmanager
+def provider_call(provider, call, **about_fields):
+    """Log one line for a call to a payment provider: its outcome and duration."""
+    started = time.perf_counter()
+    fields = {"event": "provider_call", "provider": provider, "call": call, **_about.get(),
+              **_drop_none(**about_fields)}
+    try:
+        yield
+    except Exception as error:
+        LOGGER.warning("provider call failed", extra={
+            **fields, "outcome": type(error).__name__, "error": str(error)[:200],
+            "duration_ms": _ms(started)})
+        raise
+    LOGGER.info("provider call", extra={**fields, "outcome": "ok",
+                                         "duration_ms": _ms(started)})
+
+
+def job_run(job, counts, *, failed=0):
+    """One line when a job (a command or a scheduled task) has run, with its counts."""
+    level = logging.WARNING if failed else logging.INFO
+    LOGGER.log(level, "job run", extra={"event": "job", "job": job, "counts": dict(counts)})
+
+
+def _ms(started):
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+def _drop_none(**fields):
+    return {name: value for name, value in fields.items() if value is not None}
