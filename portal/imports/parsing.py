@@ -6,6 +6,7 @@ from decimal import Decimal, InvalidOperation
 from babel import Locale
 
 from portal.money import CURRENCIES
+from portal.renewals.rules import TERMS
 
 #: CLDR territories that are not ISO 3166-1 countries: unknown region, EU, UN, pseudo
 #: locales and exceptionally reserved codes. (XK, Kosovo, stays: payment providers use it.)
@@ -104,3 +105,11 @@ def email(value, field, where):
     if not EMAIL.match(address):
         raise ImportFault(f"{where}: {field} {value!r} is not an email address")
     return address.lower()
+
+
+def term_months(value, where):
+    term = positive_int(value, "term_months", where)
+    if term not in TERMS:
+        raise ImportFault(f"{where}: term_months {term} is not one of "
+                          f"{', '.join(map(str, TERMS))}")
+    return term

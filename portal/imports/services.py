@@ -3,27 +3,25 @@ every row is checked before anything is written, and the caller commits only whe
 whole file went in."""
 import csv
 import io
-import json
 from decimal import Decimal
 
 from sqlalchemy import select
 
 from portal.catalog.models import PriceEntry, PriceList, Product
-from portal.contracts.models import Account, Contact, Contract, ContractLine, Partner
 from portal.extensions import db
+from portal.imports import contracts
 from portal.imports import parsing as p
 from portal.imports.parsing import ImportFault
 from portal.money import EURO_LEGACY, MoneyError, parse_amount
 from portal.rates.models import ExchangeRate
 from portal.rates.services import upsert_rates
-from portal.renewals.rules import CHANNELS, TERMS, Rate
+from portal.renewals.rules import Rate
 
 PRICELIST_COLUMNS = (
     "price_list", "currency", "product_code", "product_name", "service_level",
     "term_months", "unit_price",
 )
 RATES_COLUMNS = ("currency", "per_eur", "as_of")
-CONTRACT_STATUSES = ("active", "cancelled")
 
 
 def read_text(path):
@@ -77,7 +75,7 @@ def import_pricelists(path):
         product = p.text(row["product_code"], "product_code", where, max_length=64)
         name = p.text(row["product_name"], "product_name", where)
         level = p.text(row["service_level"], "service_level", where, max_length=64)
-        term = _term(row["term_months"], where)
+        term = p.term_months(row["term_months"], where)
         p.decimal(row["unit_price"], "unit_price", where)  # a plain decimal, nothing else
         try:
             price = parse_amount(row["unit_price"].strip(), currency)
@@ -126,14 +124,6 @@ def import_pricelists(path):
     return len(parsed)
 
 
-def _term(value, where):
-    term = p.positive_int(value, "term_months", where)
-    if term not in TERMS:
-        raise ImportFault(f"{where}: term_months {term} is not one of "
-                          f"{', '.join(map(str, TERMS))}")
-    return term
-
-
 # --- rates ---
 
 
@@ -162,198 +152,6 @@ def import_rates(path):
 
 # --- contracts ---
 
-
-def _object(value, where):
-    if not isinstance(value, dict):
-        raise ImportFault(f"{where}: must be a JSON object")
-    return value
-
-
-def _parse_contract(raw, where):
-    raw = _object(raw, where)
-    number = p.text(raw.get("number"), "number", where, max_length=64)
-    where = f"{where} ({number})"
-    channel = p.text(raw.get("channel"), "channel", where, max_length=16)
-    if channel not in CHANNELS:
-        raise ImportFault(f"{where}: channel {channel!r} is not one of {', '.join(CHANNELS)}")
-    partner = p.text(raw.get("partner"), "partner", where, max_length=64, required=False)
-    if channel == "partner" and partner is None:
-        raise ImportFault(f"{where}: partner is missing for a partner contract")
-    account = _object(raw.get("account"), f"{where} account")
-    account_fields = {
-        "name": p.text(account.get("name"), "account.name", where),
-        "country": p.country(account.get("country"), "account.country", where),
-        "region": p.text(account.get("region"), "account.region", where, max_length=6,
-                         required=False),
-    }
-    region = account_fields["region"]
-    if region and not p.REGION.match(region):
-        raise ImportFault(f"{where}: account.region {region!r} is not ISO 3166-2")
-    if region and region.split("-")[0] != account_fields["country"]:
-        raise ImportFault(f"{where}: account.region {region!r} is not in account.country "
-                          f"{account_fields['country']}")
-    contacts_raw = raw.get("contacts")
-    if not isinstance(contacts_raw, list) or not contacts_raw:
-        raise ImportFault(f"{where}: contacts must be a non-empty list")
-    contacts = []
-    emails = set()
-    for index, contact in enumerate(contacts_raw):
-        at = f"{where} contacts[{index}]"
-        contact = _object(contact, at)
-        address = p.email(contact.get("email"), "email", at)
-        if address in emails:
-            raise ImportFault(f"{at}: email {address} appears twice")
-        emails.add(address)
-        primary = contact.get("primary", False)
-        if not isinstance(primary, bool):
-            raise ImportFault(f"{at}: primary must be true or false")
-        renewals = contact.get("renewals", True)
-        if not isinstance(renewals, bool):
-            raise ImportFault(f"{at}: renewals must be true or false")
-        contacts.append({
-            "name": p.text(contact.get("name"), "name", at, required=False) or "",
-            "email": address,
-            "language": p.text(contact.get("language"), "language", at, max_length=16,
-                               required=False),
-            "primary": primary,
-            "renewals": renewals,
-        })
-    if not any(c["primary"] for c in contacts):
-        contacts[0]["primary"] = True
-    price_list = p.text(raw.get("price_list"), "price_list", where, max_length=32)
-    level = p.text(raw.get("service_level"), "service_level", where, max_length=64)
-    term = _term(raw.get("term_months"), where)
-    start = p.iso_date(raw.get("start_date"), "start_date", where)
-    end = p.iso_date(raw.get("end_date"), "end_date", where)
-    if end < start:
-        raise ImportFault(f"{where}: end_date {end} is before start_date {start}")
-    status = p.text(raw.get("status"), "status", where, required=False) or "active"
-    if status not in CONTRACT_STATUSES:
-        raise ImportFault(f"{where}: status {status!r} is not one of {', '.join(CONTRACT_STATUSES)}")
-    lines_raw = raw.get("lines")
-    if not isinstance(lines_raw, list) or not lines_raw:
-        raise ImportFault(f"{where}: lines must be a non-empty list")
-    lines = {}
-    for index, line in enumerate(lines_raw):
-        at = f"{where} lines[{index}]"
-        line = _object(line, at)
-        code = p.text(line.get("product_code"), "product_code", at, max_length=64)
-        if code in lines:
-            raise ImportFault(f"{at}: product_code {code} appears twice")
-        lines[code] = p.positive_int(line.get("quantity"), "quantity", at)
-    return {
-        "number": number, "channel": channel, "partner": partner, "account": account_fields,
-        "contacts": contacts, "price_list": price_list, "service_level": level,
-        "term_months": term, "start_date": start, "end_date": end, "status": status,
-        "lines": lines, "where": where,
-    }
-
-
-def import_contracts(path):
-    """Upsert accounts, contacts, partners, contracts and lines; returns contracts written."""
-    try:
-        data = json.loads(read_text(path))
-    except json.JSONDecodeError as error:
-        raise ImportFault(f"{path}: not valid JSON (line {error.lineno}: {error.msg})") from None
-    return upsert_contracts(data, path)
-
-
-def upsert_contracts(data, path):
-    """Check then write a decoded contracts list; ``path`` names it in errors."""
-    if not isinstance(data, list):
-        raise ImportFault(f"{path}: must be a JSON list of contracts")
-    if not data:
-        raise ImportFault(f"{path}: no contracts")
-    parsed = []
-    numbers = {}
-    for index, raw in enumerate(data):
-        contract = _parse_contract(raw, f"{path} [{index}]")
-        if contract["number"] in numbers:
-            raise ImportFault(
-                f"{contract['where']}: duplicate contract number, also at [{numbers[contract['number']]}]"
-            )
-        numbers[contract["number"]] = index
-        parsed.append(contract)
-
-    price_lists = {pl.code: pl for pl in db.session.scalars(select(PriceList))}
-    for contract in parsed:
-        if contract["price_list"] not in price_lists:
-            raise ImportFault(f"{contract['where']}: price list {contract['price_list']} does not exist")
-
-    _add_unpriced_products({code for contract in parsed for code in contract["lines"]})
-    for contract in parsed:
-        _write_contract(contract, price_lists[contract["price_list"]])
-    db.session.flush()
-    return len(parsed)
-
-
-def _add_unpriced_products(codes):
-    """A line may name a product no price list prices (a discontinued one is normal in a
-    renewal book): its contract imports and quotes ``no_price``. Lines refer to the product
-    table, so such a code gets a product row named after the code; a later price list
-    import that prices it gives it its real name. Existing products are left as they are."""
-    known = set(db.session.scalars(select(Product.code)))
-    for code in sorted(codes - known):
-        db.session.add(Product(code=code, name=code))
-    db.session.flush()
-
-
-def _partner(code):
-    if code is None:
-        return None
-    partner = db.session.scalar(select(Partner).where(Partner.code == code))
-    if partner is None:
-        partner = Partner(code=code, name=code)
-        db.session.add(partner)
-        db.session.flush()
-    return partner
-
-
-def _account(fields):
-    account = db.session.scalar(
-        select(Account).where(Account.name == fields["name"], Account.country == fields["country"])
-    )
-    if account is None:
-        account = Account(name=fields["name"], country=fields["country"])
-        db.session.add(account)
-    account.region = fields["region"]
-    db.session.flush()
-    return account
-
-
-def _write_contract(fields, price_list):
-    partner = _partner(fields["partner"])
-    account = _account(fields["account"])
-    by_email = {c.email: c for c in account.contacts}
-    for contact_fields in fields["contacts"]:
-        contact = by_email.get(contact_fields["email"])
-        if contact is None:
-            contact = Contact(email=contact_fields["email"])
-            account.contacts.append(contact)
-        contact.name = contact_fields["name"]
-        contact.language = contact_fields["language"]
-        contact.primary = contact_fields["primary"]
-        contact.renewals = contact_fields["renewals"]
-    contract = db.session.scalar(select(Contract).where(Contract.number == fields["number"]))
-    if contract is None:
-        contract = Contract(number=fields["number"])
-    contract.account = account
-    contract.partner = partner
-    contract.channel = fields["channel"]
-    contract.price_list = price_list
-    contract.service_level = fields["service_level"]
-    contract.term_months = fields["term_months"]
-    contract.start_date = fields["start_date"]
-    contract.end_date = fields["end_date"]
-    contract.status = fields["status"]
-    existing = {line.product_code: line for line in contract.lines}
-    for code, line in existing.items():
-        if code not in fields["lines"]:
-            contract.lines.remove(line)
-    for code, quantity in fields["lines"].items():
-        line = existing.get(code)
-        if line is None:
-            contract.lines.append(ContractLine(product_code=code, quantity=quantity))
-        else:
-            line.quantity = quantity
-    db.session.add(contract)
+# At book scale, streamed and set-based: portal/imports/contracts.py.
+import_contracts = contracts.import_contracts
+upsert_contracts = contracts.upsert_contracts

@@ -3,6 +3,7 @@
 Runs on SQLite and PostgreSQL (the ``cli`` fixture). Bad input must give a non-zero exit,
 one error line naming the file, row and field, and an unchanged database.
 """
+import json
 from datetime import date
 from decimal import Decimal
 
@@ -366,3 +367,51 @@ def test_demo_is_idempotent(cli):
     assert counts["contract"] == 14
     for number in (f"SNS-1000{n:02d}" for n in range(1, 15)):
         assert number in first.stdout and number in second.stdout
+
+
+def test_reimporting_an_unchanged_book_writes_nothing(emea, tmp_path):
+    """Only what changed is written: an unchanged contract keeps its row and timestamp,
+    a changed one is updated in place."""
+    other = contract_doc(number="SNS-004712", end_date="2027-01-31",
+                         account={"name": "Other AG", "country": "DE", "region": None},
+                         contacts=[{"name": "Ola", "email": "ola@other.example"}])
+    path = write_json(tmp_path / "book.json", [contract_doc(), other])
+    assert emea("import", "contracts", path).exit_code == 0
+    first, second = contract("SNS-004711"), contract("SNS-004712")
+    stamps = {c.number: (c.id, c.updated_at, [line.id for line in c.lines])
+              for c in (first, second)}
+    db.session.execute(db.update(Contract).where(Contract.number == "SNS-004711")
+                       .values(updated_at=date(2020, 1, 1)))
+    db.session.expire_all()
+    assert emea("import", "contracts", path).exit_code == 0
+    assert contract("SNS-004711").updated_at.date() == date(2020, 1, 1)  # not touched
+    changed = contract_doc(end_date="2027-11-30", lines=[{"product_code": "VS-ENT", "quantity": 5}])
+    path = write_json(tmp_path / "changed.json", [changed, other])
+    assert emea("import", "contracts", path).exit_code == 0
+    item = contract("SNS-004711")
+    assert item.updated_at.date() > date(2020, 1, 1) and item.end_date == date(2027, 11, 30)
+    assert [(line.id, line.quantity) for line in item.lines] == [(stamps["SNS-004711"][2][0], 5)]
+    assert contract("SNS-004712").id == stamps["SNS-004712"][0]
+
+
+def test_a_book_with_a_byte_order_mark_and_many_batches_imports(emea, tmp_path):
+    from portal.imports import contracts as importer
+
+    docs = [contract_doc(number=f"SNS-9{n:05d}") for n in range(importer.BATCH + 5)]
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(docs).encode())
+    result = emea("import", "contracts", str(path))
+    assert result.exit_code == 0, result.output
+    assert db.session.scalar(select(db.func.count()).select_from(Contract)
+                             .where(Contract.number.like("SNS-9%"))) == importer.BATCH + 5
+
+
+def test_a_fault_in_a_later_batch_leaves_the_earlier_ones_unwritten(emea, tmp_path):
+    from portal.imports import contracts as importer
+
+    docs = [contract_doc(number=f"SNS-8{n:05d}") for n in range(importer.BATCH + 2)]
+    docs[-1]["end_date"] = "not a date"
+    assert_fails_unchanged(
+        lambda: emea("import", "contracts", write_json(tmp_path / "late.json", docs)),
+        "end_date 'not a date' is not a date")
+    assert contract("SNS-800000") is None
