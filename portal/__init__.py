@@ -37,6 +37,7 @@ def configure(app, overrides):
     logs.configure(settings.get("LOG_FORMAT", "text"), settings.get("LOG_LEVEL", "INFO"))
     app.extensions["company"] = company.load(
         settings.get("PORTAL_CONFIG"), production=settings.get("PORTAL_ENV") == "production")
+    _check_logo(app.extensions["company"].brand.logo)
     instance = Path(app.instance_path)
     instance.mkdir(parents=True, exist_ok=True)
     app.config.setdefault("DATABASE_URL", f"sqlite:///{instance / 'portal.db'}")
@@ -44,6 +45,13 @@ def configure(app, overrides):
     app.config.setdefault("OUTBOX_DIR", str(instance / "outbox"))
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(instance)
+
+
+def _check_logo(logo):
+    """The brand's logo is an https URL or a file under the static folder."""
+    if logo and not logo.startswith("https://") and not (assets.folder("static") / logo).is_file():
+        raise company.ConfigError(f"PORTAL_CONFIG: brand.logo: no file {logo} under "
+                                  f"{assets.folder('static')} (or give an https URL)")
 
 
 def _instance_secret(instance):

@@ -60,7 +60,13 @@ def _country(code):
 
 
 Country = Annotated[str, AfterValidator(_country)]
-Colour = Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$")]
+def _colour(value):
+    if not re.fullmatch(r"#[0-9A-Fa-f]{6}|#[0-9A-Fa-f]{3}", value):
+        raise ValueError(f"{value!r} is not a colour like #0b5cab or #fff")
+    return value
+
+
+Colour = Annotated[str, AfterValidator(_colour)]
 
 
 class Strict(BaseModel):
@@ -77,23 +83,6 @@ class Party(Strict):
     countries: list[Country] | None = None
     #: method -> currency (or "*") -> payee fields.
     payees: dict[str, dict[str, dict[str, NonEmpty]]] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _payees_are_complete(self):
-        for method, by_currency in self.payees.items():
-            if method not in PAYEE_FIELDS:
-                raise ValueError(f"payees.{method}: not an offline payment method "
-                                 f"({', '.join(sorted(PAYEE_FIELDS))})")
-            for currency, fields in by_currency.items():
-                where = f"payees.{method}.{currency}"
-                if currency != ANY_CURRENCY and currency not in PAYMENT_CURRENCIES:
-                    raise ValueError(f"{where}: not a payment currency")
-                if not any(needed <= fields.keys() for needed in PAYEE_FIELDS[method]):
-                    wanted = " or ".join(", ".join(sorted(s)) for s in PAYEE_FIELDS[method])
-                    raise ValueError(f"{where}: needs {wanted}")
-                if "iban" in fields and not iban_number.is_valid(fields["iban"]):
-                    raise ValueError(f"{where}.iban: not a valid IBAN")
-        return self
 
     def payee(self, method, currency):
         """The account ``method`` payments in ``currency`` go to, or None."""
@@ -137,6 +126,18 @@ class Company(Strict):
     support: Support
 
     @model_validator(mode="after")
+    def _payees_are_complete(self):
+        for key, party in self.parties.items():
+            for method, by_currency in party.payees.items():
+                where = f"parties.{key}.payees.{method}"
+                if method not in PAYEE_FIELDS:
+                    raise ValueError(f"{where}: not an offline payment method "
+                                     f"({', '.join(sorted(PAYEE_FIELDS))})")
+                for currency, fields in by_currency.items():
+                    _check_payee(f"{where}.{currency}", method, currency, fields)
+        return self
+
+    @model_validator(mode="after")
     def _one_party_per_country(self):
         everywhere = [key for key, party in self.parties.items() if party.countries is None]
         if len(everywhere) != 1:
@@ -175,6 +176,23 @@ class Company(Strict):
         return found
 
 
+def _check_payee(where, method, currency, fields):
+    if currency != ANY_CURRENCY and currency not in PAYMENT_CURRENCIES:
+        raise ValueError(f"{where}: {currency} is not a payment currency (or \"*\" for any)")
+    allowed = set().union(*PAYEE_FIELDS[method])
+    unknown = sorted(fields.keys() - allowed)
+    if unknown:
+        raise ValueError(f"{where}.{unknown[0]}: not a field of {method} "
+                         f"({', '.join(sorted(allowed))})")
+    # The variant the file is closest to names what is missing.
+    needed = min(PAYEE_FIELDS[method], key=lambda variant: len(variant - fields.keys()))
+    missing = sorted(needed - fields.keys())
+    if missing:
+        raise ValueError(f"{where}.{missing[0]}: missing")
+    if "iban" in fields and not iban_number.is_valid(fields["iban"]):
+        raise ValueError(f"{where}.iban: not a valid IBAN (checksum or length)")
+
+
 def _placeholder(name, value):
     if name == "iban" and iban_number.compact(value) in SAMPLE_IBANS:
         return True
@@ -210,7 +228,13 @@ def load(path=None, *, production=False):
 
 
 def _first_problem(error):
+    """``where.it.is: what is wrong``, in one line. A rule checked on the whole file
+    names its own dotted setting."""
     problem = error.errors()[0]
     where = ".".join(str(part) for part in problem["loc"])
     message = problem["msg"].removeprefix("Value error, ")
-    return f"{where}: {message}" if where else message
+    message = {"Field required": "missing",
+               "Input should be a valid string": "must be text in quotes"}.get(message, message)
+    if not where or message.startswith(("parties.", "parties:")):
+        return message
+    return f"{where}: {message}"

@@ -6,7 +6,12 @@ malformed value stops the start with one line naming the setting.
 """
 import os
 from decimal import Decimal, InvalidOperation
+from email.utils import parseaddr
 from urllib.parse import urlsplit
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from portal.errors import ConfigError
 
@@ -39,9 +44,13 @@ STR_SETTINGS = {
     "PARTNER_API_RATE_LIMIT": "120 per minute",
     "PORTAL_CONFIG": None,
     "PORTAL_ENV": "development",
+    "OUTBOX_DIR": None,
     "LOG_FORMAT": "text",
     "LOG_LEVEL": "INFO",
 }
+#: Deadlines of outbound calls: zero would mean no wait at all.
+TIMEOUTS = ("RATES_TIMEOUT_SECONDS", "SMTP_TIMEOUT_SECONDS")
+STRIPE_KEYS = ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET")
 #: Rates are fractions: 0 <= rate < 1.
 FRACTIONS = {"FX_FEE_RATE", "REINSTATEMENT_FEE_RATE"}
 ENVIRONMENTS = ("development", "production")
@@ -78,8 +87,20 @@ def check(config):
             raise ConfigError(f"{name}: {value} is out of range")
     for name, schemes in URL_SCHEMES.items():
         value = config.get(name)
-        if value and (urlsplit(value).scheme not in schemes or not urlsplit(value).netloc):
-            raise ConfigError(f"{name}: {value!r} is not a {' or '.join(schemes)} URL")
+        if value:
+            _url(name, value, schemes)
+    for name in TIMEOUTS:
+        if name in config and config[name] <= 0:
+            raise ConfigError(f"{name}: must be at least 1 second")
+    if config.get("DATABASE_URL"):
+        config["DATABASE_URL"] = database_url(config["DATABASE_URL"])
+    if config.get("MAIL_FROM"):
+        _sender(config["MAIL_FROM"])
+    stripe = [name for name in STRIPE_KEYS if config.get(name)]
+    if stripe and len(stripe) < len(STRIPE_KEYS):
+        missing = next(name for name in STRIPE_KEYS if not config.get(name))
+        raise ConfigError(f"{missing}: required with {stripe[0]} (all three Stripe keys or "
+                          "none, for the local emulator)")
     if config.get("LOG_FORMAT", "text") not in ("text", "json"):
         raise ConfigError("LOG_FORMAT: must be text or json")
     if config.get("LOG_LEVEL", "INFO") not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -90,6 +111,44 @@ def check(config):
         for name in ("SECRET_KEY", "PORTAL_CONFIG", "DATABASE_URL"):
             if not config.get(name):
                 raise ConfigError(f"{name}: required for a production start")
+        if len(config["SECRET_KEY"]) < 32:
+            raise ConfigError("SECRET_KEY: at least 32 characters for a production start "
+                              "(e.g. python3 -c 'import secrets; print(secrets.token_hex(32))')")
+
+
+def database_url(url):
+    """Check ``DATABASE_URL`` and name its driver: ``postgresql://`` (and ``postgres://``)
+    mean the installed psycopg2 driver."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"DATABASE_URL: {url!r} is not a database URL "
+                          "(sqlite:///path or postgresql://user@host/db)") from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    if parsed.drivername not in ("sqlite", "postgresql+psycopg2"):
+        raise ConfigError(f"DATABASE_URL: {parsed.drivername} is not supported "
+                          "(sqlite or postgresql)")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _url(name, value, schemes):
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ConfigError(f"{name}: {value!r} has a port that is not a number") from None
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ConfigError(f"{name}: {value!r} is not a {' or '.join(schemes)} URL")
+
+
+def _sender(value):
+    _name, address = parseaddr(value)
+    try:
+        validate_email(address, check_deliverability=False, test_environment=True)
+    except EmailNotValidError:
+        raise ConfigError(f"MAIL_FROM: {value!r} is not an address like "
+                          "'Renewals <renewals@example.com>'") from None
 
 
 def _decimal(name, text):

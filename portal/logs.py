@@ -20,6 +20,7 @@ FIELDS = ("event", "method", "path", "status", "duration_ms", "provider", "call"
 #: What the work in progress is about (contract, order), added to the lines it logs.
 _about = contextvars.ContextVar("portal_log_about", default={})
 TOKEN_PATH = re.compile(r"^/r/[^/?#]+")
+LINK_IN_TEXT = re.compile(r"/r/[^/?#\s\"]+")
 
 
 class JsonFormatter(logging.Formatter):
@@ -68,6 +69,43 @@ def configure(log_format="text", level="INFO"):
     LOGGER.handlers = [h for h in LOGGER.handlers if h.get_name() != "portal"] + [handler]
     LOGGER.setLevel(level)
     LOGGER.propagate = False
+    werkzeug = logging.getLogger("werkzeug")  # the development server's access lines
+    if not any(isinstance(f, TokenFilter) for f in werkzeug.filters):
+        werkzeug.addFilter(TokenFilter())
+
+
+class TokenFilter(logging.Filter):
+    """Cuts renewal-link tokens out of other loggers' lines (the development server's
+    and gunicorn's access lines print the request path)."""
+
+    def filter(self, record):
+        if isinstance(record.msg, str) and "/r/" in record.msg:
+            record.msg = LINK_IN_TEXT.sub("/r/<token>", record.msg)
+        if record.args and isinstance(record.args, tuple):
+            record.args = tuple(LINK_IN_TEXT.sub("/r/<token>", a) if isinstance(a, str) else a
+                                for a in record.args)
+        elif isinstance(record.args, dict):  # gunicorn's access line atoms
+            record.args = {k: LINK_IN_TEXT.sub("/r/<token>", v) if isinstance(v, str) else v
+                           for k, v in record.args.items()}
+        return True
+
+
+def log_config(log_format="text"):
+    """A ``logging.config.dictConfig`` for gunicorn's own loggers in the portal's format."""
+    formatter = "portal.logs.JsonFormatter" if log_format == "json" else "portal.logs.TextFormatter"
+    handler = {"class": "logging.StreamHandler", "formatter": "portal",
+               "filters": ["tokens"], "stream": "ext://sys.stderr"}
+    return {
+        "version": 1, "disable_existing_loggers": False,
+        "formatters": {"portal": {"()": formatter}},
+        "filters": {"tokens": {"()": "portal.logs.TokenFilter"}},
+        "handlers": {"error": handler, "access": {**handler, "stream": "ext://sys.stdout"}},
+        "root": {"handlers": ["error"], "level": "INFO"},
+        "loggers": {
+            "gunicorn.error": {"handlers": ["error"], "level": "INFO", "propagate": False},
+            "gunicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+        },
+    }
 
 
 def safe_path(path):

@@ -114,23 +114,29 @@ def test_the_sample_iban_of_the_manuals_is_a_placeholder(tmp_path):
 
 
 @pytest.mark.parametrize("change, message", [
-    (('tax_number = "EIN 12-3456789"', ''), "PORTAL_CONFIG: parties.us.tax_number: Field required"),
+    (('tax_number = "EIN 12-3456789"', ''), "PORTAL_CONFIG: parties.us.tax_number: missing"),
+    (('tax_number = "EIN 12-3456789"', 'tax_number = 123'),
+     "PORTAL_CONFIG: parties.us.tax_number: must be text in quotes"),
     (('primary_colour = "#123456"', 'primary_colour = "blue"'),
-     "PORTAL_CONFIG: brand.primary_colour: String should match pattern"),
+     "PORTAL_CONFIG: brand.primary_colour: 'blue' is not a colour like #0b5cab or #fff"),
     (('"https://acme.test/renewal-terms"', '"not a url"'),
      "PORTAL_CONFIG: terms.renewal_terms_url: Input should be a valid URL"),
     (('email = "renewals@acme.example"', 'email = "renewals at acme"'),
      "PORTAL_CONFIG: support.default.email: value is not a valid email address"),
     (('iban = "IE64 IRCE 9205 0112 3456 78"', 'iban = "IE64 IRCE 9205 0112 3456 79"'),
-     "PORTAL_CONFIG: parties.intl: payees.bank_transfer.EUR.iban: not a valid IBAN"),
-    (('bic = "IRCEIE2D"', ''), "needs account_holder, bank, bic, iban or account_holder, "
-                               "account_number, bank, routing_number"),
+     "PORTAL_CONFIG: parties.intl.payees.bank_transfer.EUR.iban: not a valid IBAN"),
+    (('bic = "IRCEIE2D"', ''), "PORTAL_CONFIG: parties.intl.payees.bank_transfer.EUR.bic: missing"),
+    (('bank = "First Bank of California"', ''),
+     "PORTAL_CONFIG: parties.us.payees.bank_transfer.USD.bank: missing"),
+    (('routing_number = "121000248"', 'routing_numbr = "121000248"'),
+     "PORTAL_CONFIG: parties.us.payees.bank_transfer.USD.routing_numbr: not a field of "
+     "bank_transfer"),
     (('countries = ["US"]', ''), "exactly one party must leave out 'countries'"),
     (('countries = ["US"]', 'countries = ["USA"]'), "not an ISO 3166-1 alpha-2 country code"),
     (('[parties.us.payees.bank_transfer.USD]', '[parties.us.payees.cash.USD]'),
-     "payees.cash: not an offline payment method"),
+     "PORTAL_CONFIG: parties.us.payees.cash: not an offline payment method"),
     (('[parties.us.payees.bank_transfer.USD]', '[parties.us.payees.bank_transfer.XYZ]'),
-     "payees.bank_transfer.XYZ: not a payment currency"),
+     "PORTAL_CONFIG: parties.us.payees.bank_transfer.XYZ: XYZ is not a payment currency"),
     (('[brand]', '[brand]\nslogan = "x"'), "brand.slogan: Extra inputs are not permitted"),
 ])
 def test_a_malformed_setting_is_one_line_naming_it(tmp_path, change, message):
@@ -164,6 +170,14 @@ def portal_command(*args, env):
     ({"PORTAL_ENV": "production", "SECRET_KEY": "s" * 32, "DATABASE_URL": "sqlite://"},
      "Error: PORTAL_CONFIG: required for a production start"),
     ({"PORTAL_CONFIG": "/nowhere/company.toml"}, "Error: PORTAL_CONFIG: cannot read /nowhere/company.toml"),
+    ({"DATABASE_URL": "nonsense"}, "Error: DATABASE_URL: 'nonsense' is not a database URL"),
+    ({"DATABASE_URL": "mysql://u@127.0.0.1/x"}, "Error: DATABASE_URL: mysql is not supported"),
+    ({"SMTP_URL": "smtp://127.0.0.1:notaport"}, "Error: SMTP_URL: 'smtp://127.0.0.1:notaport' has a port that is not a number"),
+    ({"MAIL_FROM": "bogus"}, "Error: MAIL_FROM: 'bogus' is not an address"),
+    ({"SMTP_TIMEOUT_SECONDS": "0"}, "Error: SMTP_TIMEOUT_SECONDS: must be at least 1 second"),
+    ({"STRIPE_SECRET_KEY": "sk_test_x"}, "Error: STRIPE_PUBLISHABLE_KEY: required with STRIPE_SECRET_KEY"),
+    ({"PORTAL_ENV": "production", "SECRET_KEY": "short", "DATABASE_URL": "sqlite://",
+      "PORTAL_CONFIG": "/x.toml"}, "Error: SECRET_KEY: at least 32 characters"),
 ])
 def test_a_bad_setting_stops_the_command_line_with_one_line(tmp_path, settings, message):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
@@ -181,7 +195,7 @@ def test_a_production_start_with_placeholders_is_refused_by_the_wsgi_entry(tmp_p
            "PORTAL_CONFIG": str(path)}
     result = subprocess.run([sys.executable, "-c", "import portal.wsgi"], capture_output=True,
                             text=True, env=env, timeout=60)
-    assert result.returncode == 1
+    assert result.returncode == 3  # gunicorn's "worker failed to boot": the arbiter stops
     assert result.stderr.strip() == ("Error: PORTAL_CONFIG: parties.us.payees.bank_transfer.USD."
                                      "account_number is a placeholder; set the real account "
                                      "before a production start")
@@ -189,3 +203,21 @@ def test_a_production_start_with_placeholders_is_refused_by_the_wsgi_entry(tmp_p
     result = subprocess.run([sys.executable, "-c", "import portal.wsgi"], capture_output=True,
                             text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_postgres_urls_use_the_installed_driver():
+    from portal.config import database_url
+
+    assert database_url("postgresql://u:p@127.0.0.1:5432/x") == \
+        "postgresql+psycopg2://u:p@127.0.0.1:5432/x"
+    assert database_url("postgres://u@h/x") == "postgresql+psycopg2://u@h/x"
+    assert database_url("sqlite:////tmp/p.db") == "sqlite:////tmp/p.db"
+
+
+def test_a_missing_logo_file_is_refused(tmp_path):
+    from tests.conftest import make_app
+
+    path = write(tmp_path, PRODUCTION.replace('primary_colour = "#123456"',
+                                              'primary_colour = "#123456"\nlogo = "img/nope.svg"'))
+    with pytest.raises(ConfigError, match="brand.logo: no file img/nope.svg"):
+        make_app(f"sqlite:///{tmp_path / 'x.db'}", tmp_path / "i", PORTAL_CONFIG=str(path))

@@ -5,6 +5,7 @@ Migrates, loads the demo, sends the notices (each in its contact's language, wit
 PDF quote), delivers them to the outbox, and serves every kind of page under gunicorn.
 """
 import email
+import json
 import os
 import re
 import shutil
@@ -155,9 +156,13 @@ def test_gunicorn_serves_every_kind_of_page(installed, operator_env):
     links = portal(operator_env, "demo")
     german_link = re.search(r"SNS-100002.*\n\s+(\S+/r/\S+)", links).group(1)
     port = free_port()
-    server = subprocess.Popen(
-        ["gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1", "portal.wsgi:app"],
-        cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log_path = work / "gunicorn.log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            ["gunicorn", "-c", "python:portal.gunicorn_conf", "portal.wsgi:app"], cwd=work,
+            env={**env, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "1",
+                 "LOG_FORMAT": "json"},
+            stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):
@@ -186,3 +191,19 @@ def test_gunicorn_serves_every_kind_of_page(installed, operator_env):
     finally:
         server.terminate()
         server.wait(timeout=10)
+    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    loggers = {line["logger"] for line in lines}
+    assert {"gunicorn.error", "gunicorn.access", "portal"} <= loggers  # all of them JSON
+    assert any(line.get("status") == 404 and line.get("path") == "/no-such-page"
+               for line in lines)
+    token = german_link.rsplit("/r/", 1)[1]
+    assert token not in log_path.read_text()
+
+
+def test_gunicorn_stops_on_a_bad_setting(installed, operator_env):
+    work, env = operator_env
+    result = subprocess.run(
+        ["gunicorn", "--bind", f"127.0.0.1:{free_port()}", "portal.wsgi:app"], cwd=work,
+        env={**env, "FX_FEE_RATE": "abc"}, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "Error: FX_FEE_RATE: 'abc' is not a decimal number" in result.stderr

@@ -31,7 +31,9 @@ def demo_command():
         result, _ = compute_quote(contract, today)
         state = "eligible" if result.eligible else result.reason
         token = demo_link(contract)
+        contact = contract.primary_contact
         lines.append(f"{number}  {contract.account.country}  {contract.currency}  "
+                     f"{contact.email} ({contact.language or 'country default'})  "
                      f"ends {contract.end_date}  {state}\n    {link_url(token)}")
     db.session.commit()  # the links exist before anyone can open them
     for line in lines:

@@ -1,5 +1,6 @@
 """``portal outbox drain`` and ``portal outbox failed``."""
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 
 from portal import logs
@@ -21,7 +22,10 @@ def drain_command(limit):
         counts = drain(limit=limit)
     except ValueError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"sent {counts['sent']}, retry later {counts['retry']}, failed {counts['failed']}")
+    where = ("" if current_app.config.get("SMTP_URL")
+             else f" (written to {current_app.config['OUTBOX_DIR']}: no SMTP_URL)")
+    click.echo(f"sent {counts['sent']}, retry later {counts['retry']}, "
+               f"failed {counts['failed']}{where}")
     logs.job_run("outbox.drain", counts, failed=counts["failed"])
 
 
