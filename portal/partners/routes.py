@@ -1,15 +1,17 @@
 """The partner API at /api/partner/v1: Bearer keys, JSON in and out, the partner's own
 contracts only. A contract of another partner answers 404, exactly like a missing one."""
 import hashlib
+from datetime import timedelta
 
 from flask import Blueprint, current_app, g, jsonify, request
 from flask_limiter.util import get_remote_address
 
-from portal.partners import services
+from portal.extensions import db
+from portal.partners import events, services, webhooks
 from portal.partners.keys import partner_for_key
 from portal.partners.openapi import openapi_document
 from portal.rates.services import rate_table
-from portal.timeutil import utc_today
+from portal.timeutil import utc_now, utc_today
 from portal.web import csrf, limiter
 
 bp = Blueprint("partner_api", __name__, url_prefix="/api/partner/v1")
@@ -18,6 +20,8 @@ csrf.exempt(bp)
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 100
 MAX_NUMBER_LENGTH = 64  # Contract.number's column size
+DEFAULT_EVENTS = 100
+MAX_EVENT_ID = 2**31 - 1  # the largest id the column holds
 PUBLIC_ENDPOINTS = {"partner_api.openapi"}
 
 
@@ -106,18 +110,137 @@ def contracts():
     })
 
 
+def _own_contract(number):
+    """The partner's contract ``number``, or None (another partner's is None as well)."""
+    if len(number) > MAX_NUMBER_LENGTH or "\x00" in number:
+        return None
+    return services.partner_contract(g.partner, number)
+
+
+def _not_found():
+    return api_error(404, "not_found", "no such contract")
+
+
+def _refused(error):
+    return api_error(error.status, error.code, str(error))
+
+
 @bp.get("/contracts/<number>")
 @limiter.limit(key_rate_limit, key_func=rate_limit_key)
 def contract(number):
     problem = unknown_query_parameter()
     if problem:
         return api_error(400, "bad_request", problem)
-    item = None
-    if len(number) <= MAX_NUMBER_LENGTH and "\x00" not in number:
-        item = services.partner_contract(g.partner, number)
+    item = _own_contract(number)
     if item is None:
-        return api_error(404, "not_found", "no such contract")
+        return _not_found()
     return jsonify(services.contract_document(item, utc_today()))
+
+
+@bp.get("/contracts/<number>/quote")
+@limiter.limit(key_rate_limit, key_func=rate_limit_key)
+def quote(number):
+    problem = unknown_query_parameter(("pay_currency",))
+    if problem:
+        return api_error(400, "bad_request", problem)
+    item = _own_contract(number)
+    if item is None:
+        return _not_found()
+    pay_currency = request.args.get("pay_currency")
+    try:
+        return jsonify(services.partner_quote(item, utc_today(), pay_currency))
+    except services.PartnerRequestRefused as error:
+        return _refused(error)
+
+
+@bp.post("/contracts/<number>/renewal-link")
+@limiter.limit(key_rate_limit, key_func=rate_limit_key)
+def renewal_link(number):
+    problem = unknown_query_parameter()
+    if problem:
+        return api_error(400, "bad_request", problem)
+    item = _own_contract(number)
+    if item is None:
+        return _not_found()
+    try:
+        recipients = services.email_renewal_link(g.partner, item, utc_today())
+    except services.PartnerRequestRefused as error:
+        db.session.rollback()
+        return _refused(error)
+    db.session.commit()
+    return jsonify({"status": "sent", "recipients": recipients}), 202
+
+
+@bp.post("/webhooks")
+@limiter.limit(key_rate_limit, key_func=rate_limit_key)
+def add_webhook():
+    problem = unknown_query_parameter()
+    if problem:
+        return api_error(400, "bad_request", problem)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or set(body) != {"url"}:
+        return api_error(400, "bad_request", 'the body must be a JSON object {"url": "..."}')
+    production = current_app.config.get("PORTAL_ENV") == "production"
+    try:
+        webhook, secret = webhooks.register(g.partner, body["url"], production)
+    except webhooks.WebhookError as error:
+        db.session.rollback()
+        return api_error(400, "bad_request", str(error))
+    db.session.commit()
+    return jsonify(webhooks.webhook_document(webhook, secret)), 201
+
+
+@bp.get("/webhooks")
+@limiter.limit(key_rate_limit, key_func=rate_limit_key)
+def list_webhooks():
+    problem = unknown_query_parameter()
+    if problem:
+        return api_error(400, "bad_request", problem)
+    return jsonify({"webhooks": [webhooks.webhook_document(endpoint)
+                                 for endpoint in webhooks.live_endpoints(g.partner)]})
+
+
+@bp.delete("/webhooks/<webhook_id>")
+@limiter.limit(key_rate_limit, key_func=rate_limit_key)
+def delete_webhook(webhook_id):
+    problem = unknown_query_parameter()
+    if problem:
+        return api_error(400, "bad_request", problem)
+    endpoint = None
+    if webhook_id.isascii() and webhook_id.isdigit() and int(webhook_id) <= MAX_EVENT_ID:
+        endpoint = webhooks.find_endpoint(g.partner, int(webhook_id))
+    if endpoint is None:
+        return api_error(404, "not_found", "no such webhook")
+    webhooks.remove(endpoint)
+    db.session.commit()
+    return "", 204
+
+
+@bp.get("/events")
+@limiter.limit(key_rate_limit, key_func=rate_limit_key)
+def event_feed():
+    problem = unknown_query_parameter(("after", "limit"))
+    if problem:
+        return api_error(400, "bad_request", problem)
+    try:
+        after = _whole_number("after", 0, MAX_EVENT_ID)
+        limit = _positive_int("limit", DEFAULT_EVENTS, DEFAULT_EVENTS)
+    except ValueError as error:
+        return api_error(400, "bad_request", str(error))
+    settled = utc_now() - timedelta(
+        seconds=current_app.config.get("PARTNER_EVENTS_SETTLE_SECONDS", 10))
+    found = events.events_after(g.partner, after, limit + 1, settled)
+    return jsonify({"events": [events.event_document(event) for event in found[:limit]],
+                    "has_more": len(found) > limit})
+
+
+def _whole_number(name, default, maximum):
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 10 or int(raw) > maximum:
+        raise ValueError(f"{name} must be a whole number from 0 to {maximum}")
+    return int(raw)
 
 
 @bp.get("/openapi.json")

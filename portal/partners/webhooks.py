@@ -1,0 +1,301 @@
+"""Partner webhook endpoints: registration, signing and delivery.
+
+Delivery never runs inside a request of the portal. ``deliver_due_webhooks`` (the command
+``portal partners deliver-webhooks``, and the background schedule) takes one due delivery
+at a time: a short transaction claims it under a row lock (``FOR UPDATE SKIP LOCKED``)
+and moves its due time to the end of a lease, the POST runs outside any transaction with
+connect and read timeouts, and a second short transaction logs the attempt and schedules
+the next one. Several runs at once share the work; a run that dies mid-POST leaves the
+delivery to be retried when the lease ends (the endpoint then sees the same event id
+again). An endpoint that fails is not tried again in the same run, so a dead endpoint
+costs one timeout per run and never holds up the others.
+"""
+import hashlib
+import hmac
+import http.client
+import ipaddress
+import json
+import secrets
+import socket
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import current_app
+from sqlalchemy import func, select, update
+
+from portal.extensions import db
+from portal.partners.events import event_document
+from portal.partners.models import PartnerWebhook, WebhookAttempt, WebhookDelivery
+from portal.timeutil import utc_now
+
+SECRET_PREFIX = "whsec_"
+SIGNATURE_HEADER = "Portal-Signature"
+MAX_URL_LENGTH = 2048
+MAX_ENDPOINTS = 5
+#: Backoff after the n-th failed attempt: BASE * 2**(n-1), at most MAX; a delivery is
+#: given up once its next attempt would fall more than GIVE_UP_AFTER after the event.
+RETRY_BASE = timedelta(minutes=1)
+RETRY_MAX = timedelta(hours=12)
+GIVE_UP_AFTER = timedelta(days=3)
+CONNECT_TIMEOUT = 5
+READ_TIMEOUT = 10
+#: How long a claimed delivery stays away from other runs: longer than any one POST.
+LEASE = timedelta(seconds=CONNECT_TIMEOUT + READ_TIMEOUT + 45)
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+class WebhookError(ValueError):
+    """An endpoint that cannot be registered; the message says why."""
+
+
+# --- registration ---
+
+
+def _is_loopback(host):
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url, production):
+    """``url`` when it may receive events, else WebhookError: https with a host name or a
+    public address; plain http only to a loopback address outside production."""
+    if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
+        raise WebhookError(f"url must be a text of 1 to {MAX_URL_LENGTH} characters")
+    if not url.isascii() or any(c.isspace() or ord(c) < 32 for c in url):
+        raise WebhookError("url must be plain ASCII without spaces")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise WebhookError("url is not a valid URL") from None
+    host = parts.hostname or ""
+    if parts.scheme not in ("https", "http") or not host:
+        raise WebhookError("url must be an https:// URL")
+    if parts.username is not None or parts.password is not None or parts.fragment:
+        raise WebhookError("url must not carry credentials or a fragment")
+    if port == 0:
+        raise WebhookError("url has no valid port")
+    if parts.scheme == "http" and (production or not _is_loopback(host)):
+        raise WebhookError("url must be an https:// URL"
+                           + ("" if production else " (or http:// on a loopback address)"))
+    if production:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            address = None
+        if host == "localhost" or (address is not None and not address.is_global):
+            raise WebhookError("url must point to a public address")
+    return url
+
+
+def signing_secret(webhook):
+    """The endpoint's secret, derived from the server key and the row's salt."""
+    key = current_app.config["SECRET_KEY"].encode("utf-8")
+    digest = hmac.new(key, b"partner-webhook:" + webhook.secret_salt.encode("ascii"),
+                      hashlib.sha256).hexdigest()
+    return SECRET_PREFIX + digest
+
+
+def register(partner, url, production):
+    """Add an endpoint for ``partner``; returns ``(webhook, secret)``. The caller commits
+    and shows the secret once."""
+    check_url(url, production)
+    live = live_endpoints(partner)
+    if len(live) >= MAX_ENDPOINTS:
+        raise WebhookError(f"a partner may register at most {MAX_ENDPOINTS} endpoints")
+    if any(endpoint.url == url for endpoint in live):
+        raise WebhookError("this url is registered already")
+    webhook = PartnerWebhook(partner_id=partner.id, url=url, secret_salt=secrets.token_hex(16),
+                             created_at=utc_now())
+    db.session.add(webhook)
+    db.session.flush()
+    return webhook, signing_secret(webhook)
+
+
+def live_endpoints(partner):
+    return db.session.scalars(select(PartnerWebhook).where(
+        PartnerWebhook.partner_id == partner.id, PartnerWebhook.removed_at.is_(None))
+        .order_by(PartnerWebhook.id)).all()
+
+
+def find_endpoint(partner, webhook_id):
+    return db.session.scalar(select(PartnerWebhook).where(
+        PartnerWebhook.id == webhook_id, PartnerWebhook.partner_id == partner.id,
+        PartnerWebhook.removed_at.is_(None)))
+
+
+def remove(webhook):
+    """Stop an endpoint: its pending deliveries are cancelled; the caller commits."""
+    webhook.removed_at = utc_now()
+    db.session.execute(update(WebhookDelivery).where(
+        WebhookDelivery.webhook_id == webhook.id, WebhookDelivery.status == "pending")
+        .values(status="cancelled"))
+
+
+def webhook_document(webhook, secret=None):
+    document = {"id": webhook.id, "url": webhook.url,
+                "created": webhook.created_at.replace(microsecond=0).isoformat() + "Z"}
+    if secret is not None:
+        document["secret"] = secret
+    return document
+
+
+# --- signing ---
+
+
+def sign(secret, body, timestamp):
+    """The ``Portal-Signature`` header value of ``body`` (bytes) sent at ``timestamp``."""
+    mac = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body,
+                   hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def event_body(event):
+    return json.dumps(event_document(event), separators=(",", ":"), sort_keys=True).encode()
+
+
+# --- delivery ---
+
+
+@dataclass
+class PostResult:
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+    @property
+    def ok(self):
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def post_json(url, body, headers, connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT):
+    """POST ``body`` to ``url`` without following redirects; never raises for network
+    trouble (it becomes the result's ``error``)."""
+    parts = urlsplit(url)
+    connection_class = (http.client.HTTPSConnection if parts.scheme == "https"
+                        else http.client.HTTPConnection)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    started = time.monotonic()
+    connection = connection_class(parts.hostname, parts.port, timeout=connect_timeout)
+    try:
+        connection.connect()
+        connection.sock.settimeout(read_timeout)
+        connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
+        response.read(4096)
+        return PostResult(response.status, None, _since(started))
+    except (OSError, http.client.HTTPException, socket.timeout) as error:
+        return PostResult(None, f"{type(error).__name__}: {error}"[:500], _since(started))
+    finally:
+        connection.close()
+
+
+def _since(started):
+    return int((time.monotonic() - started) * 1000)
+
+
+def backoff(attempts):
+    return min(RETRY_BASE * 2 ** (attempts - 1), RETRY_MAX)
+
+
+@dataclass
+class Claim:
+    delivery_id: int
+    webhook_id: int
+    event_id: int
+    url: str
+    secret: str
+    body: bytes
+
+
+def _claim(now, skip_webhooks):
+    """Lock the next due delivery, push its due time to the end of the lease and commit;
+    None when nothing is due (for the endpoints not skipped)."""
+    query = (select(WebhookDelivery)
+             .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+             .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+             .limit(1).with_for_update(skip_locked=True))
+    if skip_webhooks:
+        query = query.where(WebhookDelivery.webhook_id.not_in(skip_webhooks))
+    delivery = db.session.scalar(query)
+    if delivery is None:
+        db.session.rollback()
+        return None
+    delivery.attempts += 1
+    delivery.next_attempt_at = now + LEASE
+    claim = Claim(delivery.id, delivery.webhook_id, delivery.event_id, delivery.webhook.url,
+                  signing_secret(delivery.webhook), event_body(delivery.event))
+    db.session.commit()
+    return claim
+
+
+def _finish(claim, result, now):
+    """Log the attempt and settle the delivery: delivered, retried later, or given up."""
+    delivery = db.session.scalar(select(WebhookDelivery).where(
+        WebhookDelivery.id == claim.delivery_id).with_for_update())
+    db.session.add(WebhookAttempt(delivery_id=delivery.id, attempted_at=now,
+                                  status_code=result.status_code, error=result.error,
+                                  duration_ms=result.duration_ms))
+    if delivery.status != "pending":  # removed meanwhile: keep the log, change nothing
+        outcome = delivery.status
+    elif result.ok:
+        delivery.status, delivery.delivered_at, outcome = "delivered", now, "delivered"
+    else:
+        next_at = now + backoff(delivery.attempts)
+        if next_at - delivery.event.created_at > GIVE_UP_AFTER:
+            delivery.status, outcome = "failed", "failed"
+        else:
+            delivery.next_attempt_at, outcome = next_at, "retry"
+    db.session.commit()
+    return outcome
+
+
+def deliver_due_webhooks(now=None, limit=100, post=post_json):
+    """Deliver up to ``limit`` due deliveries; returns counts by outcome. ``now`` fixes
+    the clock (tests); by default each step reads it anew."""
+    counts = {"delivered": 0, "retry": 0, "failed": 0, "cancelled": 0}
+    failing = set()
+    for _ in range(limit):
+        claim = _claim(now or utc_now(), failing)
+        if claim is None:
+            break
+        timestamp = int(time.time())
+        result = post(claim.url, claim.body, {
+            "Content-Type": "application/json",
+            "User-Agent": "RenewalPortal-Webhooks/1",
+            SIGNATURE_HEADER: sign(claim.secret, claim.body, timestamp),
+            "Portal-Event-Id": str(claim.event_id),
+        })
+        outcome = _finish(claim, result, now or utc_now())
+        counts[outcome] += 1
+        if not result.ok:
+            failing.add(claim.webhook_id)
+    return counts
+
+
+# --- what staff see ---
+
+
+def endpoint_overview():
+    """Every endpoint with its partner and delivery counts by status, newest first."""
+    counts = {}
+    rows = db.session.execute(select(WebhookDelivery.webhook_id, WebhookDelivery.status,
+                                     func.count()).group_by(WebhookDelivery.webhook_id,
+                                                            WebhookDelivery.status))
+    for webhook_id, status, count in rows:
+        counts.setdefault(webhook_id, {})[status] = count
+    endpoints = db.session.scalars(select(PartnerWebhook).order_by(PartnerWebhook.id.desc()))
+    return [(endpoint, counts.get(endpoint.id, {})) for endpoint in endpoints]
+
+
+def recent_attempts(limit=50):
+    return db.session.execute(
+        select(WebhookAttempt, WebhookDelivery).join(
+            WebhookDelivery, WebhookAttempt.delivery_id == WebhookDelivery.id)
+        .order_by(WebhookAttempt.id.desc()).limit(limit)).all()
