@@ -183,6 +183,9 @@ def add_webhook():
     production = current_app.config.get("PORTAL_ENV") == "production"
     try:
         webhook, secret = webhooks.register(g.partner, body["url"], production)
+    except webhooks.WebhookConflict as error:
+        db.session.rollback()
+        return api_error(409, "conflict", str(error))
     except webhooks.WebhookError as error:
         db.session.rollback()
         return api_error(400, "bad_request", str(error))

@@ -139,9 +139,13 @@ def partner_quote(contract, today, pay_currency=None):
     if pay_currency is None:
         return document
     offered = rules.pay_currencies(result.currency, rate_table(today), settings())
+    if pay_currency not in rules.PAYMENT_CURRENCIES:
+        raise PartnerRequestRefused(400, "bad_request",
+                                    "pay_currency must be an ISO 4217 code the portal takes, "
+                                    "such as USD or EUR")
     if pay_currency not in offered:
-        raise PartnerRequestRefused(400, "bad_request", "pay_currency must be one of "
-                                    + ", ".join(offered))
+        raise PartnerRequestRefused(409, "currency_not_offered", "pay_currency must be one "
+                                    "of " + ", ".join(offered) + " for this quote today")
     try:
         return quote_json(contract, today, pay_currency=pay_currency)[1]
     except rules.RuleError as error:

@@ -50,6 +50,10 @@ class WebhookError(ValueError):
     """An endpoint that cannot be registered; the message says why."""
 
 
+class WebhookConflict(WebhookError):
+    """The URL is registered already, or the partner has all the endpoints it may have."""
+
+
 # --- registration ---
 
 
@@ -108,9 +112,9 @@ def register(partner, url, production):
     check_url(url, production)
     live = live_endpoints(partner)
     if len(live) >= MAX_ENDPOINTS:
-        raise WebhookError(f"a partner may register at most {MAX_ENDPOINTS} endpoints")
+        raise WebhookConflict(f"a partner may register at most {MAX_ENDPOINTS} endpoints")
     if any(endpoint.url == url for endpoint in live):
-        raise WebhookError("this url is registered already")
+        raise WebhookConflict("this url is registered already")
     webhook = PartnerWebhook(partner_id=partner.id, url=url, secret_salt=secrets.token_hex(16),
                              created_at=utc_now())
     db.session.add(webhook)

@@ -294,7 +294,10 @@ def test_at_most_five_endpoints(client, partners):
         register(client, key, f"https://hooks.partner.example/{n}")
     response = client.post(f"{API}/webhooks", headers=bearer(key),
                            json={"url": "https://hooks.partner.example/more"})
-    assert response.status_code == 400
+    assert response.status_code == 409 and response.get_json()["error"] == "conflict"
+    again = client.post(f"{API}/webhooks", headers=bearer(key),
+                        json={"url": "https://hooks.partner.example/0"})
+    assert again.status_code == 409
 
 
 # --- the replay feed ---
@@ -346,3 +349,30 @@ def test_feed_bad_query_is_400(client, partners, params):
     _, key = partners["A"]
     assert client.get(f"{API}/events", headers=bearer(key),
                       query_string=params).status_code == 400
+
+
+def test_every_event_type_matches_the_document(client, make_contract, partners, today):
+    from openapi_schema_validator import OAS30Validator
+    from referencing import Registry, Resource
+
+    from portal.partners.models import EVENT_TYPES
+    from portal.partners.openapi import openapi_document
+
+    partner, key = partners["A"]
+    renewed = make_contract(days_to_end=20, partner=partner)
+    pay(place(renewed, today), today)
+    lapsed = place(make_contract(days_to_end=30, partner=partner), today)
+    expire_offline_orders(lapsed.expires_on + timedelta(days=1))
+    db.session.add(AutoRenewal(contract_id=renewed.id, enabled=True, provider="stripe",
+                               customer_ref="cus_1", card_ref="pm_1", method="card"))
+    db.session.flush()
+    turn_off(renewed, "customer:1")
+    make_contract(days_to_end=-2, partner=partner)
+    record_date_events(today)
+    db.session.commit()
+    page = client.get(f"{API}/events", headers=bearer(key)).get_json()
+    assert {event["type"] for event in page["events"]} == set(EVENT_TYPES)
+    registry = Registry().with_resource("urn:api", Resource.opaque(openapi_document()))
+    validator = OAS30Validator({"$ref": "urn:api#/components/schemas/EventPage"},
+                               registry=registry)
+    assert [error.message for error in validator.iter_errors(page)] == []
