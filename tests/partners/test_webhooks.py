@@ -376,3 +376,23 @@ def test_every_event_type_matches_the_document(client, make_contract, partners, 
     validator = OAS30Validator({"$ref": "urn:api#/components/schemas/EventPage"},
                                registry=registry)
     assert [error.message for error in validator.iter_errors(page)] == []
+
+
+def test_staff_see_endpoints_and_attempts(app, client, make_contract, partners, today):
+    from tests.access import https_client, sign_in
+    from portal.staff.accounts import add_staff
+
+    partner, key = partners["A"]
+    created = register(client, key, "https://hooks.partner.example/portal")
+    place(make_contract(days_to_end=20, partner=partner), today)
+    db.session.commit()
+    webhooks.deliver_due_webhooks(post=lambda url, body, headers: webhooks.PostResult(
+        502, None, 7))
+    add_staff("sam.sales@portal.example", "correct horse battery", "sales")
+    db.session.commit()
+    staff = https_client(app)
+    assert sign_in(staff, "sam.sales@portal.example").status_code == 303
+    page = staff.get("/staff/webhooks").get_data(as_text=True)
+    assert "https://hooks.partner.example/portal" in page and "PA" in page
+    assert "502" in page and "order.placed" in page
+    assert created["secret"] not in page
