@@ -19,11 +19,12 @@ import secrets
 import socket
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from flask import current_app
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import joinedload
 
 from portal.extensions import db
 from portal.partners.events import event_document
@@ -216,15 +217,18 @@ class Claim:
     url: str
     secret: str
     body: bytes
+    event_created: datetime
 
 
 def _claim(now, skip_webhooks):
     """Lock the next due delivery, push its due time to the end of the lease and commit;
     None when nothing is due (for the endpoints not skipped)."""
     query = (select(WebhookDelivery)
+             .options(joinedload(WebhookDelivery.webhook, innerjoin=True),
+                      joinedload(WebhookDelivery.event, innerjoin=True))
              .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
              .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-             .limit(1).with_for_update(skip_locked=True))
+             .limit(1).with_for_update(of=WebhookDelivery, skip_locked=True))
     if skip_webhooks:
         query = query.where(WebhookDelivery.webhook_id.not_in(skip_webhooks))
     delivery = db.session.scalar(query)
@@ -234,7 +238,8 @@ def _claim(now, skip_webhooks):
     delivery.attempts += 1
     delivery.next_attempt_at = now + LEASE
     claim = Claim(delivery.id, delivery.webhook_id, delivery.event_id, delivery.webhook.url,
-                  signing_secret(delivery.webhook), event_body(delivery.event))
+                  signing_secret(delivery.webhook), event_body(delivery.event),
+                  delivery.event.created_at)
     db.session.commit()
     return claim
 
@@ -252,7 +257,7 @@ def _finish(claim, result, now):
         delivery.status, delivery.delivered_at, outcome = "delivered", now, "delivered"
     else:
         next_at = now + backoff(delivery.attempts)
-        if next_at - delivery.event.created_at > GIVE_UP_AFTER:
+        if next_at - claim.event_created > GIVE_UP_AFTER:
             delivery.status, outcome = "failed", "failed"
         else:
             delivery.next_attempt_at, outcome = next_at, "retry"
