@@ -6,41 +6,19 @@ outside tests/partners/, whose fixtures wrap every test in a rolled-back transac
 import json
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.markets.services import seed_launch_dates
 from portal.partners import webhooks
 from portal.partners.events import contract_summary, record_event
 from portal.partners.keys import ensure_partner
 from portal.partners.models import WebhookDelivery
 from portal.timeutil import utc_today
 from tests import factories
-from tests.conftest import BACKENDS, make_app
 from tests.threads import run_together
 from tests.webhook_receiver import WebhookReceiver
 
 EVENTS = 40
-
-
-@pytest.fixture
-def committing_app(request, tmp_path):
-    if "postgresql" not in BACKENDS:
-        pytest.skip("PostgreSQL is not among the test backends")
-    server = request.getfixturevalue("postgres_server")
-    if server is None:
-        pytest.skip("needs the throwaway PostgreSQL server")
-    app = make_app(server.create_database("portal_webhooks"), tmp_path)
-    with app.app_context():
-        db.create_all()
-        seed_launch_dates()
-        db.session.commit()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.drop_all()
-        db.engine.dispose()
 
 
 def test_concurrent_runs_deliver_each_event_once(committing_app):

@@ -31,11 +31,10 @@ def send_fresh_link(link, token, partner=None):
     """Email a newly issued renewal link to its contact: one the contact asked for, or,
     with ``partner``, one the contract's reseller asked to be sent."""
     contract, contact = link.contract, link.contact
-    folder = "fresh_link" if partner is None else "partner_link"
-    rendered = _render(folder, contact, contract.account.country, contract=contract,
+    rendered = _render("fresh_link", contact, contract.account.country, contract=contract,
                        contact=contact, link=link, url=link_url(token), partner=partner)
-    return stage(f"{folder.replace('_', '-')}:{link.reference}", contact.email, rendered,
-                 contract)
+    key = "fresh-link" if partner is None else "partner-link"
+    return stage(f"{key}:{link.reference}", contact.email, rendered, contract)
 
 
 def send_order_confirmation(order, link):

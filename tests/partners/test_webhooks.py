@@ -396,3 +396,19 @@ def test_staff_see_endpoints_and_attempts(app, client, make_contract, partners, 
     assert "https://hooks.partner.example/portal" in page and "PA" in page
     assert "502" in page and "order.placed" in page
     assert created["secret"] not in page
+
+
+def test_deliver_command(cli, client, make_contract, partners, today):
+    partner, key = partners["A"]
+    with WebhookReceiver() as receiver:
+        register(client, key, receiver.url)
+        place(make_contract(days_to_end=20, partner=partner), today)
+        db.session.commit()
+        result = cli("partner", "deliver-webhooks", "--limit", "10")
+        assert result.exit_code == 0, result.output
+        assert "1 delivered" in result.output
+        assert len(receiver.accepted()) == 1
+        again = cli("partner", "deliver-webhooks")
+        assert again.exit_code == 0 and "0 delivered" in again.output
+    bad = cli("partner", "deliver-webhooks", "--limit", "0")
+    assert bad.exit_code != 0 and "--limit" in bad.output
