@@ -4,14 +4,10 @@ from portal.money import PAYMENT_CURRENCIES
 from portal.orders.models import OPEN_STATUSES
 from portal.partners.models import EVENT_TYPES
 from portal.partners.services import RATE_UNAVAILABLE, STATUSES
-from portal.partners.webhooks import MAX_URL_LENGTH, SIGNATURE_HEADER
+from portal.partners.webhooks import MAX_URL_LENGTH, SIGNATURE_HEADER, URL_PATTERN
 from portal.renewals.rules import REASONS
 
 MAX_ID = 2**31 - 1
-#: What a registered URL looks like: https to a host name, or http to loopback (the
-#: loopback form is refused in production; docs/partners.md).
-URL_PATTERN = (r"^(https://[A-Za-z0-9.-]+|http://127\.0\.0\.1)(:[1-9][0-9]{0,3})?"
-               r"(/[A-Za-z0-9._~/-]*)?$")
 AMOUNT = {"type": "string", "pattern": r"^\d+(\.\d+)?$"}
 DATE = {"type": "string", "format": "date"}
 TIMESTAMP = {"type": "string", "format": "date-time"}

@@ -257,6 +257,8 @@ def test_secret_shown_once_and_not_stored(client, partners):
     ("https://user:pw@hooks.partner.example/x", False),
     ("https://", False),
     ("https://hooks.partner.example:99999/x", False),
+    ("http://127.0.0.2:8080/x", False),
+    ("https://hooks.partner.example/x#top", False),
     ("https://hooks.partner.example/" + "x" * 2100, False),
     ("https://hooks.partner.example/a b", False),
 ])
