@@ -414,3 +414,33 @@ def test_deliver_command(cli, client, make_contract, partners, today):
         assert again.exit_code == 0 and "0 delivered" in again.output
     bad = cli("partner", "deliver-webhooks", "--limit", "0")
     assert bad.exit_code != 0 and "--limit" in bad.output
+
+
+def test_auto_renew_switched_on_is_announced(make_contract, partners, today):
+    from types import SimpleNamespace
+
+    from portal.autorenew.services import keep_card
+
+    partner, _ = partners["A"]
+    order = place(make_contract(days_to_end=20, partner=partner), today, method="bank_transfer")
+    kept = []
+    provider = SimpleNamespace(name="stripe", keep_card=lambda *refs: kept.append(refs))
+    state = SimpleNamespace(customer_ref="cus_9", card_ref="pm_9")
+    assert keep_card(order, state, provider) is not None
+    event = db.session.scalars(select(PartnerEvent).order_by(PartnerEvent.id.desc())).first()
+    assert (event.type, event.data["auto_renew"]) == ("auto_renew.changed", True)
+    assert kept == [("cus_9", "pm_9")]
+
+
+def test_a_refused_payment_announces_nothing(make_contract, partners, today):
+    from portal.orders.services import PaymentMismatch
+
+    partner, _ = partners["A"]
+    order = place(make_contract(days_to_end=20, partner=partner), today)
+    with pytest.raises(PaymentMismatch):
+        record_payment(order.id, provider="bank", provider_ref="short", amount="1.00",
+                       currency=order.pay_currency, received_on=today, actor="staff")
+    assert types_of(partner) == ["order.placed"]
+    pay(order, today)
+    pay(order, today)  # the same bank payment recorded twice renews, and announces, once
+    assert types_of(partner) == ["order.placed", "order.paid", "contract.renewed"]
