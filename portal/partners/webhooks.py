@@ -195,6 +195,18 @@ def _since(started):
     return int((time.monotonic() - started) * 1000)
 
 
+def resolves_to_public(url):
+    """Whether every address the URL's host resolves to is public (production refuses to
+    POST into the portal's own network, whatever the name pointed to at registration)."""
+    parts = urlsplit(url)
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return False
+    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_global
+                               for info in infos)
+
+
 def backoff(attempts):
     return min(RETRY_BASE * 2 ** (attempts - 1), RETRY_MAX)
 
@@ -262,17 +274,21 @@ def deliver_due_webhooks(now=None, limit=100, post=post_json):
     the clock (tests); by default each step reads it anew."""
     counts = {"delivered": 0, "retry": 0, "failed": 0, "cancelled": 0}
     failing = set()
+    production = current_app.config.get("PORTAL_ENV") == "production"
     for _ in range(limit):
         claim = _claim(now or utc_now(), failing)
         if claim is None:
             break
         timestamp = int(time.time())
-        result = post(claim.url, claim.body, {
-            "Content-Type": "application/json",
-            "User-Agent": "RenewalPortal-Webhooks/1",
-            SIGNATURE_HEADER: sign(claim.secret, claim.body, timestamp),
-            "Portal-Event-Id": str(claim.event_id),
-        })
+        if production and not resolves_to_public(claim.url):
+            result = PostResult(None, "the host does not resolve to a public address", 0)
+        else:
+            result = post(claim.url, claim.body, {
+                "Content-Type": "application/json",
+                "User-Agent": "RenewalPortal-Webhooks/1",
+                SIGNATURE_HEADER: sign(claim.secret, claim.body, timestamp),
+                "Portal-Event-Id": str(claim.event_id),
+            })
         outcome = _finish(claim, result, now or utc_now())
         counts[outcome] += 1
         if not result.ok:

@@ -444,3 +444,29 @@ def test_a_refused_payment_announces_nothing(make_contract, partners, today):
     pay(order, today)
     pay(order, today)  # the same bank payment recorded twice renews, and announces, once
     assert types_of(partner) == ["order.placed", "order.paid", "contract.renewed"]
+
+
+def test_production_posts_only_to_public_addresses(app, client, make_contract, partners,
+                                                   today, monkeypatch):
+    partner, key = partners["A"]
+    register(client, key, "https://hooks.partner.example/in")
+    place(make_contract(days_to_end=20, partner=partner), today)
+    db.session.commit()
+    monkeypatch.setitem(app.config, "PORTAL_ENV", "production")
+    answers = {"hooks.partner.example": "10.0.0.7"}
+    monkeypatch.setattr(webhooks.socket, "getaddrinfo", lambda host, *a, **k: [
+        (2, 1, 6, "", (answers[host], 443))])
+    posted = []
+
+    def post(url, body, headers):
+        posted.append(url)
+        return webhooks.PostResult(200, None, 1)
+
+    assert webhooks.deliver_due_webhooks(post=post)["retry"] == 1
+    assert posted == []
+    attempt = db.session.scalar(select(WebhookAttempt))
+    assert "public address" in attempt.error
+    answers["hooks.partner.example"] = "203.0.114.9"  # a public address
+    assert webhooks.deliver_due_webhooks(now=utc_now() + timedelta(minutes=2),
+                                         post=post)["delivered"] == 1
+    assert posted == ["https://hooks.partner.example/in"]
