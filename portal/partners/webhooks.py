@@ -170,8 +170,8 @@ class PostResult:
 
 
 def post_json(url, body, headers, connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT):
-    """POST ``body`` to ``url`` without following redirects; never raises for network
-    trouble (it becomes the result's ``error``)."""
+    """POST ``body`` to ``url`` without following redirects; never raises for trouble
+    with the endpoint (it becomes the result's ``error``)."""
     parts = urlsplit(url)
     connection_class = (http.client.HTTPSConnection if parts.scheme == "https"
                         else http.client.HTTPConnection)
@@ -185,7 +185,8 @@ def post_json(url, body, headers, connect_timeout=CONNECT_TIMEOUT, read_timeout=
         response = connection.getresponse()
         response.read(4096)
         return PostResult(response.status, None, _since(started))
-    except (OSError, http.client.HTTPException, socket.timeout) as error:
+    except (OSError, http.client.HTTPException, ValueError) as error:
+        # ValueError: a host name the IDNA codec refuses ("a..example"), among others.
         return PostResult(None, f"{type(error).__name__}: {error}"[:500], _since(started))
     finally:
         connection.close()

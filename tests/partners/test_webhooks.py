@@ -470,3 +470,14 @@ def test_production_posts_only_to_public_addresses(app, client, make_contract, p
     assert webhooks.deliver_due_webhooks(now=utc_now() + timedelta(minutes=2),
                                          post=post)["delivered"] == 1
     assert posted == ["https://hooks.partner.example/in"]
+
+
+def test_an_unusable_host_name_is_a_failed_attempt_not_a_crash(client, make_contract,
+                                                                partners, today):
+    partner, key = partners["A"]
+    register(client, key, "https://hooks..partner.example/in")
+    place(make_contract(days_to_end=20, partner=partner), today)
+    db.session.commit()
+    assert webhooks.deliver_due_webhooks()["retry"] == 1
+    attempt = db.session.scalar(select(WebhookAttempt))
+    assert attempt.status_code is None and attempt.error
