@@ -1,14 +1,15 @@
 """Partner webhook endpoints: registration, signing and delivery.
 
 Delivery never runs inside a request of the portal. ``deliver_due_webhooks`` (the command
-``portal partners deliver-webhooks``, and the background schedule) takes one due delivery
-at a time: a short transaction claims it under a row lock (``FOR UPDATE SKIP LOCKED``)
-and moves its due time to the end of a lease, the POST runs outside any transaction with
-connect and read timeouts, and a second short transaction logs the attempt and schedules
-the next one. Several runs at once share the work; a run that dies mid-POST leaves the
-delivery to be retried when the lease ends (the endpoint then sees the same event id
-again). An endpoint that fails is not tried again in the same run, so a dead endpoint
-costs one timeout per run and never holds up the others.
+``portal partner deliver-webhooks``, and the background schedule) works in batches: a
+short transaction claims up to ``BATCH`` due deliveries under row locks (``FOR UPDATE
+SKIP LOCKED``) and moves their due time to the end of a lease, the POSTs run outside any
+transaction with connect and read timeouts, and a second short transaction logs every
+attempt and schedules the next ones. Several runs at once share the work; a run that
+dies mid-batch leaves its deliveries to be retried when the lease ends (the endpoint may
+then see an event id again). An endpoint that fails is not tried again in the same run
+(its other claimed deliveries are given back untried), so a dead endpoint costs one
+timeout per run and never holds up the others.
 """
 import hashlib
 import hmac
@@ -44,8 +45,11 @@ RETRY_MAX = timedelta(hours=12)
 GIVE_UP_AFTER = timedelta(days=3)
 CONNECT_TIMEOUT = 5
 READ_TIMEOUT = 10
-#: How long a claimed delivery stays away from other runs: longer than any one POST.
-LEASE = timedelta(seconds=CONNECT_TIMEOUT + READ_TIMEOUT + 45)
+#: Deliveries claimed together in one transaction, and logged together in another.
+BATCH = 10
+#: How long claimed deliveries stay away from other runs: longer than a batch of POSTs
+#: that all time out.
+LEASE = timedelta(seconds=BATCH * (CONNECT_TIMEOUT + READ_TIMEOUT) + 45)
 _PORT = r"(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?"
 _PATH = r"(?:/[-A-Za-z0-9._~!$&'()*+,;=:@%/]*)?(?:\?[-A-Za-z0-9._~!$&'()*+,;=:@%/?]*)?"
 #: The URLs an endpoint may have (the OpenAPI document publishes this pattern): https to
@@ -221,79 +225,105 @@ class Claim:
     secret: str
     body: bytes
     event_created: datetime
+    #: When it was due before the claim, to give it back untried.
+    due_at: datetime
 
 
-def _claim(now, skip_webhooks):
-    """Lock the next due delivery, push its due time to the end of the lease and commit;
-    None when nothing is due (for the endpoints not skipped)."""
+def _claim(now, skip_webhooks, size):
+    """Lock up to ``size`` due deliveries (others' claims skipped), push their due time
+    to the end of the lease and commit; an empty list when nothing is due (for the
+    endpoints not skipped)."""
     query = (select(WebhookDelivery)
              .options(joinedload(WebhookDelivery.webhook, innerjoin=True),
                       joinedload(WebhookDelivery.event, innerjoin=True))
              .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
              .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-             .limit(1).with_for_update(of=WebhookDelivery, skip_locked=True))
+             .limit(size).with_for_update(of=WebhookDelivery, skip_locked=True))
     if skip_webhooks:
         query = query.where(WebhookDelivery.webhook_id.not_in(skip_webhooks))
-    delivery = db.session.scalar(query)
-    if delivery is None:
-        db.session.rollback()
-        return None
-    delivery.attempts += 1
-    delivery.next_attempt_at = now + LEASE
-    claim = Claim(delivery.id, delivery.webhook_id, delivery.event_id, delivery.webhook.url,
-                  signing_secret(delivery.webhook), event_body(delivery.event),
-                  delivery.event.created_at)
+    claims = []
+    for delivery in db.session.scalars(query).all():
+        claims.append(Claim(delivery.id, delivery.webhook_id, delivery.event_id,
+                            delivery.webhook.url, signing_secret(delivery.webhook),
+                            event_body(delivery.event), delivery.event.created_at,
+                            delivery.next_attempt_at))
+        delivery.attempts += 1
+        delivery.next_attempt_at = now + LEASE
     db.session.commit()
-    return claim
+    return claims
 
 
-def _finish(claim, result, now):
-    """Log the attempt and settle the delivery: delivered, retried later, or given up."""
-    delivery = db.session.scalar(select(WebhookDelivery).where(
-        WebhookDelivery.id == claim.delivery_id).with_for_update())
-    db.session.add(WebhookAttempt(delivery_id=delivery.id, attempted_at=now,
-                                  status_code=result.status_code, error=result.error,
-                                  duration_ms=result.duration_ms))
-    if delivery.status != "pending":  # removed meanwhile: keep the log, change nothing
-        outcome = delivery.status
-    elif result.ok:
-        delivery.status, delivery.delivered_at, outcome = "delivered", now, "delivered"
-    else:
-        next_at = now + backoff(delivery.attempts)
-        if next_at - claim.event_created > GIVE_UP_AFTER:
-            delivery.status, outcome = "failed", "failed"
+def _finish(tried, now):
+    """Log each attempt and settle its delivery (delivered, retried later, or given up);
+    a claim tried with None is given back as it was. One transaction for the batch.
+    Returns ``[(claim, result, outcome)]`` of the attempts."""
+    deliveries = {delivery.id: delivery for delivery in db.session.scalars(
+        select(WebhookDelivery).where(WebhookDelivery.id.in_([c.delivery_id for c, _ in tried]))
+        .order_by(WebhookDelivery.id).with_for_update())}
+    settled = []
+    for claim, result in tried:
+        delivery = deliveries[claim.delivery_id]
+        if result is None:
+            if delivery.status == "pending":
+                delivery.attempts -= 1
+                delivery.next_attempt_at = claim.due_at
+            continue
+        db.session.add(WebhookAttempt(delivery_id=delivery.id, attempted_at=now,
+                                      status_code=result.status_code, error=result.error,
+                                      duration_ms=result.duration_ms))
+        if delivery.status != "pending":  # removed meanwhile: keep the log, change nothing
+            outcome = delivery.status
+        elif result.ok:
+            delivery.status, delivery.delivered_at, outcome = "delivered", now, "delivered"
         else:
-            delivery.next_attempt_at, outcome = next_at, "retry"
+            next_at = now + backoff(delivery.attempts)
+            if next_at - claim.event_created > GIVE_UP_AFTER:
+                delivery.status, outcome = "failed", "failed"
+            else:
+                delivery.next_attempt_at, outcome = next_at, "retry"
+        settled.append((claim, result, outcome))
     db.session.commit()
-    logs.webhook_attempt(claim.webhook_id, claim.event_id, outcome, status=result.status_code,
-                         error=result.error, duration_ms=result.duration_ms)
-    return outcome
+    for claim, result, outcome in settled:
+        logs.webhook_attempt(claim.webhook_id, claim.event_id, outcome,
+                             status=result.status_code, error=result.error,
+                             duration_ms=result.duration_ms)
+    return settled
+
+
+def _post(claim, post, production):
+    if production and not resolves_to_public(claim.url):
+        return PostResult(None, "the host does not resolve to a public address", 0)
+    return post(claim.url, claim.body, {
+        "Content-Type": "application/json",
+        "User-Agent": "RenewalPortal-Webhooks/1",
+        SIGNATURE_HEADER: sign(claim.secret, claim.body, int(time.time())),
+        "Portal-Event-Id": str(claim.event_id),
+    })
 
 
 def deliver_due_webhooks(now=None, limit=100, post=post_json):
-    """Deliver up to ``limit`` due deliveries; returns counts by outcome. ``now`` fixes
-    the clock (tests); by default each step reads it anew."""
+    """Deliver up to ``limit`` due deliveries, ``BATCH`` claimed at a time; returns counts
+    by outcome. ``now`` fixes the clock (tests); by default each step reads it anew."""
     counts = {"delivered": 0, "retry": 0, "failed": 0, "cancelled": 0}
     failing = set()
     production = current_app.config.get("PORTAL_ENV") == "production"
-    for _ in range(limit):
-        claim = _claim(now or utc_now(), failing)
-        if claim is None:
+    attempted = 0
+    while attempted < limit:
+        claims = _claim(now or utc_now(), failing, min(BATCH, limit - attempted))
+        if not claims:
             break
-        timestamp = int(time.time())
-        if production and not resolves_to_public(claim.url):
-            result = PostResult(None, "the host does not resolve to a public address", 0)
-        else:
-            result = post(claim.url, claim.body, {
-                "Content-Type": "application/json",
-                "User-Agent": "RenewalPortal-Webhooks/1",
-                SIGNATURE_HEADER: sign(claim.secret, claim.body, timestamp),
-                "Portal-Event-Id": str(claim.event_id),
-            })
-        outcome = _finish(claim, result, now or utc_now())
-        counts[outcome] += 1
-        if not result.ok:
-            failing.add(claim.webhook_id)
+        tried = []
+        for claim in claims:
+            if claim.webhook_id in failing:  # failed earlier in this run: given back
+                tried.append((claim, None))
+                continue
+            result = _post(claim, post, production)
+            tried.append((claim, result))
+            if not result.ok:
+                failing.add(claim.webhook_id)
+        for _claim_done, _result, outcome in _finish(tried, now or utc_now()):
+            counts[outcome] += 1
+            attempted += 1
     return counts
 
 
