@@ -216,6 +216,12 @@ def test_a_dead_endpoint_does_not_hold_up_the_others(client, make_contract, part
     assert counts["delivered"] == 5 and counts["retry"] == 1  # one timeout, not five
     assert len(alive.accepted()) == 5
     assert elapsed < 3
+    # The dead endpoint's other events were given back untried, due as before.
+    waiting = db.session.execute(select(WebhookDelivery.attempts, WebhookDelivery.status)
+                                 .where(WebhookDelivery.status == "pending")).all()
+    assert sorted(waiting) == [(0, "pending")] * 4 + [(1, "pending")]
+    assert webhooks.deliver_due_webhooks(post=lambda *a: webhooks.PostResult(
+        200, None, 1))["delivered"] == 4
 
 
 def test_removed_endpoint_gets_nothing_more(client, make_contract, partners, today):
