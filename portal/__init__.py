@@ -26,6 +26,7 @@ def create_app(config=None):
     register_web(app)
     register_blueprints(app)
     register_cli(app)
+    register_signal_receivers()
     return app
 
 
@@ -111,6 +112,13 @@ def register_models():
     from portal.rates import models as _rates  # noqa: F401
     from portal.renewals import models as _renewals  # noqa: F401
     from portal.staff import models as _staff  # noqa: F401
+
+
+def register_signal_receivers():
+    """Features that react to another feature's changes subscribe to its signals."""
+    from portal.partners import events as partner_events
+
+    partner_events.connect()
 
 
 def register_cli(app):

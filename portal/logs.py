@@ -147,6 +147,14 @@ def provider_call(provider, call, **about_fields):
                                          "duration_ms": _ms(started)})
 
 
+def webhook_attempt(webhook, event, outcome, *, status=None, error=None, duration_ms=0):
+    """One line per POST of a partner event to an endpoint (never the secret or body)."""
+    level = logging.INFO if outcome == "delivered" else logging.WARNING
+    LOGGER.log(level, "webhook attempt", extra=_drop_none(
+        event="webhook", webhook=webhook, event_id=event, outcome=outcome, status=status,
+        error=error[:200] if error else None, duration_ms=duration_ms))
+
+
 def job_run(job, counts, *, failed=0):
     """One line when a job (a command or a scheduled task) has run, with its counts."""
     level = logging.WARNING if failed else logging.INFO

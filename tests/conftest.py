@@ -22,6 +22,7 @@ from tests.pgserver import SERVER_TIMEZONE as TEST_DATABASE_TZ  # noqa: E402  (s
 os.environ["PGTZ"] = TEST_DATABASE_TZ
 
 import ipaddress  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 import socket  # noqa: E402
 
 import pytest  # noqa: E402
@@ -155,6 +156,35 @@ def app(base_app):
             db.session = original
             transaction.rollback()
             connection.close()
+
+
+@contextmanager
+def own_database_app(url, instance_path, **overrides):
+    """An app on a database of its own whose commits are real, for tests where threads
+    must see each other's work: schema created and launch dates seeded, emptied after."""
+    app = make_app(url, instance_path, **overrides)
+    with app.app_context():
+        db.create_all()
+        seed_launch_dates()
+        db.session.commit()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def committing_app(request, tmp_path):
+    """``own_database_app`` on the throwaway PostgreSQL; skipped without it."""
+    if "postgresql" not in BACKENDS:
+        pytest.skip("PostgreSQL is not among the test backends")
+    server = request.getfixturevalue("postgres_server")
+    if server is None:
+        pytest.skip("needs the throwaway PostgreSQL server")
+    name = "committing_" + request.module.__name__.rpartition(".")[2]
+    with own_database_app(server.create_database(name), tmp_path) as app:
+        yield app
 
 
 @pytest.fixture

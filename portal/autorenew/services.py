@@ -42,6 +42,7 @@ from portal.payments.provider import FAILED, SUCCEEDED, CardDeclined, ProviderEr
 from portal.rates.services import rate_table
 from portal.renewals import rules
 from portal.renewals.services import current_quote, settings
+from portal.signals import announce, auto_renew_changed
 from portal.timeutil import utc_now
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,7 @@ def keep_card(order, state, provider):
     record(f"customer:{order.contact_id}" if order.contact_id else "system", "autorenew.on",
            order.contract.number, order=order.reference)
     db.session.flush()
+    announce(auto_renew_changed, contract=order.contract, enabled=True)
     return renewal
 
 
@@ -143,6 +145,7 @@ def turn_off(contract, actor):
     renewal.turned_off_by = actor
     record(actor, "autorenew.off", contract.number)
     db.session.flush()
+    announce(auto_renew_changed, contract=contract, enabled=False)
     contact = renewal.contact or contract.primary_contact
     if contact is not None:
         _stage(contact, contract, "autorenew_off",

@@ -27,12 +27,14 @@ def stage(key, to, rendered, contract):
                        html=html, key=key)
 
 
-def send_fresh_link(link, token):
-    """Email a newly issued renewal link to its contact."""
+def send_fresh_link(link, token, partner=None):
+    """Email a newly issued renewal link to its contact: one the contact asked for, or,
+    with ``partner``, one the contract's reseller asked to be sent."""
     contract, contact = link.contract, link.contact
-    rendered = _render("fresh_link", contact, contract.account.country,
-                       contract=contract, contact=contact, link=link, url=link_url(token))
-    return stage(f"fresh-link:{link.reference}", contact.email, rendered, contract)
+    rendered = _render("fresh_link", contact, contract.account.country, contract=contract,
+                       contact=contact, link=link, url=link_url(token), partner=partner)
+    key = "fresh-link" if partner is None else "partner-link"
+    return stage(f"{key}:{link.reference}", contact.email, rendered, contract)
 
 
 def send_order_confirmation(order, link):

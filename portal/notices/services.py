@@ -31,6 +31,7 @@ from portal.mail.outbox import stage_email
 from portal.notices.models import NoticeRecord
 from portal.renewals.rules import RuleError
 from portal.renewals.services import issue_quote
+from portal.signals import announce, renewal_day
 
 #: (milestone, fewest days left, most days left): the milestone due at each distance from E.
 WINDOWS = ((15, 0, 15), (30, 16, 30), (60, 31, 60))
@@ -106,6 +107,7 @@ def due_contracts(today):
 def send_notices(today):
     """Stage the notices due on ``today``; returns a RunReport."""
     report = RunReport()
+    announce(renewal_day, today=today)
     work = due_contracts(today)
     db.session.commit()
     for contract_id, milestone in work:

@@ -17,6 +17,7 @@ from portal.orders.models import OPEN_STATUSES, Order, Payment
 from portal.rates.services import rate_table
 from portal.renewals import rules
 from portal.renewals.services import quote_document, settings
+from portal.signals import announce, order_lapsed, order_paid, order_placed
 from portal.timeutil import utc_now
 
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -123,6 +124,7 @@ def place_order(quote, service_level, term_months, pay_currency, method_code, *,
     db.session.flush()
     record(actor, "order.place", contract.number, order=order.reference, method=method_code,
            amount=f"{order.amount_due} {order.pay_currency}")
+    announce(order_placed, order=order)
     return order
 
 
@@ -171,6 +173,7 @@ def record_payment(order_id, *, provider, provider_ref, amount, currency, receiv
            amount=f"{order.amount_due} {order.pay_currency}", method=order.method)
     db.session.flush()
     send_payment_received(order)
+    announce(order_paid, order=order)
     return order, True
 
 
@@ -183,6 +186,7 @@ def expire_offline_orders(today):
     for order in expired:
         order.transition("expired")
         record("system", "order.expire", order.contract.number, order=order.reference)
+        announce(order_lapsed, order=order)
     return expired
 
 

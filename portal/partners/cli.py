@@ -1,10 +1,13 @@
-"""``portal partner add CODE [--name NAME]`` and ``portal partner revoke-key PREFIX``."""
+"""``portal partner add CODE [--name NAME]``, ``portal partner revoke-key PREFIX`` and
+``portal partner deliver-webhooks [--limit N]``."""
 import click
 from flask.cli import with_appcontext
 
+from portal import logs
 from portal.audit.models import record
 from portal.extensions import db
 from portal.partners.keys import PartnerKeyError, ensure_partner, issue_key, revoke_key
+from portal.partners.webhooks import deliver_due_webhooks
 
 
 @click.group("partner")
@@ -43,3 +46,15 @@ def revoke_command(prefix):
     record("cli", "partner.key_revoke", row.partner.code, prefix=row.prefix)
     db.session.commit()
     click.echo(f"revoked {row.prefix} of partner {row.partner.code}")
+
+
+@partner_group.command("deliver-webhooks")
+@click.option("--limit", type=click.IntRange(1, 100000), default=500, show_default=True,
+              help="Deliver at most this many events in this run.")
+@with_appcontext
+def deliver_webhooks_command(limit):
+    """POST the due partner events to their webhook endpoints (safe to run at any time,
+    and several at once)."""
+    counts = deliver_due_webhooks(limit=limit)
+    click.echo(", ".join(f"{count} {outcome}" for outcome, count in counts.items()))
+    logs.job_run("partners.deliver_webhooks", counts, failed=counts["failed"])

@@ -1,15 +1,18 @@
 """The partner API at /api/partner/v1: Bearer keys, JSON in and out, the partner's own
 contracts only. A contract of another partner answers 404, exactly like a missing one."""
+import functools
 import hashlib
+from datetime import timedelta
 
 from flask import Blueprint, current_app, g, jsonify, request
 from flask_limiter.util import get_remote_address
 
-from portal.partners import services
+from portal.extensions import db
+from portal.partners import events, services, webhooks
 from portal.partners.keys import partner_for_key
 from portal.partners.openapi import openapi_document
 from portal.rates.services import rate_table
-from portal.timeutil import utc_today
+from portal.timeutil import utc_now, utc_today
 from portal.web import csrf, limiter
 
 bp = Blueprint("partner_api", __name__, url_prefix="/api/partner/v1")
@@ -18,6 +21,8 @@ csrf.exempt(bp)
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 100
 MAX_NUMBER_LENGTH = 64  # Contract.number's column size
+DEFAULT_EVENTS = 100
+MAX_EVENT_ID = 2**31 - 1  # the largest id the column holds
 PUBLIC_ENDPOINTS = {"partner_api.openapi"}
 
 
@@ -44,6 +49,36 @@ def rate_limit_key():
     if token:
         return "partner-key:" + hashlib.sha256(token.encode("utf-8")).hexdigest()[:32]
     return "partner-anon:" + (get_remote_address() or "")
+
+
+class Refused(Exception):
+    """Ends a request with an API error (handled below)."""
+
+    def __init__(self, status, code, message):
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+@bp.errorhandler(Refused)
+@bp.errorhandler(services.PartnerRequestRefused)
+def refused(error):
+    """Refusals come before anything is written; what a request leaves uncommitted is
+    rolled back when it ends."""
+    return api_error(error.status, error.code, str(error))
+
+
+def takes_query(*allowed):
+    """The view accepts only the query parameters ``allowed``, each once; anything else
+    is a 400 (a misspelt filter must not silently mean "everything")."""
+    def decorate(view):
+        @functools.wraps(view)
+        def checked(*args, **kwargs):
+            problem = unknown_query_parameter(allowed)
+            if problem:
+                raise Refused(400, "bad_request", problem)
+            return view(*args, **kwargs)
+        return checked
+    return decorate
 
 
 @bp.before_request
@@ -82,19 +117,16 @@ def unknown_query_parameter(allowed=()):
 
 @bp.get("/contracts")
 @limiter.limit(key_rate_limit, key_func=rate_limit_key)
+@takes_query("status", "page", "per_page")
 def contracts():
-    problem = unknown_query_parameter(("status", "page", "per_page"))
-    if problem:
-        return api_error(400, "bad_request", problem)
     status = request.args.get("status")
     if status is not None and status not in services.STATUSES:
-        return api_error(400, "bad_request",
-                         "status must be one of " + ", ".join(services.STATUSES))
+        raise Refused(400, "bad_request", "status must be one of " + ", ".join(services.STATUSES))
     try:
         page = _positive_int("page", 1)
         per_page = _positive_int("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)
     except ValueError as error:
-        return api_error(400, "bad_request", str(error))
+        raise Refused(400, "bad_request", str(error)) from None
     today = utc_today()
     items, total = services.partner_contracts(g.partner, today, status, page, per_page)
     rates = rate_table(today)
@@ -106,18 +138,103 @@ def contracts():
     })
 
 
-@bp.get("/contracts/<number>")
-@limiter.limit(key_rate_limit, key_func=rate_limit_key)
-def contract(number):
-    problem = unknown_query_parameter()
-    if problem:
-        return api_error(400, "bad_request", problem)
+def own_contract(number):
+    """The partner's contract ``number``; another partner's is a 404 like a missing one."""
     item = None
     if len(number) <= MAX_NUMBER_LENGTH and "\x00" not in number:
         item = services.partner_contract(g.partner, number)
     if item is None:
-        return api_error(404, "not_found", "no such contract")
-    return jsonify(services.contract_document(item, utc_today()))
+        raise Refused(404, "not_found", "no such contract")
+    return item
+
+
+@bp.get("/contracts/<number>")
+@limiter.limit(key_rate_limit, key_func=rate_limit_key)
+@takes_query()
+def contract(number):
+    return jsonify(services.contract_document(own_contract(number), utc_today()))
+
+
+@bp.get("/contracts/<number>/quote")
+@limiter.limit(key_rate_limit, key_func=rate_limit_key)
+@takes_query("pay_currency")
+def quote(number):
+    item = own_contract(number)
+    return jsonify(services.partner_quote(item, utc_today(), request.args.get("pay_currency")))
+
+
+@bp.post("/contracts/<number>/renewal-link")
+@limiter.limit(key_rate_limit, key_func=rate_limit_key)
+@takes_query()
+def renewal_link(number):
+    recipients = services.email_renewal_link(g.partner, own_contract(number), utc_today())
+    db.session.commit()
+    return jsonify({"status": "sent", "recipients": recipients}), 202
+
+
+@bp.post("/webhooks")
+@limiter.limit(key_rate_limit, key_func=rate_limit_key)
+@takes_query()
+def add_webhook():
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or set(body) != {"url"}:
+        raise Refused(400, "bad_request", 'the body must be a JSON object {"url": "..."}')
+    production = current_app.config.get("PORTAL_ENV") == "production"
+    try:
+        webhook, secret = webhooks.register(g.partner, body["url"], production)
+    except webhooks.WebhookConflict as error:
+        raise Refused(409, "conflict", str(error)) from None
+    except webhooks.WebhookError as error:
+        raise Refused(400, "bad_request", str(error)) from None
+    db.session.commit()
+    return jsonify(webhooks.webhook_document(webhook, secret)), 201
+
+
+@bp.get("/webhooks")
+@limiter.limit(key_rate_limit, key_func=rate_limit_key)
+@takes_query()
+def list_webhooks():
+    return jsonify({"webhooks": [webhooks.webhook_document(endpoint)
+                                 for endpoint in webhooks.live_endpoints(g.partner)]})
+
+
+@bp.delete("/webhooks/<webhook_id>")
+@limiter.limit(key_rate_limit, key_func=rate_limit_key)
+@takes_query()
+def delete_webhook(webhook_id):
+    endpoint = None
+    if webhook_id.isascii() and webhook_id.isdigit() and int(webhook_id) <= MAX_EVENT_ID:
+        endpoint = webhooks.find_endpoint(g.partner, int(webhook_id))
+    if endpoint is None:
+        raise Refused(404, "not_found", "no such webhook")
+    webhooks.remove(endpoint)
+    db.session.commit()
+    return "", 204
+
+
+@bp.get("/events")
+@limiter.limit(key_rate_limit, key_func=rate_limit_key)
+@takes_query("after", "limit")
+def event_feed():
+    try:
+        after = _whole_number("after", 0, MAX_EVENT_ID)
+        limit = _positive_int("limit", DEFAULT_EVENTS, DEFAULT_EVENTS)
+    except ValueError as error:
+        raise Refused(400, "bad_request", str(error)) from None
+    settled = utc_now() - timedelta(
+        seconds=current_app.config.get("PARTNER_EVENTS_SETTLE_SECONDS", 10))
+    found = events.events_after(g.partner, after, limit + 1, settled)
+    return jsonify({"events": [events.event_document(event) for event in found[:limit]],
+                    "has_more": len(found) > limit})
+
+
+def _whole_number(name, default, maximum):
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 10 or int(raw) > maximum:
+        raise ValueError(f"{name} must be a whole number from 0 to {maximum}")
+    return int(raw)
 
 
 @bp.get("/openapi.json")

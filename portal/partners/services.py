@@ -2,14 +2,20 @@
 from datetime import timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from portal.contracts.models import Contract
 from portal.extensions import db
 from portal.money import amount_string
+from portal.audit.models import record
 from portal.autorenew.services import is_on
+from portal.checkout.emails import send_fresh_link
+from portal.links.services import issue_link, window_closes
 from portal.orders.services import open_order
+from portal.partners.models import PartnerLinkRequest
+from portal.rates.services import rate_table
 from portal.renewals import rules
-from portal.renewals.services import compute_quote, contract_facts, settings
+from portal.renewals.services import compute_quote, contract_facts, quote_json, settings
 
 STATUSES = ("active", "expiring", "expired", "cancelled")
 #: A contract is ``expiring`` when its end date is 0 to 60 days away.
@@ -113,3 +119,60 @@ def partner_contracts(partner, today, status=None, page=1, per_page=50):
         .offset((page - 1) * per_page).limit(per_page)
     ).all()
     return contracts, total
+
+
+class PartnerRequestRefused(ValueError):
+    """A partner request the API answers with an error: ``status``, ``code``, message."""
+
+    def __init__(self, status, code, message):
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+def partner_quote(contract, today, pay_currency=None):
+    """Today's quote JSON, as ``portal quote --json``; ``pay_currency`` must be one the
+    checkout offers for the quote (the quote currency, or a fresh rate's)."""
+    try:
+        result, document = quote_json(contract, today)
+    except rules.RuleError as error:
+        raise PartnerRequestRefused(409, "not_quotable", str(error)) from None
+    if pay_currency is None:
+        return document
+    offered = rules.pay_currencies(result.currency, rate_table(today), settings())
+    if pay_currency not in rules.PAYMENT_CURRENCIES:
+        raise PartnerRequestRefused(400, "bad_request",
+                                    "pay_currency must be an ISO 4217 code the portal takes, "
+                                    "such as USD or EUR")
+    if pay_currency not in offered:
+        raise PartnerRequestRefused(409, "currency_not_offered", "pay_currency must be one "
+                                    "of " + ", ".join(offered) + " for this quote today")
+    try:
+        return quote_json(contract, today, pay_currency=pay_currency)[1]
+    except rules.RuleError as error:
+        raise PartnerRequestRefused(409, "not_quotable", str(error)) from None
+
+
+def email_renewal_link(partner, contract, today):
+    """Email a fresh renewal link to each renewal contact of ``contract``, at most once a
+    day per contract; the links never leave the portal but by that email. Returns the
+    number of recipients; the caller commits."""
+    if contract.status == "cancelled" or contract.channel == "oem":
+        raise PartnerRequestRefused(409, "not_renewable", "the contract cannot be renewed")
+    if today > window_closes(contract):
+        raise PartnerRequestRefused(409, "not_renewable",
+                                    "the contract ended too long ago to be renewed online")
+    recipients = contract.renewal_contacts
+    if not recipients:
+        raise PartnerRequestRefused(409, "no_contacts", "the contract has no contact on record")
+    try:
+        with db.session.begin_nested():
+            db.session.add(PartnerLinkRequest(contract_id=contract.id, partner_id=partner.id,
+                                              day=today, recipients=len(recipients)))
+    except IntegrityError:
+        raise PartnerRequestRefused(429, "too_many", "the renewal link of this contract "
+                                    "was emailed today already; ask again tomorrow") from None
+    for contact in recipients:
+        send_fresh_link(*issue_link(contract, contact, purpose="partner"), partner=partner)
+    record(f"partner:{partner.code}", "link.partner_request", contract.number,
+           recipients=len(recipients))
+    return len(recipients)

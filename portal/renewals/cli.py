@@ -33,17 +33,9 @@ def quote_command(number, quote_date, level, term, pay_currency, as_json):
     contract = find_contract(number)
     quote_date = quote_date or utc_today()
     try:
-        result, rates = services.compute_quote(contract, quote_date)
-        payment = None
-        if pay_currency is not None:
-            option = result.option(level or contract.service_level, term or contract.term_months)
-            payment = rules.payment(result, option, pay_currency.upper(), rates,
-                                    services.settings())
-        elif level is not None or term is not None:
-            result.option(level or contract.service_level, term or contract.term_months)
+        result, document = services.quote_json(contract, quote_date, level, term, pay_currency)
     except rules.RuleError as error:
         raise click.ClickException(f"{number}: {error}") from None
-    document = services.quote_document(result, payment)
     if as_json:
         click.echo(json.dumps(document, indent=2))
         return

@@ -63,6 +63,21 @@ def compute_quote(contract, quote_date, rates=None, lines=None):
     return rules.quote(facts, contract.price_list.prices(), rates, quote_date, settings()), rates
 
 
+def quote_json(contract, quote_date, level=None, term=None, pay_currency=None):
+    """The quote JSON of ``contract`` on ``quote_date``, as ``portal quote --json`` prints
+    it; with ``pay_currency``, ``payment`` pays the (``level``, ``term``) option, by
+    default the contract's own. Returns ``(result, document)``; RuleError when the
+    contract cannot be priced, the option is not offered or the currency not offered."""
+    result, rates = compute_quote(contract, quote_date)
+    payment = None
+    if pay_currency is not None:
+        option = result.option(level or contract.service_level, term or contract.term_months)
+        payment = rules.payment(result, option, pay_currency.upper(), rates, settings())
+    elif level is not None or term is not None:
+        result.option(level or contract.service_level, term or contract.term_months)
+    return result, quote_document(result, payment)
+
+
 def quote_document(result, payment=None):
     """The quote JSON of docs/interfaces.md."""
     currency = result.currency

@@ -9,6 +9,7 @@ from portal.extensions import db
 from portal.mail.models import OutboxMessage
 from portal.markets.models import MarketLaunch
 from portal.orders.models import Refund
+from portal.partners import webhooks as partner_webhooks
 from portal.money import amount_string
 from portal.staff import emails, services
 from portal.staff.accounts import authenticate, is_locked, now
@@ -381,6 +382,16 @@ def retry_email(message_id):
                     lambda _result: _("The email to %(email)s will be sent again with the next "
                                       "delivery run.", email=message.to),
                     url_for("staff.outbox"))
+
+
+# --- partner webhooks ---
+
+
+@bp.get("/webhooks")
+@staff_required()
+def webhooks():
+    return render_template("staff/webhooks.html", endpoints=partner_webhooks.endpoint_overview(),
+                           attempts=partner_webhooks.recent_attempts())
 
 
 @bp.context_processor

@@ -5,42 +5,20 @@ the rolled-back transaction of the other tests, and empties it afterwards.
 """
 import threading
 
-import pytest
 from sqlalchemy import func, select
 
 from portal.contracts.models import Contact
 from portal.extensions import db
 from portal.mail.models import OutboxMessage
 from portal.mail.outbox import drain
-from portal.markets.services import seed_launch_dates
 from portal.notices import services
 from portal.notices.models import NoticeRecord
 from tests import factories
-from tests.conftest import BACKENDS, make_app
 from tests.notices.conftest import END, days_before
 from tests.smtpsink import SmtpSink
 from tests.threads import run_together
 
 CONTRACTS = 12
-
-
-@pytest.fixture
-def committing_app(request, tmp_path):
-    if "postgresql" not in BACKENDS:
-        pytest.skip("PostgreSQL is not among the test backends")
-    server = request.getfixturevalue("postgres_server")
-    if server is None:
-        pytest.skip("needs the throwaway PostgreSQL server")
-    app = make_app(server.create_database("portal_concurrency"), tmp_path)
-    with app.app_context():
-        db.create_all()
-        seed_launch_dates()
-        db.session.commit()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.drop_all()
-        db.engine.dispose()
 
 
 def test_concurrent_runs_and_drains_send_one_email_per_recipient(committing_app, monkeypatch):

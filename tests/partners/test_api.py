@@ -186,7 +186,14 @@ def test_openapi_document_is_valid_and_public(client):
     document = response.get_json()
     validate(document)
     assert document == openapi_document()
-    assert set(document["paths"]) == {"/contracts", "/contracts/{number}"}
+    assert set(document["paths"]) == {
+        "/contracts", "/contracts/{number}", "/contracts/{number}/quote",
+        "/contracts/{number}/renewal-link", "/webhooks", "/webhooks/{id}", "/events"}
+    routes = {rule.rule.removeprefix(API).replace("<number>", "{number}")
+              .replace("<webhook_id>", "{id}")
+              for rule in client.application.url_map.iter_rules()
+              if rule.rule.startswith(API) and not rule.rule.endswith("openapi.json")}
+    assert routes == set(document["paths"])
 
 
 # --- command line ---

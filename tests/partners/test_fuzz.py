@@ -9,7 +9,8 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation import GenerationMode
 from hypothesis import HealthCheck, given, settings
 
-from portal.orders.services import place_order
+from portal.orders.services import place_order, record_payment
+from portal.partners.webhooks import register
 from portal.renewals.services import issue_quote
 from tests import factories
 from tests.access import bearer
@@ -17,8 +18,10 @@ from tests.access import bearer
 
 @pytest.fixture
 def fuzz_world(app, make_contract, partners, today, monkeypatch):
-    """Partner A's contracts in every state, and one of partner B's."""
+    """Partner A's contracts in every state, a webhook endpoint and events; one contract,
+    an endpoint and an event of partner B's."""
     monkeypatch.setitem(app.config, "PARTNER_API_RATE_LIMIT", "100000 per minute")
+    monkeypatch.setitem(app.config, "PARTNER_EVENTS_SETTLE_SECONDS", 0)
     partner_a, key_a = partners["A"]
     for days in (90, 60, 0, -1, -500):
         make_contract(days_to_end=days, partner=partner_a, number=f"SNS-FZ{days}")
@@ -32,7 +35,16 @@ def fuzz_world(app, make_contract, partners, today, monkeypatch):
     no_rate = factories.contract(plist, country="DE", number="SNS-FZ-EUR",
                                  end_date=today + timedelta(days=30))
     no_rate.partner = partner_a
-    make_contract(partner=partners["B"][0], number="SNS-FZ-B")
+    for partner in (partner_a, partners["B"][0]):
+        register(partner, f"https://hooks.example/{partner.code}", production=False)
+    theirs = make_contract(partner=partners["B"][0], number="SNS-FZ-B", days_to_end=20)
+    place_order(issue_quote(theirs, today), "basic", 12, "USD", "bank_transfer",
+                contact_id=None, today=today, actor="customer")
+    pay = make_contract(days_to_end=20, partner=partner_a, number="SNS-FZ-PAID")
+    paid = place_order(issue_quote(pay, today), "basic", 12, "USD", "bank_transfer",
+                       contact_id=None, today=today, actor="customer")
+    record_payment(paid.id, provider="bank", provider_ref="fz-1", amount=paid.amount_due,
+                   currency="USD", received_on=today, actor="staff")
     return key_a
 
 

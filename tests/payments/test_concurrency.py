@@ -8,7 +8,6 @@ from sqlalchemy import func, select
 
 from portal.contracts.models import Contract
 from portal.extensions import db
-from portal.markets.services import seed_launch_dates
 from portal.orders.models import Order, Payment
 from portal.orders.services import place_order
 from portal.payments.services import pay_with_card, start_card_payment
@@ -16,7 +15,7 @@ from portal.renewals.services import issue_quote
 from portal.timeutil import utc_today
 from tests import factories
 from tests.checkout.conftest import PRICES
-from tests.conftest import _database_url, make_app
+from tests.conftest import _database_url, own_database_app
 from tests.threads import run_together
 
 
@@ -26,16 +25,9 @@ def live_app(backend, request, tmp_path_factory, stripe_emulator):
     if backend == "postgresql" and os.environ.get("TEST_DATABASE_URL"):
         pytest.skip("needs a database of its own, not the shared TEST_DATABASE_URL")
     url = _database_url(backend, request, tmp_path_factory, "payments_race")
-    app = make_app(url, tmp_path_factory.mktemp("race"), **stripe_emulator.config())
-    with app.app_context():
-        db.create_all()
-        seed_launch_dates()
-        db.session.commit()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.drop_all()
-        db.engine.dispose()
+    with own_database_app(url, tmp_path_factory.mktemp("race"),
+                          **stripe_emulator.config()) as app:
+        yield app
 
 
 def _card_order(today):

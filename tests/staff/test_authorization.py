@@ -72,6 +72,7 @@ STAFF_ROUTES = [
     ("contract", "GET", "/staff/contracts/{a}", None, STAFF, 200),
     ("requests", "GET", "/staff/requests", None, STAFF, 200),
     ("outbox", "GET", "/staff/outbox", None, STAFF, 200),
+    ("webhooks", "GET", "/staff/webhooks", None, STAFF, 200),
     ("refunds", "GET", "/staff/refunds", None, STAFF, 200),
     ("refund", "GET", "/staff/contracts/{a}/refund", None, STAFF, 200),
     ("regenerate", "POST", "/staff/contracts/{a}/quote",
@@ -143,12 +144,20 @@ API_ROUTES = [
     ("own A", "/api/partner/v1/contracts/{a}"),
     ("own B", "/api/partner/v1/contracts/{b}"),
     ("openapi", "/api/partner/v1/openapi.json"),
+    ("quote A", "/api/partner/v1/contracts/{a}/quote"),
+    ("quote B", "/api/partner/v1/contracts/{b}/quote"),
+    ("events", "/api/partner/v1/events"),
+    ("webhooks", "/api/partner/v1/webhooks"),
 ]
 API_EXPECTED = {
     "list": {"partner_a": 200, "partner_b": 200},
     "own A": {"partner_a": 200, "partner_b": 404},
     "own B": {"partner_a": 404, "partner_b": 200},
     "openapi": dict.fromkeys(CALLERS, 200),
+    "quote A": {"partner_a": 200, "partner_b": 404},
+    "quote B": {"partner_a": 404, "partner_b": 200},
+    "events": {"partner_a": 200, "partner_b": 200},
+    "webhooks": {"partner_a": 200, "partner_b": 200},
 }
 
 
