@@ -24,7 +24,15 @@ INT_SETTINGS = {
     "QUOTE_VALIDITY_DAYS": 30,
     "RATES_TIMEOUT_SECONDS": 10,
     "SMTP_TIMEOUT_SECONDS": 30,
+    # The payment provider: connect and read deadlines of one call, and how many times a
+    # call that failed on the network is tried again (the SDK's own default is 80 s, 2).
+    "PROVIDER_CONNECT_TIMEOUT_SECONDS": 3,
+    "PROVIDER_READ_TIMEOUT_SECONDS": 8,
+    "PROVIDER_MAX_RETRIES": 1,
 }
+#: Settings that are deadlines: 0 would mean "no deadline" to some clients.
+TIMEOUTS = {"RATES_TIMEOUT_SECONDS", "SMTP_TIMEOUT_SECONDS", "PROVIDER_CONNECT_TIMEOUT_SECONDS",
+            "PROVIDER_READ_TIMEOUT_SECONDS"}
 STR_SETTINGS = {
     "DATABASE_URL": None,
     "SECRET_KEY": None,
@@ -76,6 +84,9 @@ def check(config):
         value = config.get(name)
         if value is not None and (value < 0 or (name in FRACTIONS and value >= 1)):
             raise ConfigError(f"{name}: {value} is out of range")
+    for name in TIMEOUTS:
+        if config.get(name) is not None and config[name] <= 0:
+            raise ConfigError(f"{name}: must be at least 1 second")
     for name, schemes in URL_SCHEMES.items():
         value = config.get(name)
         if value and (urlsplit(value).scheme not in schemes or not urlsplit(value).netloc):

@@ -33,8 +33,12 @@ def provider():
         return None
     cached = current_app.extensions.get("payments_provider")
     if cached is None:
-        cached = StripeProvider(config["STRIPE_SECRET_KEY"], config.get("STRIPE_WEBHOOK_SECRET"),
-                                config.get("STRIPE_API_BASE"))
+        cached = StripeProvider(
+            config["STRIPE_SECRET_KEY"], config.get("STRIPE_WEBHOOK_SECRET"),
+            config.get("STRIPE_API_BASE"),
+            timeouts=(config["PROVIDER_CONNECT_TIMEOUT_SECONDS"],
+                      config["PROVIDER_READ_TIMEOUT_SECONDS"]),
+            retries=config["PROVIDER_MAX_RETRIES"])
         current_app.extensions["payments_provider"] = cached
     return cached
 

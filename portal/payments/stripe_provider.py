@@ -54,7 +54,6 @@ STATES = {
 }
 #: Statuses in which a card may be attached and the intent confirmed.
 CONFIRMABLE = ("requires_payment_method", "requires_confirmation")
-NETWORK_RETRIES = 2
 
 
 def intent_idempotency_key(order, replaces=None):
@@ -67,12 +66,17 @@ def intent_idempotency_key(order, replaces=None):
 class StripeProvider(PaymentProvider):
     name = "stripe"
 
-    def __init__(self, secret_key, webhook_secret=None, api_base=None):
+    def __init__(self, secret_key, webhook_secret=None, api_base=None, *, timeouts=(3, 8),
+                 retries=1):
+        """``timeouts``: (connect, read) seconds of one HTTP call; ``retries``: how many
+        times a call that failed on the network is repeated (the SDK sends an idempotency
+        key with each POST, so a repeat never charges twice)."""
         if not secret_key:
             raise ProviderError("STRIPE_SECRET_KEY is not set")
         addresses = {"api": api_base.rstrip("/")} if api_base else None
-        self.client = stripe.StripeClient(secret_key, base_addresses=addresses,
-                                          max_network_retries=NETWORK_RETRIES)
+        self.client = stripe.StripeClient(
+            secret_key, base_addresses=addresses, max_network_retries=retries,
+            http_client=stripe.RequestsClient(timeout=tuple(timeouts)))
         self.webhook_secret = webhook_secret
         self.emulated = bool(api_base)
 
