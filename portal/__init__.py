@@ -100,6 +100,7 @@ def register_models():
     from portal.payments import models as _payments  # noqa: F401
     from portal.partners import models as _partners  # noqa: F401
     from portal.rates import models as _rates  # noqa: F401
+    from portal.ratelimits import models as _ratelimits  # noqa: F401
     from portal.renewals import models as _renewals  # noqa: F401
     from portal.staff import models as _staff  # noqa: F401
 

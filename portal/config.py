@@ -45,6 +45,7 @@ STR_SETTINGS = {
     "STRIPE_WEBHOOK_SECRET": None,
     "RENEWALS_DESK_EMAIL": "renewals@portal.example",
     "PARTNER_API_RATE_LIMIT": "120 per minute",
+    "RATELIMIT_STORAGE_URI": None,
     "PORTAL_CONFIG": None,
     "PORTAL_ENV": "development",
     "LOG_FORMAT": "text",

@@ -12,12 +12,18 @@ from werkzeug.exceptions import HTTPException
 from portal import assets, i18n, logs
 from portal.catalogs import tools as catalog_tools
 from portal.extensions import WriteLockNeeded, db, write_intent
+from portal.ratelimits.storage import SCHEME as DATABASE_STORAGE
 
 babel = Babel()
 csrf = CSRFProtect()
-limiter = Limiter(key_func=get_remote_address, storage_uri="memory://", default_limits=[])
+#: Counters live where every worker sees them: the database (``portal-db://``, the default)
+#: or Redis (``RATELIMIT_STORAGE_URI=redis://...``). A fault of the store lets the request
+#: through rather than failing it.
+limiter = Limiter(key_func=get_remote_address, default_limits=[], swallow_errors=True)
 
 STRIPE_JS_ORIGIN = "https://js.stripe.com"
+#: The largest request body read (forms, webhooks, partner API calls): 1 MiB, answered 413.
+MAX_REQUEST_BYTES = 1024 * 1024
 #: (setting, Flask's default, the portal's value): a secure ``__Host-`` session cookie.
 SESSION_COOKIE_SETTINGS = (
     ("SESSION_COOKIE_NAME", "session", "__Host-portal"),
@@ -135,6 +141,10 @@ def init_security(app):
         if app.config.get(key) == flask_default:
             app.config[key] = ours
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", 4 * 60 * 60)
+    app.config.setdefault("MAX_CONTENT_LENGTH", MAX_REQUEST_BYTES)
+    app.config.setdefault("MAX_FORM_MEMORY_SIZE", MAX_REQUEST_BYTES)
+    app.config["RATELIMIT_STORAGE_URI"] = (app.config.get("RATELIMIT_STORAGE_URI")
+                                           or f"{DATABASE_STORAGE}://")
     csrf.init_app(app)
     limiter.init_app(app)
 
