@@ -12,7 +12,13 @@ from portal.extensions import db
 from portal.orders.models import IllegalTransition, Order
 from portal.orders.services import PaymentMismatch, record_payment
 from portal.payments.models import ProcessedEvent
-from portal.payments.provider import FAILED, SUCCEEDED, CardDeclined, ProviderError
+from portal.payments.provider import (
+    FAILED,
+    SUCCEEDED,
+    CardDeclined,
+    PaymentNotFound,
+    ProviderError,
+)
 from portal.payments.stripe_provider import StripeProvider
 from portal.timeutil import utc_today
 
@@ -179,7 +185,10 @@ def _customer(order):
 def _payment_event(event):
     if not event.provider_ref:
         return "ignored"
-    state = card_provider().confirm(event.provider_ref)  # re-read: the body is not trusted
+    try:
+        state = card_provider().confirm(event.provider_ref)  # re-read: the body is not trusted
+    except PaymentNotFound:  # not a payment of this account: retrying will not change that
+        return "unknown_payment"
     order = db.session.scalar(select(Order).where(Order.provider_payment_id == state.provider_ref))
     if order is None and state.order_reference:
         order = db.session.scalar(select(Order).where(Order.reference == state.order_reference))

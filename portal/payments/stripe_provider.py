@@ -15,6 +15,7 @@ from portal.payments.provider import (
     WAITING,
     CardDeclined,
     PaymentProvider,
+    PaymentNotFound,
     PaymentState,
     ProviderError,
     WebhookEvent,
@@ -199,10 +200,14 @@ class StripeProvider(PaymentProvider):
         if not self.webhook_secret:
             raise ProviderError("STRIPE_WEBHOOK_SECRET is not set")
         try:
-            event = stripe.Webhook.construct_event(payload, signature, self.webhook_secret)
+            stripe.WebhookSignature.verify_header(
+                payload.decode("utf-8"), signature, self.webhook_secret,
+                stripe.Webhook.DEFAULT_TOLERANCE)
+            event = json.loads(payload)
         except (ValueError, stripe.SignatureVerificationError) as error:
             raise ValueError(f"not a genuine Stripe event: {error}") from None
-        event = event.to_dict()
+        if not isinstance(event, dict):  # signed, but not an event: an array, a number
+            raise ValueError("an event must be a JSON object")
         data = event.get("data") if isinstance(event.get("data"), dict) else {}
         obj = data.get("object") if isinstance(data.get("object"), dict) else {}
         ref = obj.get("id") if obj.get("object") == "payment_intent" else obj.get("payment_intent")
@@ -223,6 +228,10 @@ class StripeProvider(PaymentProvider):
                 return method(*args, **kwargs)
         except stripe.CardError as error:
             raise CardDeclined(error.code or "card_declined") from error
+        except stripe.InvalidRequestError as error:
+            if error.http_status == 404:
+                raise PaymentNotFound(str(error)) from error
+            raise ProviderError(str(error)) from error
         except stripe.StripeError as error:
             raise ProviderError(str(error)) from error
 
