@@ -23,6 +23,9 @@ def drain_command(limit):
         raise click.ClickException(str(error)) from None
     click.echo(f"sent {counts['sent']}, retry later {counts['retry']}, failed {counts['failed']}")
     logs.job_run("outbox.drain", counts, failed=counts["failed"])
+    if counts["failed"] or counts["retry"]:
+        raise click.ClickException(f"{counts['failed'] + counts['retry']} message(s) not "
+                                   "delivered")
 
 
 @outbox_group.command("failed")
