@@ -32,6 +32,7 @@ from sqlalchemy import or_, select
 
 from portal.audit.models import record
 from portal.extensions import db
+from portal.mail.addresses import deliverable
 from portal.mail.models import OutboxMessage
 from portal.timeutil import utc_now as _now  # the outbox's clock: naive UTC
 
@@ -243,6 +244,9 @@ def drain(now=None, limit=None):
 
 def _deliver(sender, row, now):
     row.attempts += 1
+    if not deliverable(row.to):  # the envelope and the To: header must name one mailbox
+        row.last_error = f"not an email address: {row.to!r}"[:2000]
+        return _fail(row)
     try:
         sender.send(row)
     except TemporaryFailure as error:

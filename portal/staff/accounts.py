@@ -8,6 +8,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from portal.extensions import db
+from portal.mail.addresses import normalized_address
 from portal.staff.models import ROLES, StaffUser
 from portal.timeutil import utc_now as now  # the clock of sign-ins and lockouts
 
@@ -58,9 +59,10 @@ def check_password_rules(password):
 def add_staff(email, password, role="sales"):
     """Create a staff user; refuses a duplicate email, an unknown role or a weak password."""
     email = normalise_email(email)
-    if ("@" not in email or len(email) > 254
-            or any(c.isspace() or not c.isprintable() for c in email)):
-        raise StaffError(f"{email!r} is not an email address")
+    try:
+        normalized_address(email)
+    except ValueError:
+        raise StaffError(f"{email!r} is not an email address") from None
     if role not in ROLES:
         raise StaffError(f"unknown role {role!r} (sales or admin)")
     if find_staff(email) is not None:
