@@ -76,11 +76,11 @@ def run_wrk(url, seconds, connections, headers=()):
             "socket_errors": sum(map(int, socket_errors.groups())) if socket_errors else 0}
 
 
-def serve(app_spec, env, workers, cwd, stderr=None):
+def serve(app_spec, env, workers, cwd, stderr=None, options=()):
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
-         "--log-level", "warning", app_spec],
+         "--log-level", "warning", *options, app_spec],
         env=env, cwd=cwd, stderr=stderr,
     )
     wait_for(port)

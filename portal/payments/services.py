@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from portal.audit.models import record
 from portal.autorenew.services import keep_card
-from portal.extensions import db
+from portal.extensions import WriteLockNeeded, db, write_intent
 from portal.orders.models import IllegalTransition, Order
 from portal.orders.services import PaymentMismatch, record_payment
 from portal.payments.models import ProcessedEvent
@@ -67,11 +67,12 @@ def lock_order(order_id):
             .values(provider_payment_id=Order.provider_payment_id))
     try:
         db.session.execute(lock)
-    except OperationalError as error:
+    except (OperationalError, WriteLockNeeded) as error:
         if db.session.get_bind().dialect.name != "sqlite" or "locked" not in str(error):
             raise
         db.session.rollback()
-        db.session.execute(lock)
+        with write_intent(True):
+            db.session.execute(lock)
     return db.session.get(Order, order_id, populate_existing=True)
 
 
@@ -81,17 +82,26 @@ def start_card_payment(order):
     tabs: the order row is locked and the intent is created with an order-derived
     idempotency key. The caller commits."""
     card = provider()
-    if card is None:
+    if card is None or order.status not in UNSETTLED:
         return None
-    order = lock_order(order.id)
-    if order.status not in UNSETTLED:
-        return None
+    # The provider is asked before the order is locked: no lock is held while it answers
+    # (or does not), so other requests on the order wait for the lock only briefly.
     declined = order.provider_payment_id if order.status == "failed" else None
+    known = order.provider_payment_id
     try:
         state = card.start(order, replaces=declined)
     except (ProviderError, CardDeclined):
         log.exception("could not open a card payment for order %s", order.reference)
         return None
+    order = lock_order(order.id)
+    if order.status not in UNSETTLED:  # paid or replaced meanwhile
+        return None
+    if order.provider_payment_id not in (known, state.provider_ref):
+        # another request opened the order's payment meanwhile: show that one
+        try:
+            return card.confirm(order.provider_payment_id)
+        except (ProviderError, CardDeclined):
+            return None
     if order.provider_payment_id != state.provider_ref:
         order.provider_payment_id = state.provider_ref
         record("system", "payment.start", order.contract.number, order=order.reference,
