@@ -79,29 +79,33 @@ def lock_order(order_id):
 def start_card_payment(order):
     """Open (or find) the one PaymentIntent of a card order; returns its PaymentState, or
     None when card payments are unavailable. Safe against double clicks, reloads and two
-    tabs: the order row is locked and the intent is created with an order-derived
-    idempotency key. The caller commits."""
+    tabs: the order row is locked while an intent is created, with an order-derived
+    idempotency key; an intent that exists is re-read without a lock. The caller commits."""
     card = provider()
     if card is None or order.status not in UNSETTLED:
         return None
-    # The provider is asked before the order is locked: no lock is held while it answers
-    # (or does not), so other requests on the order wait for the lock only briefly.
+    if order.status == "pending" and order.provider_payment_id:
+        # Re-reading the order's payment (a reload, a second tab) moves nothing: no lock
+        # is held while the provider answers, or does not.
+        try:
+            return card.confirm(order.provider_payment_id)
+        except (ProviderError, CardDeclined):
+            log.exception("could not read the card payment of order %s", order.reference)
+            return None
+    try:
+        order = lock_order(order.id)  # one payment per order, even against an emulator
+    except OperationalError:  # SQLite: another request held the order past the wait
+        db.session.rollback()
+        log.warning("order %s is busy; card page answered as unavailable", order.reference)
+        return None
+    if order.status not in UNSETTLED:
+        return None
     declined = order.provider_payment_id if order.status == "failed" else None
-    known = order.provider_payment_id
     try:
         state = card.start(order, replaces=declined)
     except (ProviderError, CardDeclined):
         log.exception("could not open a card payment for order %s", order.reference)
         return None
-    order = lock_order(order.id)
-    if order.status not in UNSETTLED:  # paid or replaced meanwhile
-        return None
-    if order.provider_payment_id not in (known, state.provider_ref):
-        # another request opened the order's payment meanwhile: show that one
-        try:
-            return card.confirm(order.provider_payment_id)
-        except (ProviderError, CardDeclined):
-            return None
     if order.provider_payment_id != state.provider_ref:
         order.provider_payment_id = state.provider_ref
         record("system", "payment.start", order.contract.number, order=order.reference,
