@@ -54,4 +54,7 @@ def test_an_oversized_body_is_refused_with_413(web, make_checkout):
     response = web.post("/stripe/webhook", data=b"{" + b" " * (2 * 1024 * 1024) + b"}",
                         content_type="application/json")
     assert response.status_code == 413
+    page = web.post("/renewal/new-link?lang=de", data=body)
+    assert page.status_code == 413
+    assert "Was Sie gesendet haben, ist zu groß" in page.get_data(as_text=True)
     assert web.get("/renewal").status_code == 200
