@@ -5,7 +5,7 @@ worker's memory lets each of them allow the full limit. Without Redis the one st
 they all share is the database, so ``portal-db://`` keeps each fixed window as a row of
 ``rate_limit_counter``, counted by one atomic upsert on its own short connection (never
 inside the request's transaction). Set ``RATELIMIT_STORAGE_URI=redis://host:6379`` to
-count in Redis instead (the ``redis`` package must be installed).
+count in Redis instead (the ``redis`` extra of the package).
 """
 import random
 import time
