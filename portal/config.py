@@ -54,6 +54,9 @@ STR_SETTINGS = {
 #: Rates are fractions: 0 <= rate < 1.
 FRACTIONS = {"FX_FEE_RATE", "REINSTATEMENT_FEE_RATE"}
 ENVIRONMENTS = ("development", "production")
+#: Rate-limit stores: the database, one process's memory (tests), Redis.
+RATE_LIMIT_STORES = ("portal-db", "memory", "redis", "rediss", "redis+sentinel",
+                     "redis+cluster", "redis+unix")
 #: URL settings and the schemes each accepts.
 URL_SCHEMES = {
     "PORTAL_BASE_URL": ("http", "https"),
@@ -92,6 +95,10 @@ def check(config):
         value = config.get(name)
         if value and (urlsplit(value).scheme not in schemes or not urlsplit(value).netloc):
             raise ConfigError(f"{name}: {value!r} is not a {' or '.join(schemes)} URL")
+    store = config.get("RATELIMIT_STORAGE_URI")
+    if store and urlsplit(store).scheme not in RATE_LIMIT_STORES:
+        raise ConfigError(f"RATELIMIT_STORAGE_URI: {store!r} is not a portal-db://, memory:// "
+                          "or redis:// address")
     if config.get("LOG_FORMAT", "text") not in ("text", "json"):
         raise ConfigError("LOG_FORMAT: must be text or json")
     if config.get("LOG_LEVEL", "INFO") not in ("DEBUG", "INFO", "WARNING", "ERROR"):

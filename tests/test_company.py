@@ -164,6 +164,8 @@ def portal_command(*args, env):
     ({"PORTAL_ENV": "production", "SECRET_KEY": "s" * 32, "DATABASE_URL": "sqlite://"},
      "Error: PORTAL_CONFIG: required for a production start"),
     ({"PORTAL_CONFIG": "/nowhere/company.toml"}, "Error: PORTAL_CONFIG: cannot read /nowhere/company.toml"),
+    ({"PROVIDER_READ_TIMEOUT_SECONDS": "0"}, "Error: PROVIDER_READ_TIMEOUT_SECONDS: must be at least 1 second"),
+    ({"RATELIMIT_STORAGE_URI": "shelf:///tmp/x"}, "Error: RATELIMIT_STORAGE_URI: 'shelf:///tmp/x' is not a portal-db://"),
 ])
 def test_a_bad_setting_stops_the_command_line_with_one_line(tmp_path, settings, message):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
