@@ -50,7 +50,7 @@
         credentials: "same-origin",
         headers: {"Content-Type": "application/x-www-form-urlencoded",
                   "X-CSRFToken": data.csrfToken},
-        body: new URLSearchParams({card: result.token.card.id})
+        body: new URLSearchParams({card: result.token.card.id, token: result.token.id})
       }).then(function (response) {
         return response.json().then(function (body) {
           if (!response.ok) { fail(); return null; }

@@ -126,12 +126,14 @@ def place_order(quote, service_level, term_months, pay_currency, method_code, *,
     return order
 
 
-def record_payment(order_id, *, provider, provider_ref, amount, currency, received_on, actor):
+def record_payment(order_id, *, provider, provider_ref, amount, currency, received_on, actor,
+                   send_receipt=True):
     """Money arrived for an order: the one write path that renews a contract.
 
     Locks the order, is idempotent on ``(provider, provider_ref)``, refuses an amount or
     currency that differs from the order, and renews the contract exactly once. Returns
-    ``(order, renewed_now)``.
+    ``(order, renewed_now)``. With ``send_receipt=False`` the caller stages the receipt
+    itself (after saving the card of an automatic renewal, so the receipt tells the truth).
     """
     order = db.session.scalar(select(Order).where(Order.id == order_id).with_for_update())
     known = db.session.scalar(
@@ -170,7 +172,8 @@ def record_payment(order_id, *, provider, provider_ref, amount, currency, receiv
            term_start=order.term_start.isoformat(), term_end=order.term_end.isoformat(),
            amount=f"{order.amount_due} {order.pay_currency}", method=order.method)
     db.session.flush()
-    send_payment_received(order)
+    if send_receipt:
+        send_payment_received(order)
     return order, True
 
 

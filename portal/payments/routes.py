@@ -31,6 +31,8 @@ PAY_LIMIT = "30 per minute;300 per hour"
 REAL_STRIPE_JS = "https://js.stripe.com/v3/"
 #: A provider id of a card (never card data): ``pm_...`` or the emulator's ``card_...``.
 CARD_REF = re.compile(r"^(pm|card)_[A-Za-z0-9]{1,100}$")
+#: The emulator's Stripe.js token a card was made from (``tok_...``).
+CARD_TOKEN = re.compile(r"^tok_[A-Za-z0-9]{1,100}$")
 
 
 def stripe_js_url(config):
@@ -117,10 +119,12 @@ def pay_card(order):
     """Confirm with a card the browser registered at the emulator. Only with the local
     emulator, whose Stripe.js cannot attach a card to a PaymentIntent by itself."""
     card_ref = request.form.get("card", "")
-    if not current_app.config.get("STRIPE_API_BASE") or not CARD_REF.match(card_ref):
+    card_token = request.form.get("token") or None
+    if (not current_app.config.get("STRIPE_API_BASE") or not CARD_REF.match(card_ref)
+            or (card_token is not None and not CARD_TOKEN.match(card_token))):
         return jsonify(error="bad_request"), 400
     try:
-        state = services.pay_with_card(order, card_ref)
+        state = services.pay_with_card(order, card_ref, card_token)
     except ProviderError:
         db.session.rollback()
         return jsonify(error="unavailable"), 503
