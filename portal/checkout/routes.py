@@ -10,6 +10,7 @@ from portal.checkout.instructions import is_offline, payment_instructions
 from portal.checkout.labels import error_message, level_label, method_label
 from portal.extensions import db
 from portal.orders.services import OrderError
+from portal.renewals.services import quote_products
 from portal.timeutil import utc_today
 from portal.web import limiter
 
@@ -32,7 +33,8 @@ def load_link():
 
 @bp.app_context_processor
 def checkout_helpers():
-    return {"level_label": level_label, "method_label": method_label}
+    return {"level_label": level_label, "method_label": method_label,
+            "quote_products": quote_products}
 
 
 @bp.context_processor
@@ -123,11 +125,11 @@ def _render_page(page, form=None, errors=(), status=200):
         return render_template(
             "checkout/ineligible.html", page=page, reason=page.quote.reason, order=order,
             instructions=_instructions(order), errors=errors, change_form=change_form,
-            products=services.contract_products(page.contract),
+            products=quote_products(page.quote),
         ), status
     return render_template(
         "checkout/quote.html", page=page, form=form or _order_form(page), errors=errors,
-        change_form=change_form, products=services.contract_products(page.contract),
+        change_form=change_form, products=quote_products(page.quote),
     ), status
 
 

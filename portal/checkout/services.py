@@ -236,10 +236,6 @@ def shown_order(contract):
     return None
 
 
-def contract_products(contract):
-    return [(line.product.name, line.product_code, line.quantity) for line in contract.lines]
-
-
 # --- change requests ---
 
 

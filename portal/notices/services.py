@@ -30,7 +30,7 @@ from portal.links.services import issue_link, link_url
 from portal.mail.outbox import stage_email
 from portal.notices.models import NoticeRecord
 from portal.renewals.rules import RuleError
-from portal.renewals.services import issue_quote
+from portal.renewals.services import issue_quote, quote_products
 
 #: (milestone, fewest days left, most days left): the milestone due at each distance from E.
 WINDOWS = ((15, 0, 15), (30, 16, 30), (60, 31, 60))
@@ -199,8 +199,7 @@ def notice_context(contract, quote, milestone, contact, link, url):
         "milestone": milestone,
         "end_date": contract.end_date,
         "days_left": (contract.end_date - quote.quote_date).days,
-        "products": [(line.product.name, line.product_code, line.quantity)
-                     for line in contract.lines],
+        "products": quote_products(quote),
         "level_name": level_label(contract.service_level),
         "currency": quote.currency,
         "quote": quote,

@@ -8,7 +8,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from portal.audit.models import record
-from portal.contracts.models import Contract
+from portal.contracts.models import Contract, ContractLine
 from portal.extensions import company, db
 from portal.mail.receipts import send_payment_received
 from portal.markets.methods import methods_for
@@ -16,7 +16,7 @@ from portal.money import round_amount
 from portal.orders.models import OPEN_STATUSES, Order, Payment
 from portal.rates.services import rate_table
 from portal.renewals import rules
-from portal.renewals.services import quote_document, settings
+from portal.renewals.services import quote_document, quoted_lines, settings
 from portal.timeutil import utc_now
 
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -168,6 +168,7 @@ def record_payment(order_id, *, provider, provider_ref, amount, currency, receiv
     contract.end_date = order.term_end
     contract.service_level = order.service_level
     contract.term_months = order.term_months
+    renew_lines(contract, order.quote)
     record(actor, "contract.renew", contract.number, order=order.reference,
            term_start=order.term_start.isoformat(), term_end=order.term_end.isoformat(),
            amount=f"{order.amount_due} {order.pay_currency}", method=order.method)
@@ -175,6 +176,22 @@ def record_payment(order_id, *, provider, provider_ref, amount, currency, receiv
     if send_receipt:
         send_payment_received(order)
     return order, True
+
+
+def renew_lines(contract, quote):
+    """The renewed contract carries the lines its order was quoted for (the desk may have
+    changed quantities or products when it regenerated the quote)."""
+    quoted = {line.product_code: line.quantity for line in quoted_lines(quote)}
+    if not quoted:
+        return
+    for line in list(contract.lines):
+        if line.product_code not in quoted:
+            contract.lines.remove(line)
+        else:
+            line.quantity = quoted.pop(line.product_code)
+    db.session.flush()  # removed lines go before new ones take their product codes
+    for code, quantity in quoted.items():
+        contract.lines.append(ContractLine(product_code=code, quantity=quantity))
 
 
 def expire_offline_orders(today):
