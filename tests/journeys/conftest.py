@@ -77,8 +77,9 @@ def renewal_link(journey_app):
     return make
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """One Chromium per test module (one Playwright may run at a time in a process)."""
     with chromium() as launched:
         yield launched
 
@@ -96,3 +97,57 @@ def in_app(app, work):
             return work()
         finally:
             db.session.remove()
+
+
+def contract_state(app, number):
+    """What the database and the outbox hold for a contract after a journey: its end date,
+    its orders ``[(status, method, amount due)]``, the money charged and refunded and the
+    keys (or kinds) of its staged emails."""
+    from portal.contracts.models import Contract
+    from portal.mail.models import OutboxMessage
+    from portal.orders.models import Order, Payment
+
+    def read():
+        contract = db.session.scalar(select(Contract).where(Contract.number == number))
+        orders = db.session.scalars(select(Order).where(Order.contract_id == contract.id)
+                                    .order_by(Order.id)).all()
+        payments = db.session.scalars(select(Payment).join(Order).where(
+            Order.contract_id == contract.id)).all()
+        emails = db.session.scalars(select(OutboxMessage).where(
+            OutboxMessage.contract_id == contract.id).order_by(OutboxMessage.id)).all()
+        return {
+            "end_date": contract.end_date,
+            "lines": [(line.product_code, line.quantity) for line in contract.lines],
+            "orders": [(o.status, o.method, o.amount_due) for o in orders],
+            "payments": [(p.amount, p.currency) for p in payments if p.kind == "charge"],
+            "refunds": [(p.amount, p.currency) for p in payments if p.kind == "refund"],
+            "emails": [(m.key or m.kind or "").split(":")[0] for m in emails],
+            "email_text": {(m.key or m.kind or "").split(":")[0]: m.mime.decode("utf-8", "replace")
+                           for m in emails},
+        }
+
+    return in_app(app, read)
+
+
+def choose(page, url, method, *, lang=None, query=""):
+    """Open the renewal link, pick ``method`` and place the order."""
+    page.goto(url)
+    page.wait_for_url("**/renewal*")
+    if lang or query:
+        page.goto(page.url.split("?")[0] + "?" + "&".join(
+            part for part in (f"lang={lang}" if lang else "", query) if part))
+    page.check(f"input[name=payment_method][value={method}]")
+
+
+def place(page, card=True):
+    page.click("button[name=place]")
+    page.wait_for_url("**/renewal/pay" if card else "**/renewal/confirmation")
+
+
+def enter_card(page, kind):
+    """Type a test card into the emulator's card element and pay."""
+    fields = {"number": CARDS[kind], "exp_month": "12", "exp_year": "34", "cvc": "123",
+              "postal_code": "10001"}
+    for field, value in fields.items():
+        page.fill(f"#card-element input[placeholder={field}]", value)
+    page.click("#pay-button")
