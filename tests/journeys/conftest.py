@@ -122,11 +122,18 @@ def contract_state(app, number):
             "payments": [(p.amount, p.currency) for p in payments if p.kind == "charge"],
             "refunds": [(p.amount, p.currency) for p in payments if p.kind == "refund"],
             "emails": [(m.key or m.kind or "").split(":")[0] for m in emails],
-            "email_text": {(m.key or m.kind or "").split(":")[0]: m.mime.decode("utf-8", "replace")
-                           for m in emails},
+            "email_text": {(m.key or m.kind or "").split(":")[0]: _text(m.mime) for m in emails},
         }
 
     return in_app(app, read)
+
+
+def _text(mime):
+    from email import message_from_bytes
+    from email import policy
+
+    message = message_from_bytes(mime, policy=policy.default)
+    return message["Subject"] + "\n" + message.get_body(("plain",)).get_content()
 
 
 def choose(page, url, method, *, lang=None, query=""):
