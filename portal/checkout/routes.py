@@ -5,7 +5,7 @@ from flask import Blueprint, g, redirect, render_template, request, session, url
 from flask_babel import ngettext, refresh
 
 from portal.checkout import emails, services
-from portal.checkout.forms import ChangeRequestForm, OrderForm, ResendLinkForm
+from portal.checkout.forms import ChangeRequestForm, OrderForm, ResendLinkForm, SwitchToCardForm
 from portal.checkout.instructions import is_offline, payment_instructions
 from portal.checkout.labels import error_message, level_label, method_label
 from portal.extensions import db
@@ -129,6 +129,7 @@ def _render_page(page, form=None, errors=(), status=200):
         ), status
     return render_template(
         "checkout/quote.html", page=page, form=form or _order_form(page), errors=errors,
+        open_card_order=services.open_card_order(page.contract),
         change_form=change_form, products=quote_products(page.quote),
     ), status
 
@@ -207,6 +208,30 @@ def place_order():
         emails.send_order_confirmation(order, g.link)
     db.session.commit()
     return redirect(url_for("checkout.confirmation"), code=303)
+
+
+@bp.post("/renewal/order/card")
+@limiter.limit(FORM_LIMIT)
+@link_required
+def switch_to_card():
+    """Pay an offline order awaiting payment by card instead: the same option, today's
+    quote, the card page next."""
+    start_card_payment = _card_payments()
+    today = utc_today()
+    if not SwitchToCardForm().validate_on_submit() or start_card_payment is None:
+        return redirect(url_for("checkout.confirmation"), code=303)
+    try:
+        order = services.switch_to_card(g.link, today)
+    except OrderError as error:
+        db.session.rollback()
+        page = services.quote_page(g.link, today)
+        return _render_page(page, errors=[error.code], status=409)
+    if start_card_payment(order) is None:
+        db.session.rollback()
+        page = services.quote_page(g.link, today)
+        return _render_page(page, errors=["card_unavailable"], status=503)
+    db.session.commit()
+    return redirect(request.script_root + CARD_PAYMENT_PATH, code=303)
 
 
 @bp.get("/renewal/confirmation")

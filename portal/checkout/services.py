@@ -14,7 +14,7 @@ from portal.links.models import RenewalLink
 from portal.links.services import find_link, is_usable, issue_link, window_closes
 from portal.money import amount_string
 from portal.orders.models import Order
-from portal.orders.services import OrderError, methods_offered, place_order
+from portal.orders.services import OrderError, methods_offered, open_order, place_order
 from portal.orders.services import _option_value as option_value
 from portal.orders.services import _result as quote_result
 from portal.rates.services import rate_table
@@ -217,6 +217,34 @@ def place(link, page, method_code, today, auto_renew=False):
     except rules.RuleError as error:
         raise OrderError("currency_not_offered", str(error)) from None
     return order, order.id not in before
+
+
+def switch_to_card(link, today):
+    """Replace the contract's offline order that awaits payment by a card order for the
+    same option and currency, at today's quote. Returns the card order; raises OrderError
+    when there is no such offline order or no card is offered. The caller starts the card
+    payment and commits."""
+    contract = link.contract
+    offline = open_order(contract.id)
+    if offline is None or offline.status != "awaiting_payment" or offline.payments:
+        raise OrderError("nothing_to_switch", "no offline order awaits payment")
+    offline.transition("cancelled")
+    record(f"customer:{link.contact_id}", "order.switch_to_card", contract.number,
+           order=offline.reference)
+    db.session.flush()
+    page = quote_page(link, today, offline.service_level, offline.term_months,
+                      offline.pay_currency)
+    card = next((m.code for m in page.methods if m.kind == "card"), None)
+    if card is None or page.errors:
+        raise OrderError("method_not_offered", "no card is offered for this order")
+    order, _placed_now = place(link, page, card, today)
+    return order
+
+
+def open_card_order(contract):
+    """The contract's card order that was started and not finished, if any."""
+    order = open_order(contract.id)
+    return order if order is not None and order.status in ("pending", "failed") else None
 
 
 def _orders(contract):

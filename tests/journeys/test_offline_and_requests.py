@@ -98,3 +98,37 @@ def test_contracts_that_are_not_renewed_online(page, journey_app, renewal_link, 
     assert page.locator("button[name=place]").count() == 0
     state = contract_state(journey_app, number)
     assert state["orders"] == [] and state["emails"] == []
+
+
+def test_an_open_offline_order_switched_to_a_card(page, journey_app, renewal_link):
+    from tests.journeys.conftest import enter_card
+
+    url, number = renewal_link()
+    choose(page, url, "bank_transfer")
+    place(page, card=False)
+    page.get_by_role("button", name="Pay by card instead").click()
+    page.wait_for_url("**/renewal/pay")
+    switched = contract_state(journey_app, number)
+    assert [(status, method) for status, method, _due in switched["orders"]] == [
+        ("cancelled", "bank_transfer"), ("pending", "visa")]
+    enter_card(page, "ok")
+    page.wait_for_url("**/renewal/confirmation")
+    after = contract_state(journey_app, number)
+    assert [status for status, *_ in after["orders"]] == ["cancelled", "paid"]
+    assert after["payments"] == [(Decimal("900.0000"), "USD")]
+    assert after["emails"] == ["order-confirmation", "payment-received"]
+
+
+def test_returning_to_an_unfinished_card_payment(page, journey_app, renewal_link):
+    url, number = renewal_link()
+    choose(page, url, "visa")
+    place(page)
+    page.goto(url)  # the customer leaves the card page and opens the link again
+    page.wait_for_url("**/renewal")
+    notice = page.locator("[data-open-card-order]")
+    assert notice.is_visible()
+    reference = notice.get_attribute("data-open-card-order")
+    assert contract_state(journey_app, number)["orders"][0][0] == "pending"
+    page.get_by_role("link", name="Finish the payment").click()
+    page.wait_for_url("**/renewal/pay")
+    assert reference in page.locator(".order").inner_text()
