@@ -11,7 +11,8 @@ from portal.checkout.labels import error_message, level_label, method_label
 from portal.extensions import db
 from portal.orders.services import OrderError
 from portal.renewals.services import quote_products
-from portal.timeutil import utc_today
+from portal.i18n import page_locale
+from portal.timeutil import utc_now, utc_today
 from portal.web import limiter
 
 bp = Blueprint("checkout", __name__)
@@ -56,18 +57,26 @@ def link_required(view):
 # --- the link ---
 
 
+@bp.get("/")
+def home():
+    """The site's root: how a customer gets in (with the link from a renewal email)."""
+    return render_template("checkout/home.html")
+
+
 @bp.get("/r/<token>")
 @limiter.limit(TOKEN_LIMIT)
 def open_link(token):
     """Move the token into the session and redirect to a URL without it; change nothing else."""
     link, usable = services.open_token(token, utc_today())
-    language = session.get("lang")
+    language = page_locale(request.args.get("lang")) or session.get("lang")
     session.clear()
     if language:
         session["lang"] = language
     session.permanent = True
     if usable:
         session["link_id"] = link.id
+        link.last_opened_at = utc_now()
+        db.session.commit()
         if request.args.get("to") == "auto-renew":  # the pre-charge notice's turn-off link
             return redirect(url_for("selfservice.auto_renew"), code=303)
         return redirect(url_for("checkout.renewal"), code=303)

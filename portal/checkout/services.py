@@ -3,6 +3,7 @@ change requests and fresh links. No request or flask.g here: views pass what the
 from dataclasses import dataclass, field
 from urllib.parse import quote as url_quote
 
+from flask_babel import gettext
 from sqlalchemy import select
 
 from portal.audit.models import record
@@ -76,9 +77,10 @@ def window_closed(link, today):
 def help_mailto(link):
     """An "email us" link carrying the contract number, link reference and address used."""
     contract, contact = link.contract, link.contact
-    subject = f"Renewal {contract.number} ({link.reference})"
-    body = (f"Contract: {contract.number}\nReference: {link.reference}\n"
-            f"Email: {contact.email}\n\n")
+    # In the page's language: the customer writes the rest of the message.
+    subject = gettext("Contract %(number)s, reference %(reference)s", number=contract.number,
+                      reference=link.reference)
+    body = f"{subject}\n{contact.email}\n\n"
     return (f"mailto:{company().support_for(contract.account.country).email}"
             f"?subject={url_quote(subject)}&body={url_quote(body)}")
 
