@@ -1,7 +1,7 @@
 """The customer checkout pages. Thin views: the logic lives in ``services``."""
 from functools import wraps
 
-from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, g, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import ngettext, refresh
 
 from portal.checkout import emails, services
@@ -22,6 +22,7 @@ TOKEN_LIMIT = "30 per minute;300 per hour"
 FORM_LIMIT = "20 per minute;200 per hour"
 #: The card payment page (portal/payments) that takes over after a card order is placed.
 CARD_PAYMENT_PATH = "/renewal/pay"
+CARD_RETURN_PATH = "/renewal/pay/return"
 
 
 @bp.before_request
@@ -209,9 +210,13 @@ def place_order():
     except OrderError as error:
         return _start_over(page, today, error.code, 409)
     if start_card_payment is not None:
-        if start_card_payment(order) is None:  # the card provider is unavailable
+        state = start_card_payment(order)
+        if state is None:  # the card provider is unavailable
             return _start_over(page, today, "card_unavailable", 503)
         db.session.commit()
+        if request.headers.get("X-Card-Inline") == "1":  # the card was typed on this page
+            return jsonify(status=state.state, client_secret=state.client_secret,
+                           next=request.script_root + CARD_RETURN_PATH)
         return redirect(request.script_root + CARD_PAYMENT_PATH, code=303)
     if placed_now:
         emails.send_order_confirmation(order, g.link)

@@ -51,6 +51,18 @@ def allow_emulator_origin(state):
         config.setdefault("STRIPE_API_ORIGIN", origin)
 
 
+@bp.app_context_processor
+def card_checkout():
+    """What a page needs to take a card with Stripe.js, or None without card payments."""
+    config = current_app.config
+    if not config.get("STRIPE_SECRET_KEY"):
+        return {"card_checkout": None}
+    return {"card_checkout": {
+        "publishable_key": config.get("STRIPE_PUBLISHABLE_KEY", ""),
+        "stripe_js": stripe_js_url(config), "emulated": bool(config.get("STRIPE_API_BASE")),
+    }}
+
+
 @bp.before_request
 def load_link():
     if request.endpoint == "payments.webhook":

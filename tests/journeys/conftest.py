@@ -151,10 +151,10 @@ def place(page, card=True):
     page.wait_for_url("**/renewal/pay" if card else "**/renewal/confirmation")
 
 
-def enter_card(page, kind):
-    """Type a test card into the emulator's card element and pay."""
+def enter_card(page, kind, pay="#pay-button"):
+    """Type a test card into the emulator's card element and press ``pay``."""
     fields = {"number": CARDS[kind], "exp_month": "12", "exp_year": "34", "cvc": "123",
               "postal_code": "10001"}
     for field, value in fields.items():
         page.fill(f"#card-element input[placeholder={field}]", value)
-    page.click("#pay-button")
+    page.click(pay)

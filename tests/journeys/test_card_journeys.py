@@ -22,13 +22,16 @@ def _renewed(page):
     assert page.get_by_role("heading", name=RENEWED).is_visible()
 
 
-def test_card_paid(page, journey_app, renewal_link):
+def test_card_paid_with_the_card_typed_on_the_quote_page(page, journey_app, renewal_link):
     url, number = renewal_link()
     before = contract_state(journey_app, number)
     choose(page, url, "visa")
-    place(page)
-    enter_card(page, "ok")
+    assert page.locator("#inline-card").is_visible()
+    visited = []
+    page.on("framenavigated", lambda frame: visited.append(frame.url))
+    enter_card(page, "ok", pay="button[name=place]")
     _renewed(page)
+    assert not any(url.endswith("/renewal/pay") for url in visited), visited
     after = contract_state(journey_app, number)
     assert after["end_date"] == year_after(before["end_date"])
     assert after["orders"] == [("paid", "visa", Decimal("900.0000"))]
@@ -58,6 +61,24 @@ def test_declined_then_another_payment_option_then_paid(page, journey_app, renew
     assert after["end_date"] > before["end_date"]
     assert [status for status, *_ in after["orders"]].count("paid") == 1
     assert len(after["payments"]) == 1 and after["emails"] == ["payment-received"]
+
+
+def test_card_paid_on_the_card_page(page, journey_app, renewal_link):
+    url, number = renewal_link()
+    choose(page, url, "visa")
+    place(page)  # no card typed next to the order: the card page takes it
+    enter_card(page, "ok")
+    _renewed(page)
+    assert len(contract_state(journey_app, number)["payments"]) == 1
+
+
+def test_three_d_secure_on_the_quote_page(page, journey_app, renewal_link):
+    url, number = renewal_link()
+    choose(page, url, "visa")
+    enter_card(page, "3ds", pay="button[name=place]")
+    page.get_by_role("button", name="Complete authentication").click()
+    _renewed(page)
+    assert len(contract_state(journey_app, number)["payments"]) == 1
 
 
 def test_three_d_secure_passed(page, journey_app, renewal_link):
@@ -116,8 +137,7 @@ def test_automatic_renewal_chosen_on_the_page_charged_then_turned_off(
     end = contract_state(journey_app, number)["end_date"]
     choose(page, url, "visa")
     page.check("input[name=auto_renew]")
-    place(page)
-    enter_card(page, "ok")
+    enter_card(page, "ok", pay="button[name=place]")  # the page's own card flow
     _renewed(page)
     assert page.locator('[data-auto-renew="on"]').is_visible()
     paid = contract_state(journey_app, number)
