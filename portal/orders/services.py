@@ -126,6 +126,22 @@ def place_order(quote, service_level, term_months, pay_currency, method_code, *,
     return order
 
 
+#: What the next term of a contract waits for: one vocabulary for the staff console and
+#: the partner API (an order awaiting payment is not yet a renewal).
+RENEWAL_STATES = ("open", "card_payment_started", "awaiting_payment", "renewed", "not_online")
+
+
+def renewal_state(eligible, reason, order):
+    """The contract's renewal state from its eligibility and its open order (or None)."""
+    if order is not None and order.status == "awaiting_payment":
+        return "awaiting_payment"
+    if order is not None and order.status in ("pending", "failed"):
+        return "card_payment_started"
+    if reason == "already_renewed":
+        return "renewed"
+    return "open" if eligible else "not_online"
+
+
 def record_payment(order_id, *, provider, provider_ref, amount, currency, received_on, actor,
                    send_receipt=True):
     """Money arrived for an order: the one write path that renews a contract.

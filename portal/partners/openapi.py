@@ -1,6 +1,7 @@
 """The OpenAPI 3 document of the partner API, written by hand so it says exactly what the
 API promises (docs/interfaces.md, "Partner API"); tests fuzz the API against it."""
 from portal.orders.models import OPEN_STATUSES
+from portal.orders.services import RENEWAL_STATES
 from portal.partners.services import RATE_UNAVAILABLE, STATUSES
 from portal.renewals.rules import REASONS
 
@@ -125,7 +126,7 @@ def openapi_document():
                 "Renewal": {
                     "type": "object",
                     "additionalProperties": False,
-                    "required": ["eligible", "reason", "open_order"],
+                    "required": ["eligible", "reason", "state", "open_order"],
                     "properties": {
                         "eligible": {"type": "boolean",
                                      "description": "Can the customer renew online today?"},
@@ -136,6 +137,15 @@ def openapi_document():
                                 "Why not, as in the eligibility table of the renewal rules; "
                                 f"`{RATE_UNAVAILABLE}` when no exchange rate lets the "
                                 "portal price the renewal today. Null when eligible."),
+                        },
+                        "state": {
+                            "type": "string", "enum": list(RENEWAL_STATES),
+                            "description": (
+                                "What the next term waits for, in the words the renewals "
+                                "desk's console uses: `open` (can be renewed online), "
+                                "`card_payment_started`, `awaiting_payment` (an offline "
+                                "order placed, not paid yet), `renewed` (paid), "
+                                "`not_online` (see `reason`)."),
                         },
                         # OpenAPI 3.0 cannot make a referenced schema nullable ("allOf"
                         # applies the referenced object type to null too): the same

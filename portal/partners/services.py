@@ -7,7 +7,7 @@ from portal.contracts.models import Contract
 from portal.extensions import db
 from portal.money import amount_string
 from portal.autorenew.services import is_on
-from portal.orders.services import open_order
+from portal.orders.services import open_order, renewal_state
 from portal.renewals import rules
 from portal.renewals.services import compute_quote, contract_facts, settings
 
@@ -80,6 +80,7 @@ def contract_document(contract, today, rates=None):
     """The contract as the API shows it; ``rates`` (the day's rate table) may be shared by
     the contracts of one page."""
     eligible, reason = eligibility(contract, today, rates)
+    order = open_order(contract.id)
     return {
         "number": contract.number,
         "account": {"name": contract.account.name, "country": contract.account.country},
@@ -91,7 +92,8 @@ def contract_document(contract, today, rates=None):
         "renewal": {
             "eligible": eligible,
             "reason": reason,
-            "open_order": order_document(open_order(contract.id)),
+            "state": renewal_state(eligible, reason, order),
+            "open_order": order_document(order),
         },
     }
 

@@ -122,6 +122,7 @@ def contract(number):
     )
     return render_template(
         "staff/contract.html", contract=item, data=data, quantities=quantities,
+        renewal_state=services.contract_renewal_state(item, utc_today()),
         regenerate_form=RegenerateQuoteForm(), payment_form=payment_form,
         action_form=ActionForm(), today=utc_today(),
     )

@@ -52,6 +52,8 @@ def test_checkout_pages_fit_every_width(page, renewal_link, locale):
     assert page.locator('[data-within-cap="false"]').count() >= 1  # an over-cap card too
     assert overflow(page) == {}, f"quote page (active, over-cap option) in {locale}"
     page.check("input[name=payment_method][value=visa]")
+    page.locator("#card-element input").first.wait_for()  # the card typed on this page
+    assert overflow(page) == {}, f"quote page with the card fields in {locale}"
     page.click("button[name=place]")
     page.wait_for_url("**/renewal/pay")
     page.locator("#card-element input").first.wait_for()
