@@ -115,11 +115,8 @@ def pay(order):
         return _unavailable()
     if state.state == SUCCEEDED:
         return redirect(url_for("payments.pay_return"), code=303)
-    config = current_app.config
     return render_template(
         "payments/pay.html", order=order, client_secret=state.client_secret,
-        publishable_key=config.get("STRIPE_PUBLISHABLE_KEY", ""),
-        stripe_js=stripe_js_url(config), emulated=bool(config.get("STRIPE_API_BASE")),
         needs_action=state.state == ACTION, declined=declined,
     )
 

@@ -14,7 +14,7 @@ from portal.markets.services import seed_launch_dates
 from portal.payments.emulator import LOOPBACK, free_port
 from portal.timeutil import utc_today
 from tests import factories
-from tests.browser import chromium, needs_chromium, new_page, serving
+from tests.browser import browser, needs_chromium, page, serving  # noqa: F401  (fixtures)
 from tests.conftest import make_app
 from tests.payments.conftest import stripe_emulator  # noqa: F401  (shared fixture)
 
@@ -75,19 +75,6 @@ def renewal_link(journey_app):
             return f"{journey_app.config['PORTAL_BASE_URL']}/r/{token}", contract.number
 
     return make
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """One Chromium per test module (one Playwright may run at a time in a process)."""
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def page(browser):
-    with new_page(browser) as opened:
-        yield opened
 
 
 def in_app(app, work):

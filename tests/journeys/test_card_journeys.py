@@ -17,6 +17,17 @@ def year_after(end):
     return start.replace(year=start.year + 1) - timedelta(days=1)
 
 
+def _card_page(page, journey_app, renewal_link, card, **contract):
+    """Open a fresh contract's link, place a card order and type ``card`` on the card page;
+    returns the contract number and what the database held before."""
+    url, number = renewal_link(**contract)
+    before = contract_state(journey_app, number)
+    choose(page, url, "visa")
+    place(page)
+    enter_card(page, card)
+    return number, before
+
+
 def _renewed(page):
     page.wait_for_url("**/renewal/confirmation")
     assert page.get_by_role("heading", name=RENEWED).is_visible()
@@ -41,11 +52,7 @@ def test_card_paid_with_the_card_typed_on_the_quote_page(page, journey_app, rene
 
 
 def test_declined_then_another_payment_option_then_paid(page, journey_app, renewal_link):
-    url, number = renewal_link()
-    before = contract_state(journey_app, number)
-    choose(page, url, "visa")
-    place(page)
-    enter_card(page, "declined")
+    number, before = _card_page(page, journey_app, renewal_link, "declined")
     page.wait_for_url("**/renewal/pay/return")
     assert page.get_by_role("heading", name="Your card was declined").is_visible()
     declined = contract_state(journey_app, number)
@@ -64,10 +71,8 @@ def test_declined_then_another_payment_option_then_paid(page, journey_app, renew
 
 
 def test_card_paid_on_the_card_page(page, journey_app, renewal_link):
-    url, number = renewal_link()
-    choose(page, url, "visa")
-    place(page)  # no card typed next to the order: the card page takes it
-    enter_card(page, "ok")
+    # No card typed next to the order: the card page takes it.
+    number, _before = _card_page(page, journey_app, renewal_link, "ok")
     _renewed(page)
     assert len(contract_state(journey_app, number)["payments"]) == 1
 
@@ -82,11 +87,7 @@ def test_three_d_secure_on_the_quote_page(page, journey_app, renewal_link):
 
 
 def test_three_d_secure_passed(page, journey_app, renewal_link):
-    url, number = renewal_link()
-    before = contract_state(journey_app, number)
-    choose(page, url, "visa")
-    place(page)
-    enter_card(page, "3ds")
+    number, before = _card_page(page, journey_app, renewal_link, "3ds")
     challenge = page.get_by_role("button", name="Complete authentication")
     challenge.wait_for()
     assert contract_state(journey_app, number)["payments"] == []  # nothing before it
@@ -98,11 +99,7 @@ def test_three_d_secure_passed(page, journey_app, renewal_link):
 
 
 def test_three_d_secure_failed(page, journey_app, renewal_link):
-    url, number = renewal_link()
-    before = contract_state(journey_app, number)
-    choose(page, url, "visa")
-    place(page)
-    enter_card(page, "3ds")
+    number, before = _card_page(page, journey_app, renewal_link, "3ds")
     page.get_by_role("button", name="Fail authentication").click()
     page.wait_for_url("**/renewal/pay/return")
     assert page.get_by_role("heading", name="Your card was declined").is_visible()
@@ -173,11 +170,7 @@ def test_automatic_renewal_chosen_on_the_page_charged_then_turned_off(
 
 
 def test_refund_request(page, journey_app, renewal_link):
-    url, number = renewal_link()
-    before = contract_state(journey_app, number)
-    choose(page, url, "visa")
-    place(page)
-    enter_card(page, "ok")
+    number, before = _card_page(page, journey_app, renewal_link, "ok")
     _renewed(page)
     page.goto(page.url.replace("/renewal/confirmation", "/renewal/refund"))
     offer = page.locator(".refund-offer")
