@@ -68,6 +68,39 @@ def test_customer_pages_have_no_serious_violations(axe_page, renewal_link, journ
     _check(page, "invalid link page")
 
 
+def test_self_service_pages_have_no_serious_violations(axe_page, renewal_link, journey_app):
+    from tests.journeys.conftest import enter_card
+
+    page = axe_page
+    page.goto(journey_app.config["PORTAL_BASE_URL"] + "/")
+    _check(page, "root page")
+    url, _number = renewal_link()
+    choose(page, url, "visa")
+    page.check("input[name=auto_renew]")
+    enter_card(page, "ok", pay="button[name=place]")
+    page.wait_for_url("**/renewal/confirmation")
+    _check(page, "card confirmation")
+    page.goto(url + "?to=auto-renew")
+    page.wait_for_url("**/renewal/auto-renew")
+    _check(page, "automatic renewal page")
+    page.goto(page.url.replace("/renewal/auto-renew", "/renewal/refund"))
+    _check(page, "refund page")
+
+    declined, _number = renewal_link()
+    choose(page, declined, "visa")
+    enter_card(page, "declined", pay="button[name=place]")
+    page.wait_for_url("**/renewal/pay/return")
+    _check(page, "declined page")
+
+    change, _number = renewal_link()
+    page.goto(change)
+    page.wait_for_url("**/renewal")
+    page.locator("#change-request textarea").fill("Five more units, please.")
+    page.locator("#change-request [type=submit]").click()
+    page.wait_for_url("**/renewal/change-request")
+    _check(page, "change request sent")
+
+
 def _tab_to(page, selector, limit=120):
     """Press Tab until the focused element matches ``selector``."""
     for _ in range(limit):
