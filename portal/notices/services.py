@@ -75,7 +75,8 @@ class RunReport:
 
 
 def due_contracts(today):
-    """``[(contract id, milestone)]`` due on ``today``, read through the end-date index.
+    """``[(contract id, end date, milestone)]`` due on ``today``, read through the
+    end-date index.
 
     Only contracts ending within 60 days are read, and of those only the ones whose due
     milestone (or a later one) has no record yet.
@@ -97,9 +98,9 @@ def due_contracts(today):
         if milestone in AUTO_RENEW_SKIPS:
             conditions.append(manual_path_condition())
         rows = db.session.execute(
-            select(Contract.id).where(*conditions).order_by(Contract.id)
-        ).scalars()
-        due.extend((contract_id, milestone) for contract_id in rows)
+            select(Contract.id, Contract.end_date).where(*conditions).order_by(Contract.id)
+        )
+        due.extend((contract_id, end_date, milestone) for contract_id, end_date in rows)
     return due
 
 
@@ -108,9 +109,9 @@ def send_notices(today):
     report = RunReport()
     work = due_contracts(today)
     db.session.commit()
-    for contract_id, milestone in work:
+    for contract_id, end_date, milestone in work:
         try:
-            notify(contract_id, milestone, today, report)
+            notify(contract_id, milestone, today, report, end_date=end_date)
         except Exception:
             db.session.rollback()
             raise
@@ -127,9 +128,17 @@ def _load(contract_id):
     )
 
 
-def notify(contract_id, milestone, today, report):
-    """One contract's notice, in one transaction."""
+def notify(contract_id, milestone, today, report, end_date=None):
+    """One contract's notice, in one transaction; returns the ids of the staged emails.
+
+    With ``end_date``, the notice is for that term only: a contract renewed (or deleted)
+    since the notice was found due gets none.
+    """
     contract = _load(contract_id)
+    if contract is None or (end_date is not None and contract.end_date != end_date):
+        db.session.rollback()
+        report.skipped[contract.number if contract else str(contract_id)] = "not_due"
+        return []
     number, end_date = contract.number, contract.end_date
     notice = NoticeRecord(contract_id=contract.id, end_date=end_date, milestone=milestone,
                           run_date=today)
@@ -139,34 +148,37 @@ def notify(contract_id, milestone, today, report):
     except IntegrityError:
         db.session.rollback()  # another run noticed this contract first
         report.skipped[number] = "duplicate"
-        return
+        return []
     try:
         quote = issue_quote(contract, today)
     except RuleError as error:
         db.session.rollback()
         report.errors[number] = str(error)
         current_app.logger.warning("notice for %s not sent: %s", number, error)
-        return
+        return []
     recipients = contract.renewal_contacts
     if quote.reason in NO_NOTICE or not recipients:
         db.session.rollback()
         report.skipped[number] = quote.reason or "no_recipients"
-        return
-    pdfs = {}
+        return []
+    pdfs, staged = {}, []
     for contact in recipients:
         locale = email_locale(contact.language, contract.account.country)
         link, token = issue_link(contract, contact, purpose="notice")
         context = notice_context(contract, quote, milestone, contact, link, link_url(token))
         if locale not in pdfs:
             pdfs[locale] = quote_pdf(context, locale)
-        stage_email(contact.email, "notice", "notice", context, locale,
-                    attachments=[(f"quote-{number}.pdf", pdfs[locale], "application/pdf")],
-                    contract=contract,
-                    key=f"notice:{contract.id}:{end_date.isoformat()}:{milestone}:{contact.id}")
+        message = stage_email(
+            contact.email, "notice", "notice", context, locale,
+            attachments=[(f"quote-{number}.pdf", pdfs[locale], "application/pdf")],
+            contract=contract,
+            key=f"notice:{contract.id}:{end_date.isoformat()}:{milestone}:{contact.id}")
+        staged.append(message.id)
     notice.quote_id = quote.id
     notice.recipients = len(recipients)
     db.session.commit()
     report.sent.append((number, milestone, len(recipients)))
+    return staged
 
 
 def _options(quote):
