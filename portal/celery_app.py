@@ -5,7 +5,7 @@ order) and is safe to run twice: a worker killed mid-task leaves an uncommitted
 transaction behind, and the task runs again from the broker (``acks_late``).
 
 With ``CELERY_BROKER_URL`` set, :func:`enqueue` sends the task to the broker and the
-workers (``celery -A portal.worker worker``) run it. Without one, :func:`enqueue` runs it
+workers (``celery -A portal.worker:celery worker``) run it. Without one, :func:`enqueue` runs it
 inline, in the command or scheduler that asked, so the embedded default needs nothing
 else installed.
 
@@ -15,6 +15,7 @@ registered; each Flask app with a broker gets a producer of its own
 ``portal up``) never share a broker connection or a configuration.
 """
 from celery import Celery, Task
+from kombu.exceptions import ChannelError
 from flask import current_app, has_app_context
 
 #: Settings common to workers and producers: a task is acknowledged only after it has
@@ -45,7 +46,7 @@ class AppTask(Task):
         if has_app_context():
             return self.run(*args, **kwargs)
         if AppTask.flask_app is None:
-            raise RuntimeError("no Flask app for this worker: start it with -A portal.worker")
+            raise RuntimeError("no Flask app in this worker: start it with -A portal.worker:celery")
         with AppTask.flask_app.app_context():
             return self.run(*args, **kwargs)
 
@@ -67,6 +68,9 @@ def broker_settings(config):
         "broker_url": config["CELERY_BROKER_URL"],
         "broker_transport_options": {
             "visibility_timeout": int(config["CELERY_VISIBILITY_TIMEOUT"]),
+            # look for such tasks every 10 seconds (or sooner with a shorter timeout)
+            "unacked_restore_interval": min(10, int(config["CELERY_VISIBILITY_TIMEOUT"])),
+            "unacked_restore_throttle": 1,
         },
     }
 
@@ -105,4 +109,8 @@ def queue_depth():
         return 0
     with producer.connection_for_write() as connection:
         with connection.channel() as channel:
-            return channel.queue_declare(producer.conf.task_default_queue, passive=True).message_count
+            try:
+                return channel.queue_declare(producer.conf.task_default_queue,
+                                             passive=True).message_count
+            except ChannelError:  # Redis drops an empty queue's list
+                return 0

@@ -1,7 +1,7 @@
 """The schedule of the periodic jobs (docs/deploy.md, "The schedule").
 
 Each job is a task that fans out one task per unit of work. With a broker, Celery beat
-(``celery -A portal.worker beat``, one per deployment) sends them; without one,
+(``celery -A portal.worker:celery beat``, one per deployment) sends them; without one,
 ``portal up`` runs them in a thread of its own (:class:`InlineScheduler`). Times are UTC,
 from the settings named here. A new periodic job is one more line in ``PERIODIC`` (and
 its module in ``TASK_MODULES``).

@@ -1,7 +1,7 @@
 """The Celery entry point of the worker and scheduler processes (docs/deploy.md)::
 
-    celery -A portal.worker worker --pool=solo --concurrency=1   # one per core, any machine
-    celery -A portal.worker beat                                 # exactly one per deployment
+    celery -A portal.worker:celery worker --pool=solo --concurrency=1   # one per core, any machine
+    celery -A portal.worker:celery beat                                 # exactly one per deployment
 
 It builds the Flask app from the environment (the same settings as the web process),
 connects :data:`portal.celery_app.celery` to its broker and loads every task module and
@@ -10,16 +10,15 @@ the schedule (:mod:`portal.schedule`).
 from portal import create_app
 from portal.celery_app import AppTask, broker_settings, celery
 from portal.errors import ConfigError
-from portal.schedule import TASK_MODULES, beat_schedule
+from portal.schedule import beat_schedule, load_tasks
 
-app = create_app()
-if not app.config.get("CELERY_BROKER_URL"):
+flask_app = create_app()
+if not flask_app.config.get("CELERY_BROKER_URL"):
     raise ConfigError("CELERY_BROKER_URL: required for a worker or the scheduler "
                       "(without it, 'portal up' and the commands run the tasks inline)")
-AppTask.flask_app = app
-celery.conf.update(broker_settings(app.config), beat_schedule=beat_schedule(app.config))
-celery.loader.import_default_modules()
-for module in TASK_MODULES:
-    __import__(module)
+AppTask.flask_app = flask_app
+celery.conf.update(broker_settings(flask_app.config),
+                   beat_schedule=beat_schedule(flask_app.config))
+load_tasks()
 
-__all__ = ["app", "celery"]
+__all__ = ["celery", "flask_app"]
