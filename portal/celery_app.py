@@ -15,12 +15,20 @@ registered; each Flask app with a broker gets a producer of its own
 ``portal up``) never share a broker connection or a configuration.
 """
 from celery import Celery, Task
+from kombu import Queue
 from kombu.exceptions import ChannelError
 from flask import current_app, has_app_context
+
+#: The queues: email delivery has its own, which the workers read in turn with the other,
+#: so a day of notices does not hold back its emails (or a receipt) until it is done.
+QUEUES = ("celery", "mail")
 
 #: Settings common to workers and producers: a task is acknowledged only after it has
 #: run, one task at a time per worker process, JSON only, UTC.
 COMMON = {
+    "task_queues": [Queue(name) for name in QUEUES],
+    "task_default_queue": QUEUES[0],
+    "task_routes": {"portal.mail.deliver_message": {"queue": "mail"}},
     "task_acks_late": True,
     "task_reject_on_worker_lost": True,
     "worker_prefetch_multiplier": 1,
@@ -103,14 +111,22 @@ def enqueue(portal_task, *args):
 
 
 def queue_depth():
-    """Messages waiting in the default queue of the current app's broker (Redis), or 0."""
+    """Tasks waiting in the queues of the current app's broker (0 without one)."""
     producer = current_app.extensions.get("celery")
     if producer is None:
         return 0
+    waiting = 0
     with producer.connection_for_write() as connection:
         with connection.channel() as channel:
-            try:
-                return channel.queue_declare(producer.conf.task_default_queue,
-                                             passive=True).message_count
-            except ChannelError:  # Redis drops an empty queue's list
-                return 0
+            for name in QUEUES:
+                try:
+                    waiting += channel.queue_declare(name, passive=True).message_count
+                except ChannelError:  # Redis drops an empty queue's list
+                    pass
+    return waiting
+
+
+def workers_ready(count, timeout=1.0):
+    """True when at least ``count`` workers answer a ping through the broker."""
+    producer = current_app.extensions.get("celery")
+    return producer is not None and len(producer.control.ping(timeout=timeout)) >= count
