@@ -2,18 +2,26 @@
 
 A day with 500 notices due is scheduled twice while two worker processes share it, and
 one of them is killed with SIGKILL halfway: the rule book's "at most once per (contract,
-end date, milestone)" must hold, and every notice must still be delivered, once.
+end date, milestone)" must hold, and every notice must still be delivered, once. A day of
+automatic renewals scheduled twice on two workers charges each saved card once.
 """
 from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from portal.celery_app import enqueue, queue_depth
+from portal.autorenew.models import AutoRenewAttempt, AutoRenewal
+from portal.autorenew.tasks import renew_one, run_day
+from portal.celery_app import enqueue, queue_depth, workers_ready
+from portal.contracts.models import Contract
 from portal.extensions import db
 from portal.mail.models import OutboxMessage
 from portal.notices.models import NoticeRecord
 from portal.notices.tasks import send_day
+from portal.orders.models import Payment
+from portal.timeutil import utc_today
 from tests import factories
+from tests.checkout.conftest import PRICES
+from tests.payments.conftest import stripe_client, stripe_emulator  # noqa: F401
 from tests.notices.conftest import END, days_before
 from tests.smtpsink import SmtpSink
 from tests.tasks.conftest import wait_for
@@ -69,3 +77,48 @@ def test_a_day_scheduled_twice_with_a_worker_killed_halfway_sends_each_notice_on
         for message in sink.handler.messages:  # each rendered its PDF in a worker
             assert [part.get_content_type() for part in message.iter_attachments()] == [
                 "application/pdf"]
+
+
+RENEWING = 6
+
+
+def test_automatic_renewal_scheduled_twice_on_two_workers_charges_each_card_once(
+        broker_app, workers, stripe_emulator, stripe_client):
+    today = utc_today()
+    with broker_app.app_context():
+        factories.launch("US", "2013-03-19")
+        factories.rate("USD", "1.0861", today)
+        plist = factories.price_list("US", "USD", PRICES)
+        old_ends = {}
+        for _ in range(RENEWING):
+            contract = factories.contract(plist, end_date=today + timedelta(days=14))
+            customer = stripe_client.v1.customers.create(params={"email": "b@example.com"})
+            method = stripe_client.v1.payment_methods.create(params={
+                "type": "card", "card": {"number": "4242424242424242", "exp_month": 12,
+                                         "exp_year": 2034, "cvc": "123"}})
+            stripe_client.v1.payment_methods.attach(method.id, params={"customer": customer.id})
+            db.session.add(AutoRenewal(contract_id=contract.id, customer_ref=customer.id,
+                                       card_ref=method.id, method="visa",
+                                       contact_id=contract.account.contacts[0].id))
+            old_ends[contract.id] = contract.end_date
+        db.session.commit()
+        group = workers(2, **stripe_emulator.config())
+        wait_for(lambda: workers_ready(2), 120, "both workers listening", group)
+        for contract_id, end_date in old_ends.items():  # each one to both workers at once
+            enqueue(renew_one, contract_id, end_date.isoformat(), today.isoformat())
+            enqueue(renew_one, contract_id, end_date.isoformat(), today.isoformat())
+        enqueue(run_day, today.isoformat())  # and the day, scheduled twice
+        enqueue(run_day, today.isoformat())
+
+        def all_attempts_finished():
+            return _count(AutoRenewAttempt, AutoRenewAttempt.status == "succeeded") == RENEWING
+        wait_for(all_attempts_finished, 300, "every charge attempt", group)
+        wait_for(lambda: queue_depth() == 0, 120, "an empty queue", group)
+
+        assert _count(AutoRenewAttempt) == RENEWING
+        assert _count(Payment) == RENEWING
+        intents = stripe_client.v1.payment_intents.list(params={"limit": 100})
+        assert len([i for i in intents.data if i.status == "succeeded"]) == RENEWING
+        for contract_id, old_end in old_ends.items():
+            assert db.session.get(Contract, contract_id).end_date > old_end
+        db.session.rollback()
