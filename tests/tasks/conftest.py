@@ -8,7 +8,7 @@ import pytest
 from portal.extensions import db
 from portal.markets.services import seed_launch_dates
 from tests.celeryworkers import Workers
-from tests.conftest import BACKENDS, make_app
+from tests.conftest import BACKENDS, make_app, throwaway_server
 from tests.redisserver import RedisServer
 
 #: A task taken by a worker that died is given to another one after this many seconds.
@@ -17,14 +17,7 @@ VISIBILITY_TIMEOUT = 5
 
 @pytest.fixture(scope="session")
 def redis_server():
-    server = RedisServer()
-    if not server.available:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed; CI must test the workers on it")
-        pytest.skip("redis-server is not installed")
-    server.start()
-    yield server
-    server.stop()
+    yield from throwaway_server(RedisServer(), "redis-server")
 
 
 @pytest.fixture
