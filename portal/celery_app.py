@@ -110,15 +110,15 @@ def enqueue(portal_task, *args):
     return None
 
 
-def queue_depth():
-    """Tasks waiting in the queues of the current app's broker (0 without one)."""
+def queue_depth(queues=QUEUES):
+    """Tasks waiting in ``queues`` of the current app's broker (0 without one)."""
     producer = current_app.extensions.get("celery")
     if producer is None:
         return 0
     waiting = 0
     with producer.connection_for_write() as connection:
         with connection.channel() as channel:
-            for name in QUEUES:
+            for name in queues:
                 try:
                     waiting += channel.queue_declare(name, passive=True).message_count
                 except ChannelError:  # Redis drops an empty queue's list

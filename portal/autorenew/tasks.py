@@ -22,7 +22,7 @@ def run_day(day=None):
     db.session.commit()
     for contract_id, end_date in work:
         enqueue(renew_one, contract_id, end_date.isoformat(), today.isoformat())
-    logs.job_run("autorenew.schedule", {"queued": len(work)})
+    logs.job_run("autorenew.schedule", {"due": len(work)})
     return len(work)
 
 

@@ -5,7 +5,7 @@ to the server, so a delivery task run twice (or next to ``portal outbox drain``)
 nothing the second time.
 """
 from portal import logs
-from portal.celery_app import enqueue, task
+from portal.celery_app import enqueue, queue_depth, queued, task
 from portal.extensions import db
 from portal.mail.outbox import deliver_one, due_message_ids
 
@@ -20,7 +20,14 @@ def deliver_message(message_id):
 
 @task("portal.mail.sweep")
 def sweep():
-    """Queue delivery of every message due (new ones, and retries whose time has come)."""
+    """Queue delivery of every message due (new ones, and retries whose time has come).
+
+    While deliveries are still waiting in the mail queue (a day of notices queues its
+    emails itself), the sweep queues nothing: it would only add copies of those tasks.
+    """
+    if queued() and queue_depth(["mail"]):
+        logs.job_run("outbox.sweep", {"due": 0, "waiting": 1})
+        return 0
     message_ids = due_message_ids(limit=SWEEP_LIMIT)
     db.session.commit()
     outcomes = {"sent": 0, "retry": 0, "failed": 0}
@@ -28,6 +35,6 @@ def sweep():
         outcome = enqueue(deliver_message, message_id)
         if outcome:
             outcomes[outcome] += 1
-    logs.job_run("outbox.sweep", {"queued": len(message_ids), **outcomes},
+    logs.job_run("outbox.sweep", {"due": len(message_ids), **outcomes},
                  failed=outcomes["failed"])
     return len(message_ids)

@@ -27,7 +27,7 @@ def send_day(day=None):
     db.session.commit()
     for contract_id, end_date, milestone in work:
         enqueue(send_notice, contract_id, end_date.isoformat(), milestone, today.isoformat())
-    logs.job_run("notices.schedule", {"queued": len(work)})
+    logs.job_run("notices.schedule", {"due": len(work)})
     return len(work)
 
 

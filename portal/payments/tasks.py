@@ -14,7 +14,7 @@ def reconcile_all():
     db.session.commit()
     for order_id in order_ids:
         enqueue(reconcile_one, order_id)
-    logs.job_run("payments.schedule", {"queued": len(order_ids)})
+    logs.job_run("payments.schedule", {"unsettled": len(order_ids)})
     return len(order_ids)
 
 

@@ -16,7 +16,8 @@ from portal.contracts.models import Contract
 from portal.extensions import db
 from portal.mail.models import OutboxMessage
 from portal.notices.models import NoticeRecord
-from portal.notices.tasks import send_day
+from portal.mail.tasks import sweep
+from portal.notices.tasks import send_day, send_notice
 from portal.orders.models import Payment
 from portal.timeutil import utc_today
 from tests import factories
@@ -24,7 +25,7 @@ from tests.checkout.conftest import PRICES
 from tests.payments.conftest import stripe_client, stripe_emulator  # noqa: F401
 from tests.notices.conftest import END, days_before
 from tests.smtpsink import SmtpSink
-from tests.tasks.conftest import wait_for
+from tests.tasks.conftest import flush_broker, wait_for
 
 NOTICES = 500
 
@@ -122,3 +123,17 @@ def test_automatic_renewal_scheduled_twice_on_two_workers_charges_each_card_once
         for contract_id, old_end in old_ends.items():
             assert db.session.get(Contract, contract_id).end_date > old_end
         db.session.rollback()
+
+
+def test_the_sweep_adds_nothing_while_deliveries_wait_in_the_mail_queue(broker_app):
+    day = days_before(30).isoformat()
+    with broker_app.app_context():
+        _book(3)
+        for contract_id in db.session.scalars(select(Contract.id)).all():
+            send_notice(contract_id, END.isoformat(), 30, day)  # run here, no worker
+        assert queue_depth(["mail"]) == 3  # each notice queued its email's delivery
+        assert sweep() == 0  # those deliveries still wait: no copies
+        assert queue_depth(["mail"]) == 3
+        flush_broker(broker_app)  # the deliveries were lost (a broker restarted empty)
+        assert sweep() == 3  # every staged message is queued again, once
+        assert queue_depth(["mail"]) == 3
