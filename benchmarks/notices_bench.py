@@ -10,11 +10,21 @@ windows. Then it times:
 - a second ``send_notices`` on the same day (nothing left to do: the scan alone);
 - ``drain`` of the staged email, PDF attached, to an aiosmtpd sink on loopback (emails/s).
 
+With ``--workers 1,2`` it runs the ``--large`` day on Celery instead, once per worker
+count: a throwaway Redis on loopback (tests/redisserver.py), that many worker processes
+(tests/celeryworkers.py, solo pool, one task at a time each), the day's task queued once;
+each notice is a task rendering its PDF in a worker and queuing its email's delivery to
+the SMTP sink. It samples the queue depth and the counts every 5 s and reports notices/s
+from queuing the day to the last email delivered, and the ratio between the runs. The
+notice state (records, quotes, links, outbox) is emptied before each run.
+
     python benchmarks/notices_bench.py [--contracts N] [--small N] [--large N] [--write]
+    python benchmarks/notices_bench.py --small 0 --workers 1,2
 
 ``--write`` appends the figures to benchmarks/README.md.
 """
 import argparse
+import re
 import sys
 import tempfile
 import time
@@ -37,7 +47,12 @@ from portal.mail.models import OutboxMessage  # noqa: E402
 from portal.markets.services import seed_launch_dates  # noqa: E402
 from portal.notices import services  # noqa: E402
 from portal.rates.models import ExchangeRate  # noqa: E402
+from portal.celery_app import enqueue, queue_depth, workers_ready  # noqa: E402
+from portal.notices.models import NoticeRecord  # noqa: E402
+from portal.notices.tasks import send_day  # noqa: E402
+from tests.celeryworkers import Workers  # noqa: E402
 from tests.pgserver import PostgresServer  # noqa: E402
+from tests.redisserver import RedisServer  # noqa: E402
 from tests.smtpsink import SmtpSink  # noqa: E402
 
 SMALL_DAY = date(2027, 1, 4)
@@ -164,7 +179,12 @@ def main():
     parser.add_argument("--small", type=int, default=1_000)
     parser.add_argument("--large", type=int, default=10_000)
     parser.add_argument("--write", action="store_true", help="append to benchmarks/README.md")
+    parser.add_argument("--workers", default=None,
+                        help="comma-separated worker counts: run the large day on Celery")
+    parser.add_argument("--timeout", type=int, default=3600, help="seconds per worker run")
     args = parser.parse_args()
+    if args.workers:
+        return bench_workers(args)
 
     server = PostgresServer()
     if not server.available:
@@ -217,6 +237,74 @@ def bench(app, args):
         run_day(LARGE_DAY, f"day with {args.large} notices due", figures)
     results["figures"] = figures
     return results
+
+
+def bench_workers(args):
+    counts = [int(n) for n in args.workers.split(",")]
+    server, redis = PostgresServer(), RedisServer()
+    if not server.available or not redis.available:
+        sys.exit("PostgreSQL and redis-server must be installed")
+    server.start()
+    redis.start()
+    runs = []
+    try:
+        settings = {"DATABASE_URL": server.create_database("notices_bench"),
+                    "SECRET_KEY": "benchmark", "CELERY_BROKER_URL": redis.url}
+        app = create_app(settings)
+        with app.app_context(), SmtpSink() as sink:
+            db.create_all()
+            seed_launch_dates()
+            db.session.commit()
+            start = time.perf_counter()
+            build_book(args.contracts, 0, args.large)
+            print(f"book of {args.contracts} contracts built in {time.perf_counter() - start:.1f} s")
+            for count in counts:
+                runs.append(worker_run(count, args, {**settings, "SMTP_URL": sink.url}, sink))
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        redis.stop()
+        server.stop()
+    if len(runs) > 1:
+        print(f"scaling: {runs[-1] / runs[0]:.2f}x from {counts[0]} to {counts[-1]} workers")
+
+
+def worker_run(count, args, settings, sink):
+    """The large day on ``count`` workers; returns notices/s."""
+    db.session.execute(db.text(
+        "TRUNCATE notice_record, outbox_message, renewal_link, quote CASCADE"))
+    db.session.commit()
+    delivered = set()  # Message-IDs only: 10,000 parsed emails would not fit in memory
+
+    async def count_data(server, session, envelope):
+        found = re.search(rb"^Message-ID:\s*(\S+)", envelope.content, re.M | re.I)
+        delivered.add(found.group(1) if found else len(delivered))
+        return "250 OK"
+
+    sink.handler.handle_DATA = count_data
+    samples = []
+    with Workers(count, settings) as workers:
+        deadline = time.monotonic() + 300
+        while not workers_ready(count):  # the clock starts when every worker listens
+            if time.monotonic() > deadline:
+                sys.exit(f"workers did not start:\n{workers.output()[-3000:]}")
+        start = time.perf_counter()
+        enqueue(send_day, LARGE_DAY.isoformat())
+        print(f"{count} worker(s): t(s)  queued  notices  delivered")
+        while len(delivered) < args.large:
+            if time.perf_counter() - start > args.timeout or not workers.alive():
+                print(workers.output()[-3000:])
+                sys.exit(f"stopped after {time.perf_counter() - start:.0f} s")
+            time.sleep(5)
+            notices = db.session.scalar(select(func.count(NoticeRecord.id)))
+            db.session.rollback()
+            samples.append((time.perf_counter() - start, queue_depth(), notices, len(delivered)))
+            print("  {:7.0f}  {:6d}  {:7d}  {:9d}".format(*samples[-1]), flush=True)
+        total = time.perf_counter() - start
+    rate = args.large / total
+    print(f"{count} worker(s): {args.large} notices with PDFs delivered in {total:.1f} s = "
+          f"{rate:.1f} notices/s; deepest queue {max(s[1] for s in samples)} tasks")
+    return rate
 
 
 def write_readme(args, results):

@@ -21,6 +21,7 @@ def create_app(config=None):
     )
     configure(app, config or {})
     register_extensions(app)
+    register_tasks(app)
     register_models()
     register_web(app)
     register_blueprints(app)
@@ -67,6 +68,13 @@ def _instance_secret(instance):
 def register_extensions(app):
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
+
+
+def register_tasks(app):
+    """Background work: a Celery producer with a broker, else tasks run inline."""
+    from portal import celery_app
+
+    celery_app.init_app(app)
 
 
 def register_web(app):

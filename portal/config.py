@@ -5,6 +5,7 @@ environment variable of the same name, or by the mapping given to ``create_app``
 malformed value stops the start with one line naming the setting.
 """
 import os
+from datetime import time as dt_time
 from decimal import Decimal, InvalidOperation
 from email.utils import parseaddr
 from urllib.parse import urlsplit
@@ -35,6 +36,10 @@ INT_SETTINGS = {
     "PROVIDER_CONNECT_TIMEOUT_SECONDS": 3,
     "PROVIDER_READ_TIMEOUT_SECONDS": 8,
     "PROVIDER_MAX_RETRIES": 1,
+    "CELERY_VISIBILITY_TIMEOUT": 3600,
+    "OUTBOX_EVERY_SECONDS": 60,
+    "RECONCILE_EVERY_SECONDS": 600,
+    "WEBHOOKS_EVERY_SECONDS": 10,
 }
 #: Settings that are deadlines: 0 would mean "no deadline" to some clients.
 TIMEOUTS = {"RATES_TIMEOUT_SECONDS", "SMTP_TIMEOUT_SECONDS", "PROVIDER_CONNECT_TIMEOUT_SECONDS",
@@ -57,8 +62,20 @@ STR_SETTINGS = {
     "OUTBOX_DIR": None,
     "LOG_FORMAT": "text",
     "LOG_LEVEL": "INFO",
+    "CELERY_BROKER_URL": None,
+    "RATES_SOURCE": "ecb",
 }
 STRIPE_KEYS = ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET")
+#: Times of day (HH:MM, UTC) of the daily jobs (portal/schedule.py).
+TIME_SETTINGS = {
+    "NOTICES_AT": "06:00",
+    "AUTORENEW_AT": "06:30",
+    "ORDERS_EXPIRE_AT": "00:30",
+    "RATES_REFRESH_AT": "16:30",
+}
+#: Intervals that must be at least one second.
+AT_LEAST_ONE = ("CELERY_VISIBILITY_TIMEOUT", "OUTBOX_EVERY_SECONDS", "RECONCILE_EVERY_SECONDS",
+                "WEBHOOKS_EVERY_SECONDS")
 #: Rates are fractions: 0 <= rate < 1.
 FRACTIONS = {"FX_FEE_RATE", "REINSTATEMENT_FEE_RATE"}
 ENVIRONMENTS = ("development", "production")
@@ -86,6 +103,8 @@ def from_environment(environ=None):
         value = environ.get(name, default)
         if value is not None:
             config[name] = value
+    for name, default in TIME_SETTINGS.items():
+        config[name] = environ.get(name, default)
     return config
 
 
@@ -116,6 +135,14 @@ def check(config):
     if store and urlsplit(store).scheme not in RATE_LIMIT_STORES:
         raise ConfigError(f"RATELIMIT_STORAGE_URI: {store!r} is not a portal-db://, memory:// "
                           "or redis:// address")
+    for name in TIME_SETTINGS:
+        if name in config and time_of_day(config[name]) is None:
+            raise ConfigError(f"{name}: {config[name]!r} is not a time of day (HH:MM, UTC)")
+    for name in AT_LEAST_ONE:
+        if name in config and config[name] < 1:
+            raise ConfigError(f"{name}: must be at least 1")
+    if config.get("RATES_SOURCE", "ecb") not in ("ecb", "forex"):
+        raise ConfigError("RATES_SOURCE: must be ecb or forex")
     if config.get("LOG_FORMAT", "text") not in ("text", "json"):
         raise ConfigError("LOG_FORMAT: must be text or json")
     if config.get("LOG_LEVEL", "INFO") not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -164,6 +191,15 @@ def _sender(value):
     except EmailNotValidError:
         raise ConfigError(f"MAIL_FROM: {value!r} is not an address like "
                           "'Renewals <renewals@example.com>'") from None
+
+
+def time_of_day(text):
+    """``"HH:MM"`` as a ``datetime.time``, or None when it is not a time of day."""
+    hours, sep, minutes = str(text).strip().partition(":")
+    if not (sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2
+            and int(hours) < 24 and int(minutes) < 60):
+        return None
+    return dt_time(int(hours), int(minutes))
 
 
 def _decimal(name, text):

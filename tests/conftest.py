@@ -78,11 +78,16 @@ def postgres_server():
     if os.environ.get("TEST_DATABASE_URL"):
         yield None
         return
-    server = PostgresServer()
+    yield from throwaway_server(PostgresServer(), "PostgreSQL")
+
+
+def throwaway_server(server, name):
+    """Start a server of the suite's own (skipped when not installed, except on CI), yield
+    it, stop it."""
     if not server.available:
         if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is not installed; CI must test on it")
-        pytest.skip("PostgreSQL is not installed")
+            pytest.fail(f"{name} is not installed; CI must test on it")
+        pytest.skip(f"{name} is not installed")
     server.start()
     yield server
     server.stop()

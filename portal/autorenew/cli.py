@@ -4,6 +4,8 @@ from flask.cli import with_appcontext
 
 from portal import logs
 from portal.autorenew.services import run_cycle
+from portal.autorenew.tasks import run_day
+from portal.celery_app import enqueue, queued
 from portal.clitools import ISO_DATE
 from portal.timeutil import utc_today
 
@@ -22,6 +24,10 @@ def run_command(day):
     run hourly, twice at once, or again after a crash); then run `portal outbox drain`."""
     from portal.payments.services import provider
 
+    if queued():
+        enqueue(run_day, (day or utc_today()).isoformat())
+        click.echo("automatic renewal queued for the workers")
+        return
     report = run_cycle(day or utc_today(), provider())
     for number in report.notices:
         click.echo(f"{number}\tpre-charge notice")

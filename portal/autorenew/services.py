@@ -165,32 +165,50 @@ class CycleReport:
     errors: list = field(default_factory=list)  # (contract number, message)
 
 
-def run_cycle(today, provider):
-    """Stage the pre-charge notices and make the charges due on ``today``."""
-    report = CycleReport()
-    rows = db.session.execute(
-        select(Contract.number, Contract.id, Contract.end_date).join(AutoRenewal)
+def due_renewals(today):
+    """``[(contract id, end date)]`` with automatic renewal on and something due within
+    ``NOTICE_DAYS`` of ``today``."""
+    return [tuple(row) for row in db.session.execute(
+        select(Contract.id, Contract.end_date).join(AutoRenewal)
         .where(AutoRenewal.enabled.is_(True), Contract.status == "active",
                Contract.end_date >= today,
                Contract.end_date <= today + timedelta(days=NOTICE_DAYS))
         .order_by(Contract.id)
-    ).all()
+    )]
+
+
+def run_cycle(today, provider):
+    """Stage the pre-charge notices and make the charges due on ``today``."""
+    report = CycleReport()
+    work = due_renewals(today)
     db.session.commit()
-    for number, contract_id, end_date in rows:
-        days = (end_date - today).days
-        due = [m for m in charge_milestones() if m >= days]
-        try:
-            if due:
-                charge(contract_id, number, end_date, min(due), today, provider, report)
-            else:
-                pre_charge_notice(contract_id, today, report)
-        except rules.RuleError as error:  # this contract cannot be priced: the others can
-            db.session.rollback()
-            report.errors.append((number, str(error)))
-        except Exception:
-            db.session.rollback()
-            raise
+    for contract_id, end_date in work:
+        renew_contract(contract_id, end_date, today, provider, report)
     return report
+
+
+def renew_contract(contract_id, end_date, today, provider, report):
+    """The step due on ``today`` for one contract and its term ending on ``end_date``:
+    the pre-charge notice, or the charge attempt of the milestone due (each at most once
+    per (contract, end date, milestone))."""
+    contract = db.session.get(Contract, contract_id)
+    if contract is None or contract.end_date != end_date:  # renewed since it was found due
+        db.session.rollback()
+        return
+    number = contract.number
+    days = (end_date - today).days
+    due = [m for m in charge_milestones() if m >= days]
+    try:
+        if due:
+            charge(contract_id, number, end_date, min(due), today, provider, report)
+        else:
+            pre_charge_notice(contract_id, today, report)
+    except rules.RuleError as error:  # this contract cannot be priced: the others can
+        db.session.rollback()
+        report.errors.append((number, str(error)))
+    except Exception:
+        db.session.rollback()
+        raise
 
 
 def pre_charge_notice(contract_id, today, report):
@@ -401,5 +419,5 @@ def _stage(contact, contract, template, key, **context):
                        contract=contract, key=key)
 
 
-__all__ = ["run_cycle", "charge", "pre_charge_notice", "keep_card", "turn_off", "is_on",
+__all__ = ["run_cycle", "due_renewals", "renew_contract", "charge", "pre_charge_notice", "keep_card", "turn_off", "is_on",
            "auto_renewal", "manual_path_condition", "charge_milestones"]

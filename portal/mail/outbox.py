@@ -129,19 +129,32 @@ def stage_email(to, kind=None, template=None, context=None, locale="en", attachm
 # --- delivery ---
 
 
-def _claim(now, skip_ids):
-    """The next due message, locked for this transaction (others skip it)."""
+def _due(now):
+    return (OutboxMessage.status.in_(("staged", "retry")),
+            or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now))
+
+
+def _claim(now, skip_ids=(), message_id=None):
+    """The next due message (or the one with ``message_id`` if it is due), locked for
+    this transaction (others skip it)."""
     query = (
         select(OutboxMessage)
-        .where(OutboxMessage.status.in_(("staged", "retry")),
-               or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now))
+        .where(*_due(now))
         .order_by(OutboxMessage.id)
         .limit(1)
         .with_for_update(skip_locked=True)
     )
     if skip_ids:
         query = query.where(OutboxMessage.id.not_in(skip_ids))
+    if message_id is not None:
+        query = query.where(OutboxMessage.id == message_id)
     return db.session.scalar(query)
+
+
+def due_message_ids(now=None, limit=None):
+    """Ids of the messages due for delivery, oldest first."""
+    query = select(OutboxMessage.id).where(*_due(now or _now())).order_by(OutboxMessage.id)
+    return db.session.scalars(query.limit(limit)).all()
 
 
 class SmtpTransport:
@@ -240,6 +253,24 @@ def drain(now=None, limit=None):
         db.session.rollback()
         sender.close()
     return counts
+
+
+def deliver_one(message_id, now=None):
+    """Deliver one message if it is still due and no one else holds it; returns the
+    outcome (``sent``, ``retry``, ``failed``) or None when there was nothing to do, so a
+    second call for the same message sends nothing."""
+    now = now or _now()
+    sender = transport()
+    try:
+        row = _claim(now, message_id=message_id)
+        if row is None:
+            return None
+        outcome = _deliver(sender, row, now)
+        db.session.commit()
+        return outcome
+    finally:
+        db.session.rollback()
+        sender.close()
 
 
 def _deliver(sender, row, now):

@@ -4,7 +4,9 @@ from flask.cli import with_appcontext
 
 from portal import logs
 from portal.clitools import ISO_DATE
+from portal.celery_app import enqueue, queued
 from portal.notices.services import send_notices
+from portal.notices.tasks import send_day
 from portal.timeutil import utc_today
 
 
@@ -18,7 +20,12 @@ def notices_group():
               help="The day to send for (YYYY-MM-DD, default today in UTC).")
 @with_appcontext
 def send_command(day):
-    """Stage the renewal notices due on the day; run `portal outbox drain` to deliver them."""
+    """Stage the renewal notices due on the day; run `portal outbox drain` to deliver them.
+    With CELERY_BROKER_URL, queue them for the workers instead."""
+    if queued():
+        enqueue(send_day, (day or utc_today()).isoformat())
+        click.echo("notices queued for the workers")
+        return
     report = send_notices(day or utc_today())
     for number, milestone, recipients in report.sent:
         click.echo(f"{number}\t{milestone} days\t{recipients} recipient(s)")

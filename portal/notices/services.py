@@ -32,7 +32,7 @@ from portal.mail.addresses import deliverable
 from portal.mail.outbox import compose, stage_email
 from portal.notices.models import NoticeRecord
 from portal.renewals.rules import RuleError
-from portal.renewals.services import build_quote, issue_quote, quote_products
+from portal.renewals.services import build_quote, quote_products
 from portal.signals import announce, renewal_day
 
 #: (milestone, fewest days left, most days left): the milestone due at each distance from E.
@@ -57,13 +57,17 @@ REASON_TEXTS = {
 #: Reasons that mean no notice at all (renewed, awaiting payment, cancelled, OEM).
 NO_NOTICE = {"already_renewed", "cancelled", "oem"}
 
-#: Fonts first in line for the PDF by locale; other scripts fall back through fontconfig.
-#: Only CJK locales start with a CJK font: its glyphs make a PDF twenty times larger.
+#: Font stacks of the PDF by locale; a script the stack lacks (a Korean name on a German
+#: quote) falls back through fontconfig. Only CJK locales start with a CJK font: its
+#: glyphs make a PDF twenty times larger. A CJK font covers Latin text too, so those
+#: locales use it alone, in one weight: every face embedded is subset from a file of
+#: 20 MB, which was over a third of a CJK PDF's time.
 PDF_FONTS = {
     "ja": '"Noto Sans CJK JP"',
     "ko": '"Noto Sans CJK KR"',
     "zh_Hans": '"Noto Sans CJK SC"',
 }
+LATIN_PDF_FONTS = '"Noto Sans", "DejaVu Sans"'
 
 
 @dataclass
@@ -78,7 +82,8 @@ class RunReport:
 
 
 def due_contracts(today):
-    """``[(contract id, milestone)]`` due on ``today``, read through the end-date index.
+    """``[(contract id, end date, milestone)]`` due on ``today``, read through the
+    end-date index.
 
     Only contracts ending within 60 days are read, and of those only the ones whose due
     milestone (or a later one) has no record yet.
@@ -100,9 +105,9 @@ def due_contracts(today):
         if milestone in AUTO_RENEW_SKIPS:
             conditions.append(manual_path_condition())
         rows = db.session.execute(
-            select(Contract.id).where(*conditions).order_by(Contract.id)
-        ).scalars()
-        due.extend((contract_id, milestone) for contract_id in rows)
+            select(Contract.id, Contract.end_date).where(*conditions).order_by(Contract.id)
+        )
+        due.extend((contract_id, end_date, milestone) for contract_id, end_date in rows)
     return due
 
 
@@ -112,9 +117,9 @@ def send_notices(today):
     announce(renewal_day, today=today)
     work = due_contracts(today)
     db.session.commit()
-    for contract_id, milestone in work:
+    for contract_id, end_date, milestone in work:
         try:
-            notify(contract_id, milestone, today, report)
+            notify(contract_id, milestone, today, report, end_date=end_date)
         except Exception:
             db.session.rollback()
             raise
@@ -143,24 +148,33 @@ class NoticeDraft:
     emails: list  # (contact id, address, locale, composed message)
 
 
-def notify(contract_id, milestone, today, report):
-    """One contract's notice. The quote, the PDFs and the emails are made in a reading
-    transaction (no lock held while WeasyPrint works); then one short writing transaction
-    stores the record, the quote, the links and the staged emails, or nothing."""
+def notify(contract_id, milestone, today, report, end_date=None):
+    """One contract's notice; returns the ids of the staged emails. The quote, the PDFs
+    and the emails are made in a reading transaction (no lock held while WeasyPrint
+    works); then one short writing transaction stores the record, the quote, the links
+    and the staged emails, or nothing.
+
+    With ``end_date``, the notice is for that term only: a contract renewed (or deleted)
+    since the notice was found due gets none.
+    """
     with write_intent(False):
         try:
-            draft = prepare_notice(contract_id, milestone, today, report)
+            draft = prepare_notice(contract_id, milestone, today, report, end_date)
         finally:
             db.session.rollback()  # ends the read; nothing was written
-    if draft is not None:
-        with write_intent(True):
-            store_notice(draft, milestone, today, report)
+    if draft is None:
+        return []
+    with write_intent(True):
+        return store_notice(draft, milestone, today, report)
 
 
-def prepare_notice(contract_id, milestone, today, report):
+def prepare_notice(contract_id, milestone, today, report, end_date=None):
     """The :class:`NoticeDraft` of a contract's due notice, or None (recorded in
     ``report``) when there is nothing to send."""
     contract = _load(contract_id)
+    if contract is None or (end_date is not None and contract.end_date != end_date):
+        report.skipped[contract.number if contract else str(contract_id)] = "not_due"
+        return None
     number, end_date = contract.number, contract.end_date
     if _noticed(contract_id, end_date, milestone):
         report.skipped[number] = "duplicate"  # another run noticed this contract first
@@ -208,7 +222,7 @@ def store_notice(draft, milestone, today, report):
     if still is None or tuple(still) != (draft.end_date, "active"):
         db.session.rollback()
         report.skipped[draft.number] = "changed"
-        return
+        return []
     notice = NoticeRecord(contract_id=draft.contract_id, end_date=draft.end_date,
                           milestone=milestone, run_date=today, recipients=len(draft.emails))
     db.session.add(notice)
@@ -217,17 +231,18 @@ def store_notice(draft, milestone, today, report):
     except IntegrityError:
         db.session.rollback()  # another run noticed this contract first
         report.skipped[draft.number] = "duplicate"
-        return
+        return []
     db.session.add(draft.quote)
     db.session.add_all(draft.links)
     db.session.flush()
     notice.quote_id = draft.quote.id
-    for contact_id, address, locale, message in draft.emails:
-        stage_email(address, "notice", locale=locale, contract_id=draft.contract_id,
-                    message=message, key=f"notice:{draft.contract_id}:"
-                    f"{draft.end_date.isoformat()}:{milestone}:{contact_id}")
+    staged = [stage_email(address, "notice", locale=locale, contract_id=draft.contract_id,
+                          message=message, key=f"notice:{draft.contract_id}:"
+                          f"{draft.end_date.isoformat()}:{milestone}:{contact_id}").id
+              for contact_id, address, locale, message in draft.emails]
     db.session.commit()
     report.sent.append((draft.number, milestone, len(draft.emails)))
+    return staged
 
 
 def _options(quote):
@@ -294,5 +309,6 @@ def quote_pdf(context, locale):
 
     with force_locale(locale):
         html = render_template("notices/quote_pdf.html", locale=locale,
-                               font=PDF_FONTS.get(locale, '"Noto Sans"'), **context)
+                               fonts=PDF_FONTS.get(locale, LATIN_PDF_FONTS),
+                               one_weight=locale in PDF_FONTS, **context)
     return HTML(string=html).write_pdf(font_config=_font_config())

@@ -24,6 +24,7 @@ from portal.partners.keys import (
     store_key,
 )
 from portal.payments.emulator import LOOPBACK, Emulator
+from portal.schedule import InlineScheduler
 from portal.staff.accounts import add_staff, authenticate, find_staff, hasher
 
 #: The renewals-desk user of the demo (an admin, so every console page can be tried).
@@ -73,6 +74,7 @@ def run(ctx, port, real_stripe=False):
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     compile_all()  # a fresh checkout has catalogs but no compiled .mo files yet
     emulator = None if real_stripe else Emulator().start()
+    scheduler = None
     try:
         app = build_app(port, emulator)
         with app.app_context():
@@ -88,8 +90,16 @@ def run(ctx, port, real_stripe=False):
             click.echo(f"Stripe emulator on {emulator.api_base}; "
                        "test cards: 4242 4242 4242 4242 (paid), 4000 0027 6000 3184 "
                        "(3-D Secure), 4000 0000 0000 0341 (declined)")
+        if not app.config.get("CELERY_BROKER_URL"):
+            # No workers: the periodic jobs (notices, delivery to the outbox folder, ...)
+            # run in this process, so the demo's email arrives by itself.
+            scheduler = InlineScheduler(app).start()
+            click.echo(f"Scheduled jobs run in this process; email lands in "
+                       f"{app.config['OUTBOX_DIR']}")
         click.echo(f"Portal on http://{LOOPBACK}:{port}/ (Ctrl+C stops it)")
         run_simple(LOOPBACK, port, app, threaded=True, use_reloader=False)
     finally:
+        if scheduler is not None:
+            scheduler.stop()
         if emulator is not None:
             emulator.stop()

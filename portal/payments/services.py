@@ -254,20 +254,34 @@ def handle_webhook(payload, signature):
 # --- reconciliation ---
 
 
-def reconcile():
-    """Settle card orders whose outcome was missed; returns ``[(reference, outcome)]``."""
-    orders = db.session.scalars(
-        select(Order).where(Order.status.in_(UNSETTLED), Order.provider_payment_id.is_not(None))
+def unsettled_order_ids():
+    """Card orders whose outcome the provider knows and the portal may have missed."""
+    return db.session.scalars(
+        select(Order.id).where(Order.status.in_(UNSETTLED), Order.provider_payment_id.is_not(None))
         .order_by(Order.id)
     ).all()
-    results = []
-    for order in orders:
-        try:
-            state = card_provider().confirm(order.provider_payment_id)
-        except ProviderError as error:
-            results.append((order.reference, f"error: {error}"))
-            continue
-        results.append((order.reference, settle(lock_order(order.id), state,
-                                                actor="reconcile")))
-        db.session.commit()
-    return results
+
+
+def reconcile_order(order_id):
+    """Re-read one order's payment from the provider and settle it, committed; returns
+    ``(reference, outcome)``. Settling is idempotent, so running it twice is harmless."""
+    order = db.session.get(Order, order_id)
+    if order is None or order.status not in UNSETTLED or not order.provider_payment_id:
+        db.session.rollback()
+        return (order.reference if order else str(order_id), "settled")
+    reference = order.reference
+    try:
+        state = card_provider().confirm(order.provider_payment_id)
+    except ProviderError as error:
+        db.session.rollback()
+        return (reference, f"error: {error}")
+    outcome = settle(lock_order(order.id), state, actor="reconcile")
+    db.session.commit()
+    return (reference, outcome)
+
+
+def reconcile():
+    """Settle card orders whose outcome was missed; returns ``[(reference, outcome)]``."""
+    order_ids = unsettled_order_ids()
+    db.session.commit()
+    return [reconcile_order(order_id) for order_id in order_ids]

@@ -4,10 +4,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from portal import logs
-from portal.audit.models import record
-from portal.extensions import db
 from portal.rates import providers
-from portal.rates.services import upsert_rates
+from portal.rates.services import refresh_rates
 from portal.timeutil import utc_today
 
 
@@ -22,18 +20,12 @@ def rates_group():
 @with_appcontext
 def refresh(source):
     """Fetch today's rates from a provider and store them."""
-    today = utc_today()
     try:
-        provider = providers.provider(source, timeout=current_app.config["RATES_TIMEOUT_SECONDS"])
-        rates = provider.fetch(today)
+        written, newest, missing = refresh_rates(
+            source, utc_today(), current_app.config["RATES_TIMEOUT_SECONDS"], actor="cli")
     except providers.ProviderError as error:
         logs.job_run("rates.refresh", {"stored": 0}, failed=1)
         raise click.ClickException(str(error)) from None
-    written = upsert_rates(rates, source=source)
-    record("cli", "rates.refresh", source, written=written)
-    db.session.commit()
-    missing = sorted(set(providers.WANTED) - {r.currency for r in rates})
-    newest = max(r.as_of for r in rates)
     click.echo(f"{source}: {written} rates stored, newest dated {newest.isoformat()}"
                + (f"; not covered: {' '.join(missing)}" if missing else ""))
     logs.job_run("rates.refresh", {"stored": written, "missing": len(missing)})

@@ -1,8 +1,10 @@
 """The exchange-rate store: history in, the rates in force on a date out."""
 from sqlalchemy import func, select
 
+from portal.audit.models import record
 from portal.extensions import db
 from portal.money import EURO_LEGACY
+from portal.rates import providers
 from portal.rates.models import ExchangeRate
 from portal.renewals.rules import Rate, RateTable
 from portal.timeutil import utc_today
@@ -43,6 +45,18 @@ def upsert_rates(rates, source):
         row.source = source
         written += 1
     return written
+
+
+def refresh_rates(source, today, timeout, actor):
+    """Fetch ``today``'s rates from the provider ``source`` and store them, committed.
+    Returns ``(written, newest day, currencies not covered)``; raises
+    ``providers.ProviderError`` when the provider fails (nothing is written then)."""
+    rates = providers.provider(source, timeout=timeout).fetch(today)
+    written = upsert_rates(rates, source=source)
+    record(actor, "rates.refresh", source, written=written)
+    db.session.commit()
+    missing = sorted(set(providers.WANTED) - {r.currency for r in rates})
+    return written, max(r.as_of for r in rates), missing
 
 
 def today():
