@@ -19,7 +19,8 @@ import os
 import re
 import smtplib
 import socket
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate, make_msgid, parseaddr
@@ -31,7 +32,7 @@ from flask_babel import force_locale
 from sqlalchemy import or_, select
 
 from portal.audit.models import record
-from portal.extensions import db
+from portal.extensions import db, write_intent
 from portal.mail.addresses import deliverable
 from portal.mail.models import OutboxMessage
 from portal.timeutil import utc_now as _now  # the outbox's clock: naive UTC
@@ -134,9 +135,31 @@ def _due(now):
             or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now))
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A message taken for one delivery attempt: what the transport needs, and the
+    lease that marks it as this attempt's."""
+
+    id: int
+    to: str
+    kind: str
+    message_id: str
+    mime: bytes
+    attempts: int
+    lease: datetime
+
+
+def lease_length():
+    """How long a taken message stays this attempt's: longer than a whole SMTP
+    conversation (each step is bounded by SMTP_TIMEOUT_SECONDS)."""
+    return timedelta(seconds=4 * int(current_app.config.get("SMTP_TIMEOUT_SECONDS", 30)) + 60)
+
+
 def _claim(now, skip_ids=(), message_id=None):
-    """The next due message (or the one with ``message_id`` if it is due), locked for
-    this transaction (others skip it)."""
+    """Take the next due message (or the one with ``message_id`` if it is due) in a
+    short transaction: its attempt is counted and its next attempt moved past the lease,
+    so no other delivery takes it while this one talks to the mail server, and no lock
+    is held meanwhile. Returns a :class:`Claim`, or None when nothing is due."""
     query = (
         select(OutboxMessage)
         .where(*_due(now))
@@ -148,7 +171,17 @@ def _claim(now, skip_ids=(), message_id=None):
         query = query.where(OutboxMessage.id.not_in(skip_ids))
     if message_id is not None:
         query = query.where(OutboxMessage.id == message_id)
-    return db.session.scalar(query)
+    with write_intent(True):
+        row = db.session.scalar(query)
+        if row is None:
+            db.session.rollback()
+            return None
+        row.attempts += 1
+        row.next_attempt_at = now + lease_length()
+        claim = Claim(id=row.id, to=row.to, kind=row.kind, message_id=row.message_id,
+                      mime=row.mime, attempts=row.attempts, lease=row.next_attempt_at)
+        db.session.commit()
+    return claim
 
 
 def due_message_ids(now=None, limit=None):
@@ -240,14 +273,14 @@ def drain(now=None, limit=None):
     try:
         while limit is None or len(tried) < limit:
             now_at = now or _now()
-            row = _claim(now_at, tried)
-            if row is None:
+            claim = _claim(now_at, tried)
+            if claim is None:
                 break
-            tried.append(row.id)
-            outcome = _deliver(sender, row, now_at)
-            db.session.commit()
+            tried.append(claim.id)
+            outcome, error = _attempt(sender, claim)
+            _settle(claim, outcome, error, now_at)
             counts[outcome] += 1
-            if outcome == "retry" and row.last_error.startswith("connection:"):
+            if outcome == "retry" and error.startswith("connection:"):
                 break
     finally:
         db.session.rollback()
@@ -262,38 +295,49 @@ def deliver_one(message_id, now=None):
     now = now or _now()
     sender = transport()
     try:
-        row = _claim(now, message_id=message_id)
-        if row is None:
+        claim = _claim(now, message_id=message_id)
+        if claim is None:
             return None
-        outcome = _deliver(sender, row, now)
-        db.session.commit()
+        outcome, error = _attempt(sender, claim)
+        _settle(claim, outcome, error, now)
         return outcome
     finally:
         db.session.rollback()
         sender.close()
 
 
-def _deliver(sender, row, now):
-    row.attempts += 1
-    if not deliverable(row.to):  # the envelope and the To: header must name one mailbox
-        row.last_error = f"not an email address: {row.to!r}"[:2000]
-        return _fail(row)
+def _attempt(sender, claim):
+    """Talk to the mail server, outside any transaction: ``(outcome, error)``."""
+    if not deliverable(claim.to):  # the envelope and the To: header must name one mailbox
+        return "failed", f"not an email address: {claim.to!r}"
     try:
-        sender.send(row)
+        sender.send(claim)
     except TemporaryFailure as error:
-        row.last_error = str(error)[:2000]
-        if row.attempts >= MAX_ATTEMPTS:
-            return _fail(row)
-        row.status = "retry"
-        row.next_attempt_at = now + backoff(row.attempts)
-        return "retry"
+        return ("failed" if claim.attempts >= MAX_ATTEMPTS else "retry"), str(error)
     except PermanentFailure as error:
-        row.last_error = str(error)[:2000]
-        return _fail(row)
-    row.status = "sent"
-    row.sent_at = now
-    row.next_attempt_at = None
-    return "sent"
+        return "failed", str(error)
+    return "sent", ""
+
+
+def _settle(claim, outcome, error, now):
+    """Record the attempt's outcome in a short transaction, if the message is still this
+    attempt's (a lease that ran out may have passed it to another delivery)."""
+    with write_intent(True):
+        row = db.session.scalar(select(OutboxMessage).where(OutboxMessage.id == claim.id)
+                                .with_for_update())
+        if row is None or row.next_attempt_at != claim.lease or row.status in ("sent",
+                                                                               "failed"):
+            db.session.rollback()
+            return
+        if error:
+            row.last_error = error[:2000]
+        if outcome == "sent":
+            row.status, row.sent_at, row.next_attempt_at = "sent", now, None
+        elif outcome == "retry":
+            row.status, row.next_attempt_at = "retry", now + backoff(row.attempts)
+        else:
+            _fail(row)
+        db.session.commit()
 
 
 def _fail(row):
