@@ -215,13 +215,15 @@ def test_payment_renews_exactly_once(sales, offline_order):
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("amount", "abc", "Enter the amount as digits"),
-    ("amount", "NaN", "Enter the amount as digits"),
-    ("amount", "1e5", "Enter the amount as digits"),
+    ("amount", "abc", "not written as digits"),
+    ("amount", "NaN", "not written as digits"),
+    ("amount", "1e5", "not written as digits"),
+    ("amount", "899.995", "more decimals than USD allows"),
     ("received_on", "2026-02-30", "Not a valid date"),
-    ("currency", "XXX", "Not a valid choice"),
+    ("currency", "XXX", "unknown currency"),
     ("reference", "", "This field is required"),
-    ("order", "RN-NOPE", "no order RN-NOPE"),
+    ("reference", "B", "must be 2 to 128 characters"),
+    ("order", "RN-NOPE", "unknown order reference"),
 ])
 def test_payment_form_errors_change_nothing(sales, offline_order, field, value, message):
     contract, order = offline_order
