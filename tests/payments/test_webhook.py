@@ -1,4 +1,6 @@
 """The Stripe webhook: verified signature, deduplication, replays and out-of-order events."""
+import pytest
+import stripe
 from sqlalchemy import func, select
 
 from portal.extensions import db
@@ -7,14 +9,17 @@ from portal.payments.models import ProcessedEvent
 from tests.payments.conftest import place_card_order, sign, signed_event
 
 
-def _charged_behind_the_portal(stripe_client, order, card_ref):
-    """The card is charged at Stripe while the customer's browser never returns."""
+def _charged_behind_the_portal(stripe_client, order, card_ref, declined=False):
+    """The card is charged at Stripe while the customer's browser never returns; with
+    ``declined`` the card must be refused (Stripe answers with a card error)."""
     stripe_client.v1.payment_intents.update(order.provider_payment_id,
                                             params={"payment_method": card_ref})
-    try:
-        stripe_client.v1.payment_intents.confirm(order.provider_payment_id)
-    except Exception:  # noqa: BLE001  a declined card raises; the intent records it
-        pass
+    if declined:
+        with pytest.raises(stripe.CardError):
+            stripe_client.v1.payment_intents.confirm(order.provider_payment_id)
+    else:
+        intent = stripe_client.v1.payment_intents.confirm(order.provider_payment_id)
+        assert intent.status == "succeeded", intent.status
 
 
 def _post(web, payload, signature):
@@ -72,7 +77,7 @@ def test_declined_event_marks_the_order_failed(card_app, web, make_checkout, car
     contract, _link, token = make_checkout()
     old_end = contract.end_date
     _response, order = place_card_order(web, token)
-    _charged_behind_the_portal(stripe_client, order, card("declined"))
+    _charged_behind_the_portal(stripe_client, order, card("declined"), declined=True)
     response = _post(web, *signed_event(stripe_emulator.webhook_secret,
                                         "payment_intent.payment_failed",
                                         order.provider_payment_id))
