@@ -24,7 +24,7 @@ from portal.timeutil import utc_now
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
-class OrderError(ValueError):
+class OrderError(PortalError):
     """An order that cannot be placed; ``code`` is a stable reason for pages and tests."""
 
     def __init__(self, code, message):

@@ -12,6 +12,7 @@ from portal.audit.models import AuditEntry, record
 from portal.catalog.models import PriceEntry, Product
 from portal.checkout.models import QuoteChangeRequest
 from portal.contracts.models import Account, Contact, Contract, Partner
+from portal.errors import PortalError
 from portal.extensions import db
 from portal.links.models import RenewalLink
 from portal.links.services import issue_link, revoke
@@ -32,7 +33,7 @@ SEARCH_LIMIT = 50
 MAX_QUANTITY = 1_000_000
 
 
-class ConsoleError(ValueError):
+class ConsoleError(PortalError):
     """An action the console refuses; the message is shown to the staff user."""
 
 

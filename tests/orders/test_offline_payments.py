@@ -9,21 +9,8 @@ from sqlalchemy import func, select
 from portal.audit.models import AuditEntry
 from portal.extensions import db
 from portal.orders.models import Payment
-from portal.orders.services import place_order
-from portal.renewals.services import issue_quote
 from tests.access import *  # noqa: F401,F403 - the shared staff fixtures
 from tests.access import post_form
-
-
-@pytest.fixture
-def offline_order(make_contract, today):
-    contract = make_contract(number="SNS-OFF-1", days_to_end=20)
-    quote = issue_quote(contract, today)
-    order = place_order(quote, "basic", 12, "USD", "bank_transfer", contact_id=None,
-                        today=today, actor="customer")
-    db.session.commit()
-    assert order.amount_due == 900  # the figures below are written for it
-    return contract, order
 
 
 def _state(contract, order):

@@ -17,7 +17,6 @@ from portal.mail.outbox import stage_email
 from portal.markets.models import MarketLaunch
 from portal.notices.models import NoticeRecord
 from portal.orders.models import Payment
-from portal.orders.services import place_order
 from portal.renewals.services import issue_quote, latest_quote
 from portal.staff.accounts import find_staff
 from tests.access import PASSWORD, email_text, https_client, post_form, sign_in
@@ -155,16 +154,6 @@ def test_a_product_outside_the_price_list_cannot_be_quoted(sales, make_contract)
 
 
 # --- offline payments ---
-
-
-@pytest.fixture
-def offline_order(make_contract, today):
-    contract = make_contract(number="SNS-PAY-1", days_to_end=20)
-    quote = issue_quote(contract, today)
-    order = place_order(quote, "basic", 12, "USD", "bank_transfer", contact_id=None,
-                        today=today, actor="customer")
-    db.session.commit()
-    return contract, order
 
 
 def _pay(client, contract, order, amount, currency="USD", reference="BANK-67", day=None):
