@@ -7,3 +7,8 @@ class PortalError(Exception):
 
 class ConfigError(PortalError):
     """A setting that is missing or malformed; the message names the setting."""
+
+
+class ProviderError(PortalError):
+    """An outside provider (card payments, exchange rates) could not be reached or refused a
+    request for a technical reason; asking again later may help."""

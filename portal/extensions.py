@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import registry as Registry
 
+from portal.errors import PortalError
 from portal.timeutil import UtcDateTime
 
 # Named constraints keep Alembic migrations identical on SQLite and PostgreSQL.
@@ -41,7 +42,7 @@ migrate = Migrate()
 _write_intent = ContextVar("write_intent", default=True)
 
 
-class WriteLockNeeded(RuntimeError):
+class WriteLockNeeded(PortalError):
     """A SQLite transaction that began as a read tried to write while another connection
     held the write lock (or had written since it began): run the unit of work again as
     a writing transaction (``portal.database.run_as_writer``)."""

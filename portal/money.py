@@ -10,6 +10,8 @@ from functools import lru_cache
 
 from moneyed import Money
 
+from portal.errors import PortalError
+
 #: The 29 currencies of docs/markets.md ("Currencies").
 CURRENCIES = (
     "AUD BRL GBP CAD CNY CZK DKK EUR HKD HUF INR JPY MYR NZD NOK MXN PLN RUB SGD ZAR "
@@ -26,7 +28,7 @@ ZERO_DECIMAL = frozenset({"JPY", "KRW", "HUF"})
 RATE_CONTEXT = Context(prec=28)
 
 
-class MoneyError(ValueError):
+class MoneyError(PortalError):
     """An amount or currency that cannot be used."""
 
 

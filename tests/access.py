@@ -11,6 +11,8 @@ from flask import g
 from flask.testing import FlaskClient
 
 from portal.links.services import issue_link
+from portal.orders.services import place_order
+from portal.renewals.services import issue_quote
 from portal.extensions import db
 from portal.partners.keys import ensure_partner, issue_key, revoke_key
 from portal.staff.accounts import add_staff
@@ -19,7 +21,7 @@ from portal.web import limiter
 from tests import factories
 
 __all__ = ["_cheap_password_hashing", "_fresh_rate_limits", "today", "web", "sales_user",
-           "admin_user", "sales", "admin", "make_contract", "partners"]
+           "admin_user", "sales", "admin", "make_contract", "offline_order", "partners"]
 
 PASSWORD = "correct horse battery"
 PRICES = {
@@ -145,6 +147,18 @@ def make_contract(app, today):
         return contract
 
     return make
+
+
+@pytest.fixture
+def offline_order(make_contract, today):
+    """``(contract, order)``: SNS-PAY-1 with a bank-transfer order of 900.00 USD awaiting
+    its payment, committed."""
+    contract = make_contract(number="SNS-PAY-1", days_to_end=20)
+    quote = issue_quote(contract, today)
+    order = place_order(quote, "basic", 12, "USD", "bank_transfer", contact_id=None,
+                        today=today, actor="customer")
+    db.session.commit()
+    return contract, order
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from decimal import Decimal, InvalidOperation
 
 from babel import Locale
 
+from portal.errors import PortalError
 from portal.mail.addresses import normalized_address
 from portal.money import CURRENCIES
 from portal.renewals.rules import TERMS
@@ -23,7 +24,7 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_INT = 2**31 - 1
 
 
-class ImportFault(ValueError):
+class ImportFault(PortalError):
     """One bad value in an import file; the message names the file, row and field."""
 
 

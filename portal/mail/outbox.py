@@ -32,6 +32,7 @@ from flask_babel import force_locale
 from sqlalchemy import or_, select
 
 from portal.audit.models import record
+from portal.errors import PortalError
 from portal.extensions import db, write_intent
 from portal.mail.addresses import deliverable
 from portal.mail.models import OutboxMessage
@@ -44,11 +45,11 @@ RETRY_MAX = timedelta(hours=6)
 MAX_ATTEMPTS = 12
 
 
-class TemporaryFailure(Exception):
+class TemporaryFailure(PortalError):
     """The server or the connection failed in a way worth retrying."""
 
 
-class PermanentFailure(Exception):
+class PermanentFailure(PortalError):
     """The server refused the message for good (5xx)."""
 
 

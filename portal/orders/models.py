@@ -5,11 +5,12 @@ from decimal import Decimal
 from sqlalchemy import ForeignKey, Numeric, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from portal.errors import PortalError
 from portal.extensions import db
 from portal.timeutil import utc_now
 
 
-class IllegalTransition(RuntimeError):
+class IllegalTransition(PortalError):
     """A status change the state machine does not allow."""
 
 

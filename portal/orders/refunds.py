@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.audit.models import record
 from portal.contracts.models import Contract
+from portal.errors import PortalError
 from portal.extensions import db
 from portal.orders.emails import send_refund_confirmation
 from portal.orders.models import Order, Payment, Refund
@@ -19,7 +20,7 @@ from portal.renewals.refunds import RefundCharge, refund_decision
 from portal.timeutil import utc_now
 
 
-class RefundRefused(ValueError):
+class RefundRefused(PortalError):
     """No refund: ``code`` is a refund-policy reason (``too_late``, ``channel`` ...),
     ``nothing_to_refund`` or ``amount_changed``."""
 

@@ -8,6 +8,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from portal.audit.models import record
+from portal.errors import PortalError
 from portal.contracts.models import Contract, ContractLine
 from portal.extensions import company, db
 from portal.mail.receipts import send_payment_received
@@ -23,7 +24,7 @@ from portal.timeutil import utc_now
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
-class OrderError(ValueError):
+class OrderError(PortalError):
     """An order that cannot be placed; ``code`` is a stable reason for pages and tests."""
 
     def __init__(self, code, message):
@@ -39,7 +40,11 @@ def methods_offered(country, pay_currency):
             if m.kind == "card" or party.payee(m.code, pay_currency) is not None]
 
 
-class PaymentMismatch(ValueError):
+class PaymentRefused(PortalError):
+    """Money that cannot be recorded for an order; the message says why."""
+
+
+class PaymentMismatch(PaymentRefused):
     """Money received does not match the order (amount or currency)."""
 
 
@@ -266,4 +271,4 @@ def _result(quote):
 
 
 __all__ = ["quote_document", "place_order", "record_payment", "expire_offline_orders",
-           "OrderError", "PaymentMismatch"]
+           "OrderError", "PaymentMismatch", "PaymentRefused"]

@@ -9,6 +9,7 @@ import secrets
 from sqlalchemy import select
 
 from portal.contracts.models import Partner
+from portal.errors import PortalError
 from portal.extensions import db
 from portal.partners.models import PartnerApiKey
 from portal.timeutil import utc_now
@@ -18,7 +19,7 @@ PREFIX_LENGTH = len(KEY_PREFIX) + 8
 MAX_KEY_LENGTH = 128
 
 
-class PartnerKeyError(ValueError):
+class PartnerKeyError(PortalError):
     """A key operation that cannot be done; the message says why."""
 
 

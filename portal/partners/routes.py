@@ -7,6 +7,7 @@ from datetime import timedelta
 from flask import Blueprint, current_app, g, jsonify, request
 from flask_limiter.util import get_remote_address
 
+from portal.errors import PortalError
 from portal.extensions import db
 from portal.partners import events, services, webhooks
 from portal.partners.keys import partner_for_key
@@ -51,7 +52,7 @@ def rate_limit_key():
     return "partner-anon:" + (get_remote_address() or "")
 
 
-class Refused(Exception):
+class Refused(PortalError):
     """Ends a request with an API error (handled below)."""
 
     def __init__(self, status, code, message):

@@ -5,6 +5,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.contracts.models import Contract
+from portal.errors import PortalError
 from portal.extensions import db
 from portal.money import amount_string
 from portal.audit.models import record
@@ -123,7 +124,7 @@ def partner_contracts(partner, today, status=None, page=1, per_page=50):
     return contracts, total
 
 
-class PartnerRequestRefused(ValueError):
+class PartnerRequestRefused(PortalError):
     """A partner request the API answers with an error: ``status``, ``code``, message."""
 
     def __init__(self, status, code, message):

@@ -29,6 +29,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import joinedload
 
 from portal import logs
+from portal.errors import PortalError
 from portal.extensions import db
 from portal.partners.events import event_document
 from portal.partners.models import PartnerWebhook, WebhookAttempt, WebhookDelivery
@@ -60,7 +61,7 @@ URL_PATTERN = (r"^(?:https://[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?"
 URL_RE = re.compile(URL_PATTERN)
 
 
-class WebhookError(ValueError):
+class WebhookError(PortalError):
     """An endpoint that cannot be registered; the message says why."""
 
 

@@ -8,6 +8,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from decimal import Decimal
 
+from portal.errors import PortalError, ProviderError
+
 #: Provider states reduced to what the portal acts on.
 SUCCEEDED = "succeeded"
 FAILED = "failed"  # declined or authentication failed: the customer may try again
@@ -16,16 +18,17 @@ WAITING = "waiting"  # no card yet, or the provider is still processing
 CANCELED = "canceled"
 
 
-class ProviderError(RuntimeError):
-    """The provider could not be reached or refused a request for a technical reason."""
-
-
 class PaymentNotFound(ProviderError):
     """The provider has no such payment (a permanent answer: asking again will not help)."""
 
 
-class CardDeclined(RuntimeError):
+class CardDeclined(PortalError):
     """The provider declined the card (the customer can use another one)."""
+
+
+class SignatureInvalid(PortalError):
+    """A webhook whose signature the provider cannot verify, or that is not an event it
+    sends; raised only by a provider's ``handle_webhook``."""
 
 
 @dataclass(frozen=True)
@@ -96,4 +99,5 @@ class PaymentProvider(ABC):
     @abstractmethod
     def handle_webhook(self, payload, signature):
         """Verify an event's signature on the raw ``payload`` and return a
-        :class:`WebhookEvent`. Moves no money; raises ValueError when it is not genuine."""
+        :class:`WebhookEvent`. Moves no money; raises SignatureInvalid when it is not
+        genuine."""

@@ -1,4 +1,5 @@
 """Card payment pages and the Stripe webhook. Thin views: the logic is in ``services``."""
+import logging
 import re
 from functools import wraps
 from urllib.parse import urlsplit
@@ -18,14 +19,16 @@ from flask_babel import refresh
 
 from portal.checkout.instructions import is_offline
 from portal.checkout.services import help_mailto, shown_order, usable_link
+from portal.errors import PortalError
 from portal.extensions import db
 from portal.money import amount_string
 from portal.payments import services
-from portal.payments.provider import ACTION, SUCCEEDED, ProviderError
+from portal.payments.provider import ACTION, SUCCEEDED, ProviderError, SignatureInvalid
 from portal.timeutil import utc_today
 from portal.web import csrf, limiter
 
 bp = Blueprint("payments", __name__)
+log = logging.getLogger(__name__)
 
 PAY_LIMIT = "30 per minute;300 per hour"
 REAL_STRIPE_JS = "https://js.stripe.com/v3/"
@@ -170,12 +173,21 @@ def webhook():
     try:
         outcome = services.handle_webhook(payload, request.headers.get("Stripe-Signature"))
     except services.WebhookRefused:
+        log.warning("webhook refused: card payments or the signing secret are not set")
         return jsonify(error="webhooks_not_configured"), 503
-    except ValueError:
+    except SignatureInvalid as error:
         db.session.rollback()
+        log.warning("webhook with a bad signature: %s", error)
         return jsonify(error="bad_signature"), 400
     except ProviderError:
         db.session.rollback()
+        log.exception("webhook: the provider could not be reached")
         return jsonify(error="provider_unavailable"), 502  # the provider will retry
+    except PortalError:
+        # A genuine event the portal could not act on (a rule or an order refused it):
+        # nothing is kept, not even the event id, so the provider's retry is processed.
+        db.session.rollback()
+        log.exception("webhook event not processed")
+        return jsonify(error="not_processed"), 422
     db.session.commit()
     return jsonify(outcome=outcome)

@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from portal.audit.models import record
 from portal.autorenew.services import keep_card
+from portal.errors import PortalError
 from portal.extensions import WriteLockNeeded, db, write_intent
 from portal.orders.models import IllegalTransition, Order
 from portal.mail.receipts import send_payment_received
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 UNSETTLED = ("pending", "failed")
 
 
-class WebhookRefused(RuntimeError):
+class WebhookRefused(PortalError):
     """Webhooks cannot be verified: no provider or no signing secret is configured."""
 
 
@@ -234,7 +235,8 @@ WEBHOOK_HANDLERS = {
 
 def handle_webhook(payload, signature):
     """Verify, deduplicate and dispatch one webhook; returns an outcome code. Raises
-    WebhookRefused without a signing secret, ValueError for a forged or broken event."""
+    WebhookRefused without a signing secret, SignatureInvalid (from the provider only) for
+    a forged or broken event."""
     card = provider()
     if card is None or not current_app.config.get("STRIPE_WEBHOOK_SECRET"):
         raise WebhookRefused("webhooks need STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET")

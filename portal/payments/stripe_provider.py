@@ -18,6 +18,7 @@ from portal.payments.provider import (
     PaymentNotFound,
     PaymentState,
     ProviderError,
+    SignatureInvalid,
     WebhookEvent,
 )
 
@@ -216,15 +217,15 @@ class StripeProvider(PaymentProvider):
                 stripe.Webhook.DEFAULT_TOLERANCE)
             event = json.loads(payload)
         except (ValueError, stripe.SignatureVerificationError) as error:
-            raise ValueError(f"not a genuine Stripe event: {error}") from None
+            raise SignatureInvalid(f"not a genuine Stripe event: {error}") from None
         if not isinstance(event, dict):  # signed, but not an event: an array, a number
-            raise ValueError("an event must be a JSON object")
+            raise SignatureInvalid("an event must be a JSON object")
         data = event.get("data") if isinstance(event.get("data"), dict) else {}
         obj = data.get("object") if isinstance(data.get("object"), dict) else {}
         ref = obj.get("id") if obj.get("object") == "payment_intent" else obj.get("payment_intent")
         event_id, event_type = event.get("id"), event.get("type")
         if not isinstance(event_id, str) or not isinstance(event_type, str):
-            raise ValueError("an event without an id or a type")
+            raise SignatureInvalid("an event without an id or a type")
         return WebhookEvent(event_id=event_id[:128], type=event_type[:64],
                             provider_ref=ref if isinstance(ref, str) else None)
 

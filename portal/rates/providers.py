@@ -7,15 +7,12 @@ import threading
 from datetime import date, timedelta
 from decimal import Decimal
 
+from portal.errors import ProviderError
 from portal.money import EURO_LEGACY, PAYMENT_CURRENCIES
 from portal.renewals.rules import Rate
 
 #: Currencies a provider is asked for: every payment currency but EUR (1 by definition).
 WANTED = tuple(c for c in PAYMENT_CURRENCIES if c != "EUR")
-
-
-class ProviderError(RuntimeError):
-    """A provider could not deliver rates."""
 
 
 class RatesProvider:

@@ -4,11 +4,12 @@ from datetime import date, datetime
 from sqlalchemy import JSON, ForeignKey, String, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from portal.errors import PortalError
 from portal.extensions import db
 from portal.timeutil import utc_now
 
 
-class QuoteImmutable(RuntimeError):
+class QuoteImmutable(PortalError):
     """Raised when code tries to change an issued quote."""
 
 

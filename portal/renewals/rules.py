@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
+from portal.errors import PortalError
 from portal.money import (
     EURO_LEGACY,
     PAYMENT_CURRENCIES,
@@ -35,7 +36,7 @@ REASONS = (
 DAYS_PER_YEAR = Decimal(365)
 
 
-class RuleError(ValueError):
+class RuleError(PortalError):
     """A request the rules cannot answer (stale or missing rate, option not offered...)."""
 
 

@@ -7,6 +7,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from sqlalchemy import func, select
 
+from portal.errors import PortalError
 from portal.extensions import db
 from portal.mail.addresses import normalized_address
 from portal.staff.models import ROLES, StaffUser
@@ -32,7 +33,7 @@ def _dummy_hash():
     return hasher().hash("not a real password, only for timing")
 
 
-class StaffError(ValueError):
+class StaffError(PortalError):
     """A staff account change that cannot be made; the message says why."""
 
 

@@ -68,13 +68,15 @@ class AnswerForm(ConsoleForm):
 
 
 class OfflinePaymentForm(ConsoleForm):
-    order = StringField(_l("Order"), validators=[DataRequired(), Length(max=32)])
-    amount = StringField(_l("Amount"), validators=[DataRequired(), Regexp(
-        r"^\d{1,12}(\.\d{1,4})?$", message=_l("Enter the amount as digits, e.g. 1250.00."))])
-    currency = SelectField(_l("Currency"), choices=[SelectChoice(c, c) for c in CURRENCIES])
+    """Only presence is checked here: what the fields must hold is checked by the same
+    service as ``portal orders record-payment`` (``portal.orders.offline``)."""
+
+    order = StringField(_l("Order"), validators=[DataRequired()])
+    amount = StringField(_l("Amount"), validators=[DataRequired()])
+    currency = SelectField(_l("Currency"), choices=[SelectChoice(c, c) for c in CURRENCIES],
+                           validate_choice=False)
     received_on = DateField(_l("Received on"), validators=[InputRequired()])
-    reference = StringField(_l("Bank or cheque reference"),
-                            validators=[DataRequired(), Length(min=2, max=128)])
+    reference = StringField(_l("Bank or cheque reference"), validators=[DataRequired()])
 
 
 class RefundForm(ConsoleForm):

@@ -10,6 +10,8 @@ from portal.extensions import db
 from portal.mail.models import OutboxMessage
 from portal.markets.models import MarketLaunch
 from portal.orders.models import Refund
+from portal.orders.offline import record_offline_payment
+from portal.orders.services import PaymentRefused
 from portal.partners import webhooks as partner_webhooks
 from portal.money import amount_string
 from portal.staff import emails, services, throttle
@@ -140,7 +142,7 @@ def _perform(action, success, target, keep_on_refusal=False):
     and flash why. ``keep_on_refusal`` commits what the refusal itself recorded."""
     try:
         result = action()
-    except services.ConsoleError as error:
+    except (services.ConsoleError, PaymentRefused) as error:
         if keep_on_refusal:
             db.session.commit()
         else:
@@ -207,9 +209,9 @@ def record_payment(number):
                  order=order.reference)
 
     # A refused payment keeps its audit entry: a mismatch alerts the desk.
-    return _perform(lambda: services.record_offline_payment(
-        item, form.order.data.strip(), form.amount.data, form.currency.data,
-        form.received_on.data, form.reference.data, _actor(), utc_today()),
+    return _perform(lambda: record_offline_payment(
+        form.order.data, form.amount.data, form.currency.data, form.received_on.data,
+        form.reference.data, actor=_actor(), today=utc_today(), contract=item),
         recorded, _contract_url(item), keep_on_refusal=True)
 
 

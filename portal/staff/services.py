@@ -4,7 +4,6 @@ Each function takes the acting staff email and records what it did in the audit 
 the caller commits.
 """
 from dataclasses import dataclass
-from decimal import Decimal
 
 from flask_babel import gettext as _
 from sqlalchemy import func, or_, select
@@ -13,6 +12,7 @@ from portal.audit.models import AuditEntry, record
 from portal.catalog.models import PriceEntry, Product
 from portal.checkout.models import QuoteChangeRequest
 from portal.contracts.models import Account, Contact, Contract, Partner
+from portal.errors import PortalError
 from portal.extensions import db
 from portal.links.models import RenewalLink
 from portal.links.services import issue_link, revoke
@@ -22,7 +22,7 @@ from portal.notices.models import NoticeRecord
 from portal.money import amount_string
 from portal.orders import refunds
 from portal.orders.models import Order, Refund
-from portal.orders.services import PaymentMismatch, open_order, record_payment, renewal_state
+from portal.orders.services import open_order, renewal_state
 from portal.payments.provider import CardDeclined, ProviderError
 from portal.renewals import rules
 from portal.renewals.models import Quote
@@ -33,7 +33,7 @@ SEARCH_LIMIT = 50
 MAX_QUANTITY = 1_000_000
 
 
-class ConsoleError(ValueError):
+class ConsoleError(PortalError):
     """An action the console refuses; the message is shown to the staff user."""
 
 
@@ -179,34 +179,6 @@ def issue_staff_link(contract, contact, actor, purpose="staff"):
     record(actor, "link.issue", contract.number, contact=contact.email,
            reference=link.reference, purpose=purpose)
     return link, token
-
-
-# --- offline payments ---
-
-
-def record_offline_payment(contract, order_reference, amount, currency, received_on, reference,
-                           actor, today):
-    """Money arrived by bank transfer or cheque for an order of ``contract``.
-
-    Returns ``(order, renewed_now)``; the contract renews at most once whatever is
-    submitted twice. Refuses an amount or currency that differs from the order.
-    """
-    order = db.session.scalar(select(Order).where(
-        Order.reference == order_reference, Order.contract_id == contract.id))
-    if order is None:
-        raise ConsoleError(_("no order %(order)s for this contract", order=order_reference))
-    if order.status not in ("awaiting_payment", "paid"):
-        raise ConsoleError(_("order %(order)s is %(status)s: no payment can be recorded for "
-                             "it; ask the customer to order again", order=order.reference,
-                             status=order.status))
-    if received_on > today:
-        raise ConsoleError(_("the payment date is in the future"))
-    try:
-        return record_payment(order.id, provider="offline", provider_ref=reference.strip(),
-                              amount=Decimal(amount), currency=currency,
-                              received_on=received_on, actor=actor)
-    except PaymentMismatch as error:
-        raise ConsoleError(_("not recorded: %(error)s", error=str(error))) from None
 
 
 # --- refunds ---

@@ -21,7 +21,7 @@ def offline_order(make_checkout, today):
     (["--amount", "900.00", "--currency", "EUR"], "expects 900.00 USD"),
     (["--amount", "900.001", "--currency", "USD"], "more decimals"),
     (["--amount", "-900", "--currency", "USD"], "'-900'"),
-    (["--amount", "lots", "--currency", "USD"], "not a decimal"),
+    (["--amount", "lots", "--currency", "USD"], "not written as digits"),
     (["--amount", "900.00", "--currency", "XYZ"], "unknown currency"),
 ])
 def test_a_payment_that_does_not_match_changes_nothing(cli, offline_order, args, message):

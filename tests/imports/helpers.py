@@ -1,4 +1,4 @@
-"""Helpers for command-line tests: import files in tmp_path, row counts, one-line errors."""
+"""Helpers for command-line tests: import files in tmp_path, table contents, one-line errors."""
 import csv
 import json
 
@@ -64,9 +64,28 @@ def assert_one_line_error(result, *fragments):
     return lines[0]
 
 
+def table_rows():
+    """``{table: rows}`` for every table of the schema, each row with all its values, in
+    an order that does not depend on the database."""
+    db.session.flush()
+    return {
+        table.name: sorted((tuple(row) for row in db.session.execute(select(table))), key=repr)
+        for table in db.metadata.sorted_tables
+    }
+
+
+def new_rows(before, after):
+    """Rows of ``after`` that ``before`` (rows of the same table) does not hold, as they are."""
+    known = {repr(row) for row in before}
+    return [row for row in after if repr(row) not in known]
+
+
 def assert_fails_unchanged(invoke, *fragments):
-    """Run ``invoke()``; it must fail with one error line and leave every table as it was."""
-    before = row_counts()
+    """Run ``invoke()``; it must fail with one error line and leave every row of every
+    table as it was: none added or removed, no value changed."""
+    before = table_rows()
     line = assert_one_line_error(invoke(), *fragments)
-    assert row_counts() == before
+    after = table_rows()
+    for name, rows in before.items():
+        assert after[name] == rows, f"table {name} changed"
     return line

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from portal.audit.models import AuditEntry
 from portal.extensions import db
+from portal.mail.models import OutboxMessage
 from portal.orders.models import Payment
 from tests import factories
 from tests.payments.conftest import place_card_order
@@ -46,6 +47,20 @@ def test_card_order_opens_one_intent_for_the_amount_due(card_app, web, make_chec
     web.get("/renewal/pay")
     db.session.refresh(order)
     assert order.provider_payment_id == intent.id
+
+
+def test_card_method_hands_the_order_to_the_card_provider(card_app, web, make_checkout,
+                                                         stripe_client):
+    """Choosing a card on the quote page places a pending order and opens its payment at
+    the provider; no order confirmation goes out before the payment succeeds."""
+    contract, _link, token = make_checkout()
+    response, order = place_card_order(web, token, method="visa")
+    assert response.status_code == 303 and response.headers["Location"].endswith("/renewal/pay")
+    assert (order.contract_id, order.status, order.method) == (contract.id, "pending", "visa")
+    intent = stripe_client.v1.payment_intents.retrieve(order.provider_payment_id)
+    assert intent.metadata["order"] == order.reference and intent.status != "succeeded"
+    assert db.session.scalars(select(OutboxMessage).where(
+        OutboxMessage.key == f"order-confirmation:{order.reference}")).all() == []
 
 
 def test_successful_card_payment_renews_the_contract_once(card_app, web, make_checkout, card):
@@ -173,7 +188,7 @@ def test_reconcile_settles_a_payment_whose_return_was_missed(card_app, web, make
 def test_pay_pages_without_a_link_or_card_payments(app, web, make_checkout):
     assert web.get("/renewal/pay").status_code == 403
     assert web.get("/renewal/pay/return").status_code == 403
-    assert web.post("/renewal/pay/card", data={"card": "pm_x"}).status_code in (400, 403)
+    assert web.post("/renewal/pay/card", data={"card": "pm_x"}).status_code == 400  # no CSRF
     _contract, _link, token = make_checkout()
     response, order = place_card_order(web, token)  # no Stripe keys configured
     assert response.status_code == 503 and order is None

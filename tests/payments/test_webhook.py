@@ -1,20 +1,27 @@
 """The Stripe webhook: verified signature, deduplication, replays and out-of-order events."""
+import pytest
+import stripe
 from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.orders.models import Payment
+from portal.payments.services import WEBHOOK_HANDLERS
 from portal.payments.models import ProcessedEvent
+from portal.renewals.rules import RuleError
 from tests.payments.conftest import place_card_order, sign, signed_event
 
 
-def _charged_behind_the_portal(stripe_client, order, card_ref):
-    """The card is charged at Stripe while the customer's browser never returns."""
+def _charged_behind_the_portal(stripe_client, order, card_ref, declined=False):
+    """The card is charged at Stripe while the customer's browser never returns; with
+    ``declined`` the card must be refused (Stripe answers with a card error)."""
     stripe_client.v1.payment_intents.update(order.provider_payment_id,
                                             params={"payment_method": card_ref})
-    try:
-        stripe_client.v1.payment_intents.confirm(order.provider_payment_id)
-    except Exception:  # noqa: BLE001  a declined card raises; the intent records it
-        pass
+    if declined:
+        with pytest.raises(stripe.CardError):
+            stripe_client.v1.payment_intents.confirm(order.provider_payment_id)
+    else:
+        intent = stripe_client.v1.payment_intents.confirm(order.provider_payment_id)
+        assert intent.status == "succeeded", intent.status
 
 
 def _post(web, payload, signature):
@@ -72,7 +79,7 @@ def test_declined_event_marks_the_order_failed(card_app, web, make_checkout, car
     contract, _link, token = make_checkout()
     old_end = contract.end_date
     _response, order = place_card_order(web, token)
-    _charged_behind_the_portal(stripe_client, order, card("declined"))
+    _charged_behind_the_portal(stripe_client, order, card("declined"), declined=True)
     response = _post(web, *signed_event(stripe_emulator.webhook_secret,
                                         "payment_intent.payment_failed",
                                         order.provider_payment_id))
@@ -101,6 +108,33 @@ def test_bad_signatures_are_rejected(card_app, web, make_checkout, card, stripe_
     db.session.refresh(contract)
     assert order.status == "pending" and contract.end_date == old_end
     assert db.session.scalar(select(func.count()).select_from(ProcessedEvent)) == 0
+
+
+def test_a_rule_refusing_a_genuine_event_is_not_read_as_a_bad_signature(
+        card_app, web, make_checkout, card, stripe_client, stripe_emulator):
+    """A genuine event that a rule refuses while it is handled answers 422 (the provider
+    retries it), keeps nothing, and is handled in full once the rule lets it through."""
+    contract, _link, token = make_checkout()
+    old_end = contract.end_date
+    _response, order = place_card_order(web, token)
+    _charged_behind_the_portal(stripe_client, order, card("ok"))
+    payload, signature = signed_event(stripe_emulator.webhook_secret,
+                                      "payment_intent.succeeded", order.provider_payment_id)
+
+    def refused(_event):
+        raise RuleError("no exchange rate for the quote date")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(WEBHOOK_HANDLERS, "payment_intent.succeeded", refused)
+        response = _post(web, payload, signature)
+    assert (response.status_code, response.json) == (422, {"error": "not_processed"})
+    db.session.refresh(order)
+    db.session.refresh(contract)
+    assert order.status == "pending" and contract.end_date == old_end
+    assert db.session.scalar(select(func.count()).select_from(ProcessedEvent)) == 0
+
+    retried = _post(web, payload, signature)
+    assert retried.status_code == 200 and retried.json["outcome"] == "renewed"
 
 
 def test_webhook_refuses_to_run_without_a_secret(card_app, web, monkeypatch):

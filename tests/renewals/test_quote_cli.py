@@ -14,7 +14,7 @@ from tests.imports.helpers import (
     RATES_HEADER,
     assert_fails_unchanged,
     contract_doc,
-    row_counts,
+    table_rows,
     write_csv,
     write_json,
 )
@@ -76,9 +76,9 @@ def example(cli, tmp_path):
 
 
 def test_the_interfaces_example(example):
-    before = row_counts()
+    before = table_rows()
     assert quote(example, "SNS-004711") == INTERFACES_EXAMPLE
-    assert row_counts() == before  # quoting stores nothing
+    assert table_rows() == before  # quoting stores nothing
 
 
 @pytest.mark.parametrize(
@@ -276,9 +276,9 @@ def test_legacy_quote_cannot_be_paid_in_usd(cli):
 
 @pytest.mark.parametrize("value", ["2026-02-30", "22.11.2026", "2026-11-2"])
 def test_invalid_quote_date(example, value):
-    before = row_counts()
+    before = table_rows()
     result = example("quote", "SNS-004711", "--date", value, "--json")
     assert result.exit_code == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and f"'{value}' is not a date (YYYY-MM-DD)" in errors[0]
-    assert row_counts() == before
+    assert table_rows() == before

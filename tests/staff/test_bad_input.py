@@ -54,7 +54,7 @@ def test_nasty_form_values(admin, target, url, fields, value):
 def test_nasty_urls_and_queries(admin, target, value):
     for url in (f"/staff/contracts/{value}", f"/staff/contracts/SNS-BAD-1/links/{value}/revoke"):
         response = admin.get(url) if "revoke" not in url else post_form(admin, url, {})
-        assert response.status_code in (404, 405), (url, response.status_code)
+        assert response.status_code == 404, (url, response.status_code)
     assert admin.get("/staff/", query_string={"q": value}).status_code == 200
     assert admin.get("/staff/requests", query_string={"status": value}).status_code == 200
     assert admin.get("/staff/outbox", query_string={"view": value}).status_code == 200
@@ -74,4 +74,4 @@ def test_numeric_ids_out_of_range_are_404(admin, number):
     for url in (f"/staff/refunds/{number}/done", f"/staff/outbox/{number}/retry",
                 f"/staff/requests/{number}/answer", f"/admin/staff/{number}"):
         response = post_form(admin, f"/staff{url}" if url.startswith("/admin") else url, {})
-        assert response.status_code in (400, 404), (url, response.status_code)
+        assert response.status_code == 404, (url, response.status_code)

@@ -17,7 +17,6 @@ from portal.mail.outbox import stage_email
 from portal.markets.models import MarketLaunch
 from portal.notices.models import NoticeRecord
 from portal.orders.models import Payment
-from portal.orders.services import place_order
 from portal.renewals.services import issue_quote, latest_quote
 from portal.staff.accounts import find_staff
 from tests.access import PASSWORD, email_text, https_client, post_form, sign_in
@@ -157,16 +156,6 @@ def test_a_product_outside_the_price_list_cannot_be_quoted(sales, make_contract)
 # --- offline payments ---
 
 
-@pytest.fixture
-def offline_order(make_contract, today):
-    contract = make_contract(number="SNS-PAY-1", days_to_end=20)
-    quote = issue_quote(contract, today)
-    order = place_order(quote, "basic", 12, "USD", "bank_transfer", contact_id=None,
-                        today=today, actor="customer")
-    db.session.commit()
-    return contract, order
-
-
 def _pay(client, contract, order, amount, currency="USD", reference="BANK-67", day=None):
     return post_form(client, f"/staff/contracts/{contract.number}/payment", {
         "order": order.reference, "amount": amount, "currency": currency,
@@ -215,13 +204,15 @@ def test_payment_renews_exactly_once(sales, offline_order):
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("amount", "abc", "Enter the amount as digits"),
-    ("amount", "NaN", "Enter the amount as digits"),
-    ("amount", "1e5", "Enter the amount as digits"),
+    ("amount", "abc", "not written as digits"),
+    ("amount", "NaN", "not written as digits"),
+    ("amount", "1e5", "not written as digits"),
+    ("amount", "899.995", "more decimals than USD allows"),
     ("received_on", "2026-02-30", "Not a valid date"),
-    ("currency", "XXX", "Not a valid choice"),
+    ("currency", "XXX", "unknown currency"),
     ("reference", "", "This field is required"),
-    ("order", "RN-NOPE", "no order RN-NOPE"),
+    ("reference", "B", "must be 2 to 128 characters"),
+    ("order", "RN-NOPE", "unknown order reference"),
 ])
 def test_payment_form_errors_change_nothing(sales, offline_order, field, value, message):
     contract, order = offline_order
