@@ -37,6 +37,10 @@ class Order(db.Model):
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id"))
     #: The contract's end date when the order was placed: the renewal continues from it.
     previous_end_date: Mapped[date]
+    #: The contract's level and term length when the order was placed: a refund of this
+    #: renewal puts them back (empty for orders placed before they were kept).
+    previous_service_level: Mapped[str | None] = mapped_column(String(64))
+    previous_term_months: Mapped[int | None]
     service_level: Mapped[str] = mapped_column(String(64))
     term_months: Mapped[int]
     term_start: Mapped[date]
