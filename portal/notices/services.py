@@ -9,13 +9,11 @@ milestone) record, the frozen quote, one renewal link and one staged email per r
 are committed together or not at all. A concurrent run inserting the same record waits for
 the first one and then hits the unique constraint, so it skips the contract.
 """
-import threading
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from flask import current_app, render_template
-from flask_babel import force_locale
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +27,7 @@ from portal.i18n import email_locale
 from portal.links.services import issue_link, link_url
 from portal.mail.outbox import stage_email
 from portal.notices.models import NoticeRecord
+from portal.pdf import render_pdf
 from portal.renewals.rules import RuleError
 from portal.renewals.services import issue_quote
 from portal.signals import announce, renewal_day
@@ -54,14 +53,6 @@ REASON_TEXTS = {
 }
 #: Reasons that mean no notice at all (renewed, awaiting payment, cancelled, OEM).
 NO_NOTICE = {"already_renewed", "cancelled", "oem"}
-
-#: Fonts first in line for the PDF by locale; other scripts fall back through fontconfig.
-#: Only CJK locales start with a CJK font: its glyphs make a PDF twenty times larger.
-PDF_FONTS = {
-    "ja": '"Noto Sans CJK JP"',
-    "ko": '"Noto Sans CJK KR"',
-    "zh_Hans": '"Noto Sans CJK SC"',
-}
 
 
 @dataclass
@@ -217,24 +208,6 @@ def notice_context(contract, quote, milestone, contact, link, url):
     }
 
 
-_pdf_fonts = threading.local()
-
-
-def _font_config():
-    """One WeasyPrint font configuration per thread, kept between PDFs: building it again
-    for every PDF (fontconfig set-up, font lookups) took about half of a PDF's time."""
-    from weasyprint.text.fonts import FontConfiguration
-
-    if getattr(_pdf_fonts, "config", None) is None:
-        _pdf_fonts.config = FontConfiguration()
-    return _pdf_fonts.config
-
-
 def quote_pdf(context, locale):
     """The quote as a PDF, rendered from ``templates/notices/quote_pdf.html``."""
-    from weasyprint import HTML
-
-    with force_locale(locale):
-        html = render_template("notices/quote_pdf.html", locale=locale,
-                               font=PDF_FONTS.get(locale, '"Noto Sans"'), **context)
-    return HTML(string=html).write_pdf(font_config=_font_config())
+    return render_pdf("notices/quote_pdf.html", locale, **context)

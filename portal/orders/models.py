@@ -59,6 +59,10 @@ class Order(db.Model):
     expires_on: Mapped[date | None]
     paid_at: Mapped[datetime | None]
     provider_payment_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    #: Billing details the buyer gave for the invoice (all optional).
+    po_number: Mapped[str | None] = mapped_column(String(64))
+    tax_id: Mapped[str | None] = mapped_column(String(32))
+    billing_address: Mapped[str | None] = mapped_column(String(500))  # lines split by "\n"
     #: The customer asked to renew automatically with this order's card.
     auto_renew: Mapped[bool] = mapped_column(default=False, server_default=false())
 

@@ -141,6 +141,9 @@ def refund_renewal(contract_id, today, actor, *, expected_amount=None, card_prov
            rule=decision.rule, end_date=contract.end_date.isoformat(),
            provider_ref=refund.provider_ref or "")
     db.session.flush()
+    from portal.invoices.services import issue_credit_note  # invoices build on orders
+
+    issue_credit_note(refund)
     send_refund_confirmation(refund)
     return refund, True
 

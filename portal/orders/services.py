@@ -174,6 +174,9 @@ def record_payment(order_id, *, provider, provider_ref, amount, currency, receiv
            term_start=order.term_start.isoformat(), term_end=order.term_end.isoformat(),
            amount=f"{order.amount_due} {order.pay_currency}", method=order.method)
     db.session.flush()
+    from portal.invoices.services import issue_invoice  # invoices build on orders
+
+    issue_invoice(order)
     send_payment_received(order)
     announce(order_paid, order=order)
     return order, True

@@ -122,6 +122,22 @@ def contract(number):
     )
 
 
+@bp.get("/contracts/<number>/documents/<document_number>.pdf")
+@staff_required()
+def document(number, document_number):
+    """An invoice or credit note of the contract; ``?lang=`` one of the email locales."""
+    from portal.i18n import EMAIL_LOCALES
+    from portal.invoices.services import contract_document
+    from portal.selfservice.routes import pdf_response
+
+    item = _contract_or_404(number)
+    found = contract_document(item.id, document_number[:80])
+    if found is None:
+        abort(404)
+    locale = request.args.get("lang", "en")
+    return pdf_response(found, locale if locale in EMAIL_LOCALES else "en")
+
+
 def _perform(action, success, target, keep_on_refusal=False):
     """Run one staff action: commit and flash ``success(result)``, or on a refusal undo it
     and flash why. ``keep_on_refusal`` commits what the refusal itself recorded."""
