@@ -87,8 +87,9 @@ def build_book(contracts, small, large):
             {"contract_id": i, "product_code": "VS-ENT", "quantity": 1 + i % 5} for i in ids])
         db.session.commit()
     for table in ("account", "contact", "contract", "contract_line"):
-        db.session.execute(db.text(
-            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"))
+        if db.engine.dialect.name == "postgresql":  # SQLite numbers on from the largest id
+            db.session.execute(db.text(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"))
     db.session.execute(db.text("ANALYZE"))
     db.session.commit()
 

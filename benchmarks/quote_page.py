@@ -69,16 +69,19 @@ def run_wrk(url, seconds, connections, headers=()):
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", output)
     scale = {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)]
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
+                              r"timeout (\d+)", output)
     return {"rps": rps, "p99_ms": float(p99.group(1)) * scale,
-            "errors": int(non_2xx.group(1)) if non_2xx else 0}
+            "errors": int(non_2xx.group(1)) if non_2xx else 0,
+            "socket_errors": sum(map(int, socket_errors.groups())) if socket_errors else 0}
 
 
-def serve(app_spec, env, workers, cwd):
+def serve(app_spec, env, workers, cwd, stderr=None, options=()):
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
-         "--log-level", "warning", app_spec],
-        env=env, cwd=cwd,
+         "--log-level", "warning", *options, app_spec],
+        env=env, cwd=cwd, stderr=stderr,
     )
     wait_for(port)
     return process, port

@@ -3,18 +3,17 @@ import os
 import secrets
 from pathlib import Path
 
-from flask import Flask
-
 from portal import assets, company, logs
 from portal import config as portal_config
 from portal.extensions import db, migrate
+from portal.web import PortalFlask
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def create_app(config=None):
     """Build the application. ``config`` overrides environment and defaults."""
-    app = Flask(
+    app = PortalFlask(
         __name__,
         instance_relative_config=True,
         template_folder=str(assets.folder("templates")),
@@ -111,6 +110,7 @@ def register_models():
     from portal.payments import models as _payments  # noqa: F401
     from portal.partners import models as _partners  # noqa: F401
     from portal.rates import models as _rates  # noqa: F401
+    from portal.ratelimits import models as _ratelimits  # noqa: F401
     from portal.renewals import models as _renewals  # noqa: F401
     from portal.staff import models as _staff  # noqa: F401
 

@@ -7,6 +7,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from portal import create_app
 from portal.errors import ConfigError
+from portal.extensions import is_transient_fault
 
 
 def _create_app():
@@ -31,10 +32,24 @@ def main(args=None):
         click.echo(f"Error: {error.format_message()}", err=True)
         sys.exit(error.exit_code)
     except (OperationalError, ProgrammingError) as error:
-        reason = str(error.orig).splitlines()[0] if error.orig else type(error).__name__
-        click.echo(f"Error: database not ready ({reason}); run 'portal db upgrade'", err=True)
+        click.echo(f"Error: {database_error(error)}", err=True)
         sys.exit(1)
     sys.exit(result if isinstance(result, int) else 0)
+
+
+#: What a database says when the schema is missing or behind the code.
+SCHEMA_MISSING = ("no such table", "no such column", "does not exist")
+
+
+def database_error(error):
+    """One line naming what went wrong with the database; only a missing table or column
+    is the schema's fault and sends the operator to ``portal db upgrade``."""
+    reason = str(error.orig).splitlines()[0] if error.orig else type(error).__name__
+    if any(words in reason.lower() for words in SCHEMA_MISSING):
+        return f"database not ready ({reason}); run 'portal db upgrade'"
+    if is_transient_fault(error.orig):
+        return f"the database cannot be written now ({reason})"
+    return f"database error ({reason})"
 
 
 if __name__ == "__main__":

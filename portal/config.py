@@ -30,7 +30,15 @@ INT_SETTINGS = {
     "RATES_TIMEOUT_SECONDS": 10,
     "SMTP_TIMEOUT_SECONDS": 30,
     "PARTNER_EVENTS_SETTLE_SECONDS": 10,
+    # The payment provider: connect and read deadlines of one call, and how many times a
+    # call that failed on the network is tried again (the SDK's own default is 80 s, 2).
+    "PROVIDER_CONNECT_TIMEOUT_SECONDS": 3,
+    "PROVIDER_READ_TIMEOUT_SECONDS": 8,
+    "PROVIDER_MAX_RETRIES": 1,
 }
+#: Settings that are deadlines: 0 would mean "no deadline" to some clients.
+TIMEOUTS = {"RATES_TIMEOUT_SECONDS", "SMTP_TIMEOUT_SECONDS", "PROVIDER_CONNECT_TIMEOUT_SECONDS",
+            "PROVIDER_READ_TIMEOUT_SECONDS"}
 STR_SETTINGS = {
     "DATABASE_URL": None,
     "SECRET_KEY": None,
@@ -43,18 +51,20 @@ STR_SETTINGS = {
     "STRIPE_WEBHOOK_SECRET": None,
     "RENEWALS_DESK_EMAIL": "renewals@portal.example",
     "PARTNER_API_RATE_LIMIT": "120 per minute",
+    "RATELIMIT_STORAGE_URI": None,
     "PORTAL_CONFIG": None,
     "PORTAL_ENV": "development",
     "OUTBOX_DIR": None,
     "LOG_FORMAT": "text",
     "LOG_LEVEL": "INFO",
 }
-#: Deadlines of outbound calls: zero would mean no wait at all.
-TIMEOUTS = ("RATES_TIMEOUT_SECONDS", "SMTP_TIMEOUT_SECONDS")
 STRIPE_KEYS = ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET")
 #: Rates are fractions: 0 <= rate < 1.
 FRACTIONS = {"FX_FEE_RATE", "REINSTATEMENT_FEE_RATE"}
 ENVIRONMENTS = ("development", "production")
+#: Rate-limit stores: the database, one process's memory (tests), Redis.
+RATE_LIMIT_STORES = ("portal-db", "memory", "redis", "rediss", "redis+sentinel",
+                     "redis+cluster", "redis+unix")
 #: URL settings and the schemes each accepts.
 URL_SCHEMES = {
     "PORTAL_BASE_URL": ("http", "https"),
@@ -86,13 +96,13 @@ def check(config):
         value = config.get(name)
         if value is not None and (value < 0 or (name in FRACTIONS and value >= 1)):
             raise ConfigError(f"{name}: {value} is out of range")
+    for name in TIMEOUTS:
+        if config.get(name) is not None and config[name] <= 0:
+            raise ConfigError(f"{name}: must be at least 1 second")
     for name, schemes in URL_SCHEMES.items():
         value = config.get(name)
         if value:
             _url(name, value, schemes)
-    for name in TIMEOUTS:
-        if name in config and config[name] <= 0:
-            raise ConfigError(f"{name}: must be at least 1 second")
     if config.get("DATABASE_URL"):
         config["DATABASE_URL"] = database_url(config["DATABASE_URL"])
     if config.get("MAIL_FROM"):
@@ -102,6 +112,10 @@ def check(config):
         missing = next(name for name in STRIPE_KEYS if not config.get(name))
         raise ConfigError(f"{missing}: required with {stripe[0]} (all three Stripe keys or "
                           "none, for the local emulator)")
+    store = config.get("RATELIMIT_STORAGE_URI")
+    if store and urlsplit(store).scheme not in RATE_LIMIT_STORES:
+        raise ConfigError(f"RATELIMIT_STORAGE_URI: {store!r} is not a portal-db://, memory:// "
+                          "or redis:// address")
     if config.get("LOG_FORMAT", "text") not in ("text", "json"):
         raise ConfigError("LOG_FORMAT: must be text or json")
     if config.get("LOG_LEVEL", "INFO") not in ("DEBUG", "INFO", "WARNING", "ERROR"):

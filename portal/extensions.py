@@ -1,5 +1,7 @@
 """Flask extensions, created unbound and initialised in ``create_app``."""
 import sqlite3
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 
 from flask import current_app
@@ -33,25 +35,88 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 
 
+#: Whether the transactions opened in this context may write. On SQLite a writing
+#: transaction begins ``IMMEDIATE`` (it takes the write lock first, so it never fails
+#: half-way); a reading one begins plainly and, in WAL mode, never waits for a writer.
+_write_intent = ContextVar("write_intent", default=True)
+
+
+class WriteLockNeeded(RuntimeError):
+    """A SQLite transaction that began as a read tried to write while another connection
+    held the write lock (or had written since it began): run the unit of work again as
+    a writing transaction (``portal.database.run_as_writer``)."""
+
+
+@contextmanager
+def write_intent(writes):
+    """Open the transactions of this block as writing (``True``) or reading (``False``)."""
+    token = _write_intent.set(bool(writes))
+    try:
+        yield
+    finally:
+        _write_intent.reset(token)
+
+
+def set_write_intent(writes):
+    _write_intent.set(bool(writes))
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_connect(dbapi_connection, _record):
-    """SQLite: enforce foreign keys and let SQLAlchemy (not the driver) open transactions,
-    so savepoints and BEGIN behave as on PostgreSQL."""
+    """SQLite: WAL (readers and one writer at the same time), foreign keys, and let
+    SQLAlchemy (not the driver) open transactions, so savepoints and BEGIN behave as on
+    PostgreSQL."""
     if isinstance(dbapi_connection, sqlite3.Connection):
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=10000")
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0] not in ("wal", "memory"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL: a crash loses no commit
         cursor.close()
 
 
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(connection):
-    """SQLite transactions take the write lock when they begin: a deferred transaction
-    that read first cannot upgrade while another connection writes, and fails at once
-    with "database is locked" instead of waiting (busy_timeout) for its turn."""
+    """A writing transaction takes the write lock when it begins (a deferred transaction
+    that read first cannot upgrade while another connection writes: it fails at once with
+    "database is locked" instead of waiting its turn). A reading one begins deferred and,
+    with WAL, reads its snapshot while a writer works."""
     if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        writes = _write_intent.get()
+        connection.info["sqlite_reading"] = not writes
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+
+@event.listens_for(Engine, "handle_error")
+def _database_fault(context):
+    """Recover from faults without a restart. A connection that saw the database
+    read-only, full or unreachable is dropped from the pool (SQLite keeps a connection
+    opened on a read-only file read-only; PostgreSQL keeps a session opened while the
+    database was read-only so), and a reading SQLite transaction that could not take the
+    write lock is reported as :class:`WriteLockNeeded`, to be run again as a writer."""
+    error = context.original_exception
+    if context.connection is not None and context.connection.info.get("sqlite_reading") and (
+            isinstance(error, sqlite3.OperationalError) and "locked" in str(error)):
+        return WriteLockNeeded(str(error))
+    if is_transient_fault(error):
+        context.is_disconnect = True
+    return None
+
+
+#: PostgreSQL error codes of a database that cannot write for now.
+TRANSIENT_PG_CODES = {"25006", "53100", "53200", "53300", "57P01", "57P02", "57P03"}
+
+
+def is_transient_fault(error):
+    """A fault of the database's state (read-only, disk full, shut down), not of the
+    statement: a later try, on a new connection, can succeed."""
+    if isinstance(error, sqlite3.OperationalError):
+        text = str(error).lower()
+        return any(words in text for words in (
+            "readonly database", "disk is full", "disk i/o error", "unable to open"))
+    return getattr(error, "pgcode", None) in TRANSIENT_PG_CODES
 
 
 def company():

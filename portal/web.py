@@ -2,7 +2,7 @@
 error pages. Each piece is one small function called from ``create_app``."""
 from datetime import timedelta
 
-from flask import g, render_template, request, session
+from flask import Flask, abort, g, render_template, request, session
 from flask_babel import Babel, get_locale, gettext
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -11,12 +11,19 @@ from werkzeug.exceptions import HTTPException
 
 from portal import assets, i18n, logs
 from portal.catalogs import tools as catalog_tools
+from portal.extensions import WriteLockNeeded, db, write_intent
+from portal.ratelimits.storage import SCHEME as DATABASE_STORAGE
 
 babel = Babel()
 csrf = CSRFProtect()
-limiter = Limiter(key_func=get_remote_address, storage_uri="memory://", default_limits=[])
+#: Counters live where every worker sees them: the database (``portal-db://``, the default)
+#: or Redis (``RATELIMIT_STORAGE_URI=redis://...``). A fault of the store lets the request
+#: through rather than failing it.
+limiter = Limiter(key_func=get_remote_address, default_limits=[], swallow_errors=True)
 
 STRIPE_JS_ORIGIN = "https://js.stripe.com"
+#: The largest request body read (forms, webhooks, partner API calls): 1 MiB, answered 413.
+MAX_REQUEST_BYTES = 1024 * 1024
 #: (setting, Flask's default, the portal's value): a secure ``__Host-`` session cookie.
 SESSION_COOKIE_SETTINGS = (
     ("SESSION_COOKIE_NAME", "session", "__Host-portal"),
@@ -25,6 +32,35 @@ SESSION_COOKIE_SETTINGS = (
     ("SESSION_COOKIE_SAMESITE", None, "Lax"),
     ("PERMANENT_SESSION_LIFETIME", timedelta(days=31), timedelta(hours=2)),
 )
+
+
+#: Methods that only read; their requests open reading transactions.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class PortalFlask(Flask):
+    """Flask, with each request's database transactions opened as reading (GET, HEAD) or
+    writing (every other method). A reading request that turns out to write while another
+    connection holds SQLite's write lock is run once more, from the start, as a writer."""
+
+    def full_dispatch_request(self):
+        with write_intent(request.method not in SAFE_METHODS):
+            try:
+                return super().full_dispatch_request()
+            except WriteLockNeeded:
+                discard_transaction()
+        with write_intent(True):
+            return super().full_dispatch_request()
+
+
+def discard_transaction():
+    """Roll the request's session back so the next statement starts afresh; a database
+    that cannot even roll back (gone, full) loses the connection, never the worker."""
+    try:
+        db.session.rollback()
+    except Exception as error:  # noqa: BLE001  (whatever the driver raises, start clean)
+        logs.LOGGER.warning("rollback failed: %s", error)
+        db.session.remove()
 
 
 def select_page_locale():
@@ -105,6 +141,18 @@ def init_security(app):
         if app.config.get(key) == flask_default:
             app.config[key] = ours
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", 4 * 60 * 60)
+    if app.config.get("MAX_CONTENT_LENGTH") is None:  # Flask's default: no limit at all
+        app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    app.config["RATELIMIT_STORAGE_URI"] = (app.config.get("RATELIMIT_STORAGE_URI")
+                                           or f"{DATABASE_STORAGE}://")
+
+    @app.before_request
+    def refuse_oversized_body():
+        """Before the CSRF check reads the form: a declared length over the limit is a 413
+        at once (a body without one is cut off by Werkzeug at the same limit)."""
+        if (request.content_length or 0) > app.config["MAX_CONTENT_LENGTH"]:
+            abort(413)
+
     csrf.init_app(app)
     limiter.init_app(app)
 
@@ -162,14 +210,32 @@ def init_error_pages(app):
 
     @app.errorhandler(Exception)
     def unexpected_error(error):
+        if isinstance(error, WriteLockNeeded):
+            raise error  # PortalFlask runs the request again as a writer
         logs.LOGGER.error("unhandled error", exc_info=error,
                           extra={"event": "exception", "path": logs.safe_path(request.path)})
+        # The page must render whatever state the database is in: drop the failed
+        # transaction and everything that would read through it (the link's contract).
+        g.failed_contract = _contract_number(g.get("link"))
+        discard_transaction()
+        g.link = None
         return render_error(500, "error")
 
     @app.after_request
     def log_failed_request(response):
         if response.status_code >= 400:
-            link = g.get("link")
+            contract = g.get("failed_contract") or _contract_number(g.get("link"))
             logs.failed_request(request.method, request.path, response.status_code,
-                                contract=link.contract.number if link else None)
+                                contract=contract)
         return response
+
+
+def _contract_number(link):
+    """The contract of the request's renewal link for a log line, or None when it cannot
+    be read (a failed transaction, a database that is down)."""
+    if link is None:
+        return None
+    try:
+        return link.contract.number
+    except Exception:  # noqa: BLE001  (a log line never fails a request)
+        return None

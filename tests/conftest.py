@@ -20,6 +20,10 @@ time.tzset()
 from tests.pgserver import SERVER_TIMEZONE as TEST_DATABASE_TZ  # noqa: E402  (stdlib only)
 
 os.environ["PGTZ"] = TEST_DATABASE_TZ
+# Rate limits count in memory here: each test runs inside one transaction that holds the
+# database's write lock (SQLite), which the shared counters' own connection would wait
+# for. tests/test_faults.py counts them in the database, across gunicorn workers.
+os.environ.setdefault("RATELIMIT_STORAGE_URI", "memory://")
 
 import ipaddress  # noqa: E402
 from contextlib import contextmanager  # noqa: E402

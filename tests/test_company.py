@@ -178,6 +178,8 @@ def portal_command(*args, env):
     ({"STRIPE_SECRET_KEY": "sk_test_x"}, "Error: STRIPE_PUBLISHABLE_KEY: required with STRIPE_SECRET_KEY"),
     ({"PORTAL_ENV": "production", "SECRET_KEY": "short", "DATABASE_URL": "sqlite://",
       "PORTAL_CONFIG": "/x.toml"}, "Error: SECRET_KEY: at least 32 characters"),
+    ({"PROVIDER_READ_TIMEOUT_SECONDS": "0"}, "Error: PROVIDER_READ_TIMEOUT_SECONDS: must be at least 1 second"),
+    ({"RATELIMIT_STORAGE_URI": "shelf:///tmp/x"}, "Error: RATELIMIT_STORAGE_URI: 'shelf:///tmp/x' is not a portal-db://"),
 ])
 def test_a_bad_setting_stops_the_command_line_with_one_line(tmp_path, settings, message):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),

@@ -12,12 +12,11 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
+from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
 from portal.checkout.models import CHANGE_KINDS
 
 MESSAGE_MAX = 4000
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 CHANGE_KIND_LABELS = {
     "level": _l("Service level"),
     "term": _l("Term length"),
@@ -81,7 +80,7 @@ class ResendLinkForm(FlaskForm):
         _l("Your email address"),
         validators=[DataRequired(_l("Please enter your email address.")),
                     Length(max=254, message=_l("Please enter a valid email address.")),
-                    Regexp(EMAIL_PATTERN, message=_l("Please enter a valid email address."))],
+                    Email(message=_l("Please enter a valid email address."))],
     )
     send = SubmitField(_l("Send me a new link"))
 

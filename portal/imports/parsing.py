@@ -5,6 +5,7 @@ from decimal import Decimal, InvalidOperation
 
 from babel import Locale
 
+from portal.mail.addresses import normalized_address
 from portal.money import CURRENCIES
 from portal.renewals.rules import TERMS
 
@@ -15,7 +16,6 @@ COUNTRIES = frozenset(
     code for code in Locale("en").territories
     if re.fullmatch(r"[A-Z]{2}", code) and code not in NOT_COUNTRIES
 )
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 REGION = re.compile(r"^[A-Z]{2}-[A-Z0-9]{1,3}$")
 #: C0 controls and DEL: never part of a name or code (PostgreSQL refuses NUL outright).
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -101,9 +101,13 @@ def fits_column(value, column, field, where):
 
 
 def email(value, field, where):
+    """One mailbox (``x,spy@evil.example`` is two to some mail servers and none here)."""
     address = text(value, field, where, max_length=254)
-    if not EMAIL.match(address):
-        raise ImportFault(f"{where}: {field} {value!r} is not an email address")
+    try:
+        normalized_address(address)
+    except ValueError as error:
+        raise ImportFault(f"{where}: {field} {value!r} is not an email address ({error})"
+                          ) from None
     return address.lower()
 
 

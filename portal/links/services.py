@@ -33,14 +33,19 @@ def issue_link(contract, contact, purpose="manual", token=None):
 
     ``token`` is for reproducible demo links only; every other link gets a random one.
     """
-    if contact.account_id != contract.account_id:
-        raise ValueError("the contact does not belong to the contract's account")
-    token = token or secrets.token_urlsafe(TOKEN_BYTES)
-    link = RenewalLink(token_hash=hash_token(token), contract_id=contract.id,
-                       contact_id=contact.id, reference=_reference(), purpose=purpose)
+    link, token = new_link(contract, contact, purpose, token)
     db.session.add(link)
     db.session.flush()
     return link, token
+
+
+def new_link(contract, contact, purpose="manual", token=None):
+    """``(link, token)`` of a link not yet stored: the caller adds it when it writes."""
+    if contact.account_id != contract.account_id:
+        raise ValueError("the contact does not belong to the contract's account")
+    token = token or secrets.token_urlsafe(TOKEN_BYTES)
+    return RenewalLink(token_hash=hash_token(token), contract_id=contract.id,
+                       contact_id=contact.id, reference=_reference(), purpose=purpose), token
 
 
 def link_url(token):

@@ -27,6 +27,9 @@ def drain_command(limit):
     click.echo(f"sent {counts['sent']}, retry later {counts['retry']}, "
                f"failed {counts['failed']}{where}")
     logs.job_run("outbox.drain", counts, failed=counts["failed"])
+    if counts["failed"] or counts["retry"]:
+        raise click.ClickException(f"{counts['failed'] + counts['retry']} message(s) not "
+                                   "delivered")
 
 
 @outbox_group.command("failed")

@@ -32,6 +32,7 @@ from sqlalchemy import or_, select
 
 from portal.audit.models import record
 from portal.extensions import db
+from portal.mail.addresses import deliverable
 from portal.mail.models import OutboxMessage
 from portal.timeutil import utc_now as _now  # the outbox's clock: naive UTC
 
@@ -87,27 +88,37 @@ def build_message(to, subject, text, html=None, attachments=(), locale="en"):
     return message
 
 
+def compose(to, template, context, locale="en", attachments=()):
+    """Render and build one message without touching the database, so a job can do the
+    slow part before it opens its writing transaction; stage it with ``message=``."""
+    subject, body, html = render(template, context, locale)
+    return build_message(to, subject, body, html, attachments, locale)
+
+
 def stage_email(to, kind=None, template=None, context=None, locale="en", attachments=(),
-                contract=None, *, subject=None, body=None, html=None, key=None):
+                contract=None, *, subject=None, body=None, html=None, key=None, message=None,
+                contract_id=None):
     """Render and stage one email; the caller commits. Returns the OutboxMessage.
 
     ``template`` names the folder under ``templates/`` (default: ``kind``), rendered with
     ``context`` in ``locale``; or pass an already rendered ``subject`` and ``body``
-    (and optionally ``html``). ``attachments``: ``(filename, bytes, mimetype)`` tuples.
-    With ``key``, a message already staged under that key is returned instead of a new one.
+    (and optionally ``html``), or a ``message`` built by :func:`compose`.
+    ``attachments``: ``(filename, bytes, mimetype)`` tuples. With ``key``, a message
+    already staged under that key is returned instead of a new one.
     """
     if key is not None:
         existing = db.session.scalar(select(OutboxMessage).where(OutboxMessage.key == key))
         if existing is not None:
             return existing
     kind = kind or (key.partition(":")[0] if key else "message")
-    if subject is None:
-        subject, body, html = render(template or kind, context or {}, locale)
-    message = build_message(to, " ".join(subject.split()), body, html, attachments, locale)
+    if message is None:
+        if subject is None:
+            subject, body, html = render(template or kind, context or {}, locale)
+        message = build_message(to, " ".join(subject.split()), body, html, attachments, locale)
     row = OutboxMessage(
         message_id=message["Message-ID"], key=key, to=to, locale=locale,
         subject=str(message["Subject"]), kind=kind,
-        contract_id=contract.id if contract is not None else None,
+        contract_id=contract.id if contract is not None else contract_id,
         status="staged", attempts=0, mime=message.as_bytes(),
     )
     db.session.add(row)
@@ -233,6 +244,9 @@ def drain(now=None, limit=None):
 
 def _deliver(sender, row, now):
     row.attempts += 1
+    if not deliverable(row.to):  # the envelope and the To: header must name one mailbox
+        row.last_error = f"not an email address: {row.to!r}"[:2000]
+        return _fail(row)
     try:
         sender.send(row)
     except TemporaryFailure as error:

@@ -27,3 +27,5 @@ def send_command(day):
     click.echo(f"{len(report.sent)} notice(s), {report.emails} email(s) staged")
     logs.job_run("notices.send", {"notices": len(report.sent), "emails": report.emails,
                                   "errors": len(report.errors)}, failed=len(report.errors))
+    if report.errors:
+        raise click.ClickException(f"{len(report.errors)} notice(s) not sent")

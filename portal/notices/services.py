@@ -4,10 +4,11 @@ A notice goes out 60, 30 and 15 days before the end date E. A run that missed da
 only the latest milestone due and not yet sent; nothing after E, nothing once renewed,
 nothing for OEM or cancelled contracts.
 
-Each contract is handled in its own transaction: the unique (contract, end date,
-milestone) record, the frozen quote, one renewal link and one staged email per recipient
-are committed together or not at all. A concurrent run inserting the same record waits for
-the first one and then hits the unique constraint, so it skips the contract.
+Each contract is handled in two steps: the quote, the PDF and the emails are made while
+only reading, then one short transaction stores the unique (contract, end date,
+milestone) record, the frozen quote, one renewal link and one staged email per recipient,
+together or not at all. A concurrent run inserting the same record hits the unique
+constraint, so it skips the contract.
 """
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -21,15 +22,16 @@ from sqlalchemy.orm import selectinload
 
 from portal.autorenew.services import manual_path_condition
 from portal.contracts.models import Account, Contract, ContractLine
-from portal.extensions import company, db
+from portal.extensions import company, db, write_intent
 from portal.checkout.labels import level_label
 from portal.i18n import email_locale
-from portal.links.services import issue_link, link_url
-from portal.mail.outbox import stage_email
+from portal.links.services import link_url, new_link
+from portal.mail.addresses import deliverable
+from portal.mail.outbox import compose, stage_email
 from portal.notices.models import NoticeRecord
 from portal.pdf import render_pdf
 from portal.renewals.rules import RuleError
-from portal.renewals.services import issue_quote
+from portal.renewals.services import build_quote
 from portal.signals import announce, renewal_day
 
 #: (milestone, fewest days left, most days left): the milestone due at each distance from E.
@@ -120,46 +122,103 @@ def _load(contract_id):
     )
 
 
+@dataclass
+class NoticeDraft:
+    """One contract's notice, computed and rendered, not yet stored."""
+
+    contract_id: int
+    number: str
+    end_date: date
+    quote: object
+    links: list
+    emails: list  # (contact id, address, locale, composed message)
+
+
 def notify(contract_id, milestone, today, report):
-    """One contract's notice, in one transaction."""
+    """One contract's notice. The quote, the PDFs and the emails are made in a reading
+    transaction (no lock held while WeasyPrint works); then one short writing transaction
+    stores the record, the quote, the links and the staged emails, or nothing."""
+    with write_intent(False):
+        try:
+            draft = prepare_notice(contract_id, milestone, today, report)
+        finally:
+            db.session.rollback()  # ends the read; nothing was written
+    if draft is not None:
+        with write_intent(True):
+            store_notice(draft, milestone, today, report)
+
+
+def prepare_notice(contract_id, milestone, today, report):
+    """The :class:`NoticeDraft` of a contract's due notice, or None (recorded in
+    ``report``) when there is nothing to send."""
     contract = _load(contract_id)
     number, end_date = contract.number, contract.end_date
-    notice = NoticeRecord(contract_id=contract.id, end_date=end_date, milestone=milestone,
-                          run_date=today)
+    if _noticed(contract_id, end_date, milestone):
+        report.skipped[number] = "duplicate"  # another run noticed this contract first
+        return None
+    try:
+        quote = build_quote(contract, today)
+    except RuleError as error:
+        report.errors[number] = str(error)
+        current_app.logger.warning("notice for %s not sent: %s", number, error)
+        return None
+    recipients = contract.renewal_contacts
+    if quote.reason in NO_NOTICE or not recipients:
+        report.skipped[number] = quote.reason or "no_recipients"
+        return None
+    draft = NoticeDraft(contract_id=contract.id, number=number, end_date=end_date,
+                        quote=quote, links=[], emails=[])
+    pdfs = {}
+    for contact in recipients:
+        if not deliverable(contact.email):
+            report.errors[number] = f"contact {contact.id}: not an email address"
+            return None
+        locale = email_locale(contact.language, contract.account.country)
+        link, token = new_link(contract, contact, purpose="notice")
+        context = notice_context(contract, quote, milestone, contact, link, link_url(token))
+        if locale not in pdfs:
+            pdfs[locale] = quote_pdf(context, locale)
+        draft.links.append(link)
+        draft.emails.append((contact.id, contact.email, locale, compose(
+            contact.email, "notice", context, locale,
+            attachments=[(f"quote-{number}.pdf", pdfs[locale], "application/pdf")])))
+    return draft
+
+
+def _noticed(contract_id, end_date, milestone):
+    return db.session.scalar(select(exists().where(
+        NoticeRecord.contract_id == contract_id, NoticeRecord.end_date == end_date,
+        NoticeRecord.milestone <= milestone)))
+
+
+def store_notice(draft, milestone, today, report):
+    """Store a prepared notice in one short transaction; a contract that changed since
+    (renewed, cancelled) or that another run noticed meanwhile is skipped."""
+    still = db.session.execute(select(Contract.end_date, Contract.status).where(
+        Contract.id == draft.contract_id)).one_or_none()
+    if still is None or tuple(still) != (draft.end_date, "active"):
+        db.session.rollback()
+        report.skipped[draft.number] = "changed"
+        return
+    notice = NoticeRecord(contract_id=draft.contract_id, end_date=draft.end_date,
+                          milestone=milestone, run_date=today, recipients=len(draft.emails))
     db.session.add(notice)
     try:
         db.session.flush()
     except IntegrityError:
         db.session.rollback()  # another run noticed this contract first
-        report.skipped[number] = "duplicate"
+        report.skipped[draft.number] = "duplicate"
         return
-    try:
-        quote = issue_quote(contract, today)
-    except RuleError as error:
-        db.session.rollback()
-        report.errors[number] = str(error)
-        current_app.logger.warning("notice for %s not sent: %s", number, error)
-        return
-    recipients = contract.renewal_contacts
-    if quote.reason in NO_NOTICE or not recipients:
-        db.session.rollback()
-        report.skipped[number] = quote.reason or "no_recipients"
-        return
-    pdfs = {}
-    for contact in recipients:
-        locale = email_locale(contact.language, contract.account.country)
-        link, token = issue_link(contract, contact, purpose="notice")
-        context = notice_context(contract, quote, milestone, contact, link, link_url(token))
-        if locale not in pdfs:
-            pdfs[locale] = quote_pdf(context, locale)
-        stage_email(contact.email, "notice", "notice", context, locale,
-                    attachments=[(f"quote-{number}.pdf", pdfs[locale], "application/pdf")],
-                    contract=contract,
-                    key=f"notice:{contract.id}:{end_date.isoformat()}:{milestone}:{contact.id}")
-    notice.quote_id = quote.id
-    notice.recipients = len(recipients)
+    db.session.add(draft.quote)
+    db.session.add_all(draft.links)
+    db.session.flush()
+    notice.quote_id = draft.quote.id
+    for contact_id, address, locale, message in draft.emails:
+        stage_email(address, "notice", locale=locale, contract_id=draft.contract_id,
+                    message=message, key=f"notice:{draft.contract_id}:"
+                    f"{draft.end_date.isoformat()}:{milestone}:{contact_id}")
     db.session.commit()
-    report.sent.append((number, milestone, len(recipients)))
+    report.sent.append((draft.number, milestone, len(draft.emails)))
 
 
 def _options(quote):

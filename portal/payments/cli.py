@@ -20,10 +20,15 @@ def reconcile_command():
     if services.provider() is None:
         raise click.ClickException("card payments are not configured (STRIPE_SECRET_KEY)")
     results = services.reconcile()
+    failed = [reference for reference, outcome in results if outcome.startswith("error")]
     for reference, outcome in results:
-        click.echo(f"{reference}  {outcome}")
-    click.echo(f"{len(results)} order(s) checked")
-    logs.job_run("payments.reconcile", {"checked": len(results)})
+        click.echo(f"{reference}  {outcome}", err=reference in failed)
+    click.echo(f"{len(results)} order(s) checked, {len(failed)} could not be read")
+    logs.job_run("payments.reconcile", {"checked": len(results), "errors": len(failed)},
+                 failed=len(failed))
+    if failed:
+        raise click.ClickException(f"{len(failed)} of {len(results)} order(s) could not be "
+                                   "read from the provider; they stay unsettled")
 
 
 @click.command("up")

@@ -20,6 +20,10 @@ class ProviderError(RuntimeError):
     """The provider could not be reached or refused a request for a technical reason."""
 
 
+class PaymentNotFound(ProviderError):
+    """The provider has no such payment (a permanent answer: asking again will not help)."""
+
+
 class CardDeclined(RuntimeError):
     """The provider declined the card (the customer can use another one)."""
 

@@ -8,11 +8,17 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from portal.audit.models import record
 from portal.autorenew.services import keep_card
-from portal.extensions import db
+from portal.extensions import WriteLockNeeded, db, write_intent
 from portal.orders.models import IllegalTransition, Order
 from portal.orders.services import PaymentMismatch, record_payment
 from portal.payments.models import ProcessedEvent
-from portal.payments.provider import FAILED, SUCCEEDED, CardDeclined, ProviderError
+from portal.payments.provider import (
+    FAILED,
+    SUCCEEDED,
+    CardDeclined,
+    PaymentNotFound,
+    ProviderError,
+)
 from portal.payments.stripe_provider import StripeProvider
 from portal.timeutil import utc_today
 
@@ -33,8 +39,12 @@ def provider():
         return None
     cached = current_app.extensions.get("payments_provider")
     if cached is None:
-        cached = StripeProvider(config["STRIPE_SECRET_KEY"], config.get("STRIPE_WEBHOOK_SECRET"),
-                                config.get("STRIPE_API_BASE"))
+        cached = StripeProvider(
+            config["STRIPE_SECRET_KEY"], config.get("STRIPE_WEBHOOK_SECRET"),
+            config.get("STRIPE_API_BASE"),
+            timeouts=(config["PROVIDER_CONNECT_TIMEOUT_SECONDS"],
+                      config["PROVIDER_READ_TIMEOUT_SECONDS"]),
+            retries=config["PROVIDER_MAX_RETRIES"])
         current_app.extensions["payments_provider"] = cached
     return cached
 
@@ -57,23 +67,37 @@ def lock_order(order_id):
             .values(provider_payment_id=Order.provider_payment_id))
     try:
         db.session.execute(lock)
-    except OperationalError as error:
+    except (OperationalError, WriteLockNeeded) as error:
         if db.session.get_bind().dialect.name != "sqlite" or "locked" not in str(error):
             raise
         db.session.rollback()
-        db.session.execute(lock)
+        with write_intent(True):
+            db.session.execute(lock)
     return db.session.get(Order, order_id, populate_existing=True)
 
 
 def start_card_payment(order):
     """Open (or find) the one PaymentIntent of a card order; returns its PaymentState, or
     None when card payments are unavailable. Safe against double clicks, reloads and two
-    tabs: the order row is locked and the intent is created with an order-derived
-    idempotency key. The caller commits."""
+    tabs: the order row is locked while an intent is created, with an order-derived
+    idempotency key; an intent that exists is re-read without a lock. The caller commits."""
     card = provider()
-    if card is None:
+    if card is None or order.status not in UNSETTLED:
         return None
-    order = lock_order(order.id)
+    if order.status == "pending" and order.provider_payment_id:
+        # Re-reading the order's payment (a reload, a second tab) moves nothing: no lock
+        # is held while the provider answers, or does not.
+        try:
+            return card.confirm(order.provider_payment_id)
+        except (ProviderError, CardDeclined):
+            log.exception("could not read the card payment of order %s", order.reference)
+            return None
+    try:
+        order = lock_order(order.id)  # one payment per order, even against an emulator
+    except OperationalError:  # SQLite: another request held the order past the wait
+        db.session.rollback()
+        log.warning("order %s is busy; card page answered as unavailable", order.reference)
+        return None
     if order.status not in UNSETTLED:
         return None
     declined = order.provider_payment_id if order.status == "failed" else None
@@ -175,7 +199,10 @@ def _customer(order):
 def _payment_event(event):
     if not event.provider_ref:
         return "ignored"
-    state = card_provider().confirm(event.provider_ref)  # re-read: the body is not trusted
+    try:
+        state = card_provider().confirm(event.provider_ref)  # re-read: the body is not trusted
+    except PaymentNotFound:  # not a payment of this account: retrying will not change that
+        return "unknown_payment"
     order = db.session.scalar(select(Order).where(Order.provider_payment_id == state.provider_ref))
     if order is None and state.order_reference:
         order = db.session.scalar(select(Order).where(Order.reference == state.order_reference))

@@ -15,6 +15,7 @@ from portal.payments.provider import (
     WAITING,
     CardDeclined,
     PaymentProvider,
+    PaymentNotFound,
     PaymentState,
     ProviderError,
     WebhookEvent,
@@ -54,7 +55,6 @@ STATES = {
 }
 #: Statuses in which a card may be attached and the intent confirmed.
 CONFIRMABLE = ("requires_payment_method", "requires_confirmation")
-NETWORK_RETRIES = 2
 
 
 def intent_idempotency_key(order, replaces=None):
@@ -67,12 +67,17 @@ def intent_idempotency_key(order, replaces=None):
 class StripeProvider(PaymentProvider):
     name = "stripe"
 
-    def __init__(self, secret_key, webhook_secret=None, api_base=None):
+    def __init__(self, secret_key, webhook_secret=None, api_base=None, *, timeouts=(3, 8),
+                 retries=1):
+        """``timeouts``: (connect, read) seconds of one HTTP call; ``retries``: how many
+        times a call that failed on the network is repeated (the SDK sends an idempotency
+        key with each POST, so a repeat never charges twice)."""
         if not secret_key:
             raise ProviderError("STRIPE_SECRET_KEY is not set")
         addresses = {"api": api_base.rstrip("/")} if api_base else None
-        self.client = stripe.StripeClient(secret_key, base_addresses=addresses,
-                                          max_network_retries=NETWORK_RETRIES)
+        self.client = stripe.StripeClient(
+            secret_key, base_addresses=addresses, max_network_retries=retries,
+            http_client=stripe.RequestsClient(timeout=tuple(timeouts)))
         self.webhook_secret = webhook_secret
         self.emulated = bool(api_base)
 
@@ -195,10 +200,14 @@ class StripeProvider(PaymentProvider):
         if not self.webhook_secret:
             raise ProviderError("STRIPE_WEBHOOK_SECRET is not set")
         try:
-            event = stripe.Webhook.construct_event(payload, signature, self.webhook_secret)
+            stripe.WebhookSignature.verify_header(
+                payload.decode("utf-8"), signature, self.webhook_secret,
+                stripe.Webhook.DEFAULT_TOLERANCE)
+            event = json.loads(payload)
         except (ValueError, stripe.SignatureVerificationError) as error:
             raise ValueError(f"not a genuine Stripe event: {error}") from None
-        event = event.to_dict()
+        if not isinstance(event, dict):  # signed, but not an event: an array, a number
+            raise ValueError("an event must be a JSON object")
         data = event.get("data") if isinstance(event.get("data"), dict) else {}
         obj = data.get("object") if isinstance(data.get("object"), dict) else {}
         ref = obj.get("id") if obj.get("object") == "payment_intent" else obj.get("payment_intent")
@@ -219,6 +228,10 @@ class StripeProvider(PaymentProvider):
                 return method(*args, **kwargs)
         except stripe.CardError as error:
             raise CardDeclined(error.code or "card_declined") from error
+        except stripe.InvalidRequestError as error:
+            if error.http_status == 404:
+                raise PaymentNotFound(str(error)) from error
+            raise ProviderError(str(error)) from error
         except stripe.StripeError as error:
             raise ProviderError(str(error)) from error
 

@@ -147,8 +147,16 @@ def record_document(result, lines, contract_end):
 
 def issue_quote(contract, quote_date, issued_by="system", lines=None):
     """Compute and store a quote; the newest quote of a contract supersedes older ones."""
+    quote = build_quote(contract, quote_date, issued_by, lines)
+    db.session.add(quote)
+    db.session.flush()
+    return quote
+
+
+def build_quote(contract, quote_date, issued_by="system", lines=None):
+    """Compute a quote without storing it (the caller adds it to a writing transaction)."""
     result, _ = compute_quote(contract, quote_date, lines=lines)
-    quote = Quote(
+    return Quote(
         contract_id=contract.id,
         quote_date=quote_date,
         valid_until=result.valid_until,
@@ -159,9 +167,6 @@ def issue_quote(contract, quote_date, issued_by="system", lines=None):
                                  contract.end_date),
         issued_by=issued_by,
     )
-    db.session.add(quote)
-    db.session.flush()
-    return quote
 
 
 def latest_quote(contract):

@@ -1,16 +1,14 @@
-"""Staff accounts: adding users, checking passwords, lockout after repeated failures.
+"""Staff accounts: adding users, checking and changing passwords.
 
 No request or session here; ``portal.staff.auth`` ties these to the web session.
 """
-from datetime import timedelta
-
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from sqlalchemy import func, select
 
-from portal.audit.models import record
 from portal.extensions import db
+from portal.mail.addresses import normalized_address
 from portal.staff.models import ROLES, StaffUser
 from portal.timeutil import utc_now as now  # the clock of sign-ins and lockouts
 
@@ -19,8 +17,6 @@ from portal.timeutil import utc_now as now  # the clock of sign-ins and lockouts
 ARGON2_DEFAULTS = {"ARGON2_TIME_COST": 3, "ARGON2_MEMORY_COST": 65536, "ARGON2_PARALLELISM": 4}
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
-MAX_FAILED_ATTEMPTS = 5
-LOCKOUT = timedelta(minutes=15)
 
 
 def hasher():
@@ -63,9 +59,10 @@ def check_password_rules(password):
 def add_staff(email, password, role="sales"):
     """Create a staff user; refuses a duplicate email, an unknown role or a weak password."""
     email = normalise_email(email)
-    if ("@" not in email or len(email) > 254
-            or any(c.isspace() or not c.isprintable() for c in email)):
-        raise StaffError(f"{email!r} is not an email address")
+    try:
+        normalized_address(email)
+    except ValueError:
+        raise StaffError(f"{email!r} is not an email address") from None
     if role not in ROLES:
         raise StaffError(f"unknown role {role!r} (sales or admin)")
     if find_staff(email) is not None:
@@ -78,38 +75,38 @@ def add_staff(email, password, role="sales"):
     return user
 
 
-def is_locked(user, at):
-    return user.locked_until is not None and user.locked_until > at
-
-
 def authenticate(email, password):
-    """The active, unlocked user whose password this is, else None.
+    """The active user whose password this is, else None. The caller commits.
 
-    Every wrong password counts; the fifth in a row locks the account for 15 minutes,
-    during which even the right password is refused. The caller commits.
-    """
+    A wrong password does not lock the account (anyone could lock the desk out by
+    guessing): repeated failures are throttled per address and client by the caller
+    (``portal.staff.throttle``). ``failed_attempts`` counts failures since the last
+    successful sign-in, for the record."""
     user = find_staff(email)
     if user is None or not user.active:
         _verify(_dummy_hash(), password)
         return None
-    at = now()
-    if is_locked(user, at):
-        _verify(_dummy_hash(), password)
-        return None
     if not _verify(user.password_hash, password):
-        user.failed_attempts += 1
-        if user.failed_attempts >= MAX_FAILED_ATTEMPTS:
-            user.locked_until = at + LOCKOUT
-            user.failed_attempts = 0
-            record("system", "staff.lockout", user.email,
-                   until=user.locked_until.isoformat(timespec="seconds"))
+        user.failed_attempts = (user.failed_attempts or 0) + 1
         return None
     user.failed_attempts = 0
     user.locked_until = None
-    user.last_sign_in_at = at
+    user.last_sign_in_at = now()
     if hasher().check_needs_rehash(user.password_hash):
         user.password_hash = hasher().hash(password)
     return user
+
+
+def set_password(user, password):
+    """Give ``user`` a new password; every session of theirs ends. The caller commits."""
+    check_password_rules(password)
+    user.password_hash = hasher().hash(password)
+    revoke_sessions(user)
+
+
+def revoke_sessions(user):
+    """End every session of ``user``: cookies carry the version they were issued with."""
+    user.session_version = (user.session_version or 0) + 1
 
 
 def _verify(password_hash, password):

@@ -13,7 +13,14 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, Regexp, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    InputRequired,
+    Length,
+    Regexp,
+    ValidationError,
+)
 
 from portal.money import CURRENCIES
 from portal.staff.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
@@ -81,8 +88,8 @@ class RefundDoneForm(ConsoleForm):
 
 
 class StaffUserForm(ConsoleForm):
-    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254), Regexp(
-        r"^[^@\s]+@[^@\s]+$", message=_l("Enter an email address."))])
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254), Email(
+        message=_l("Enter an email address."))])
     role = SelectField(_l("Role"), choices=[SelectChoice(r, r) for r in ROLES])
     password = PasswordField(_l("Initial password"), validators=[
         DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)])

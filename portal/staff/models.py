@@ -23,6 +23,9 @@ class StaffUser(db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     last_sign_in_at: Mapped[datetime | None]
+    #: Raised by signing out and by a new password: every session cookie that carries an
+    #: older number is signed out, wherever it is kept.
+    session_version: Mapped[int] = mapped_column(default=0)
 
     @property
     def is_admin(self):

@@ -1,5 +1,6 @@
 """The staff console under /staff/: thin views over ``portal.staff.services``."""
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_limiter.util import get_remote_address
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -11,8 +12,8 @@ from portal.markets.models import MarketLaunch
 from portal.orders.models import Refund
 from portal.partners import webhooks as partner_webhooks
 from portal.money import amount_string
-from portal.staff import emails, services
-from portal.staff.accounts import authenticate, is_locked, now
+from portal.staff import emails, services, throttle
+from portal.staff.accounts import authenticate, normalise_email, now
 from portal.staff.auth import current_staff, end_session, staff_required, start_session
 from portal.staff.forms import (
     ActionForm,
@@ -68,16 +69,21 @@ def _to_contract(contract):
 def sign_in():
     form = SignInForm()
     if form.validate_on_submit():
-        user = authenticate(form.email.data, form.password.data)
+        email, client = normalise_email(form.email.data), get_remote_address()
+        user = None
+        if not throttle.held_back(email, client):
+            user = authenticate(email, form.password.data)
         if user is not None:
             record(user.email, "staff.sign_in", user.email)
-        db.session.commit()  # failed attempts and lockouts count even when sign-in fails
+        db.session.commit()  # failed attempts count even when sign-in fails
         if user is not None:
+            throttle.clear_failures(email, client)
             start_session(user)
             return redirect(_safe_next(request.args.get("next")), code=303)
-        # i18n: one message for an unknown email, a wrong password and a locked account.
+        throttle.count_failure(email, client)
+        # i18n: one message for an unknown email, a wrong password and a held-back client.
         flash(_("Sign-in failed. Check your email and password; after 5 failed attempts "
-                "the account is locked for 15 minutes."), "error")
+                "from this computer, wait 15 minutes before trying again."), "error")
         return render_template("staff/sign_in.html", form=form), 401
     return render_template("staff/sign_in.html", form=form), 400 if form.is_submitted() else 200
 
@@ -87,8 +93,8 @@ def sign_out():
     user = current_staff()
     if ActionForm().validate_on_submit() and user is not None:
         record(user.email, "staff.sign_out", user.email)
+        end_session(user)  # every copy of this session's cookie stops working
         db.session.commit()
-        end_session()
     return redirect(url_for("staff.sign_in"), code=303)
 
 
@@ -264,7 +270,7 @@ def staff_users():
     status = 400 if form.is_submitted() else 200
     users = db.session.scalars(select(StaffUser).order_by(StaffUser.email)).all()
     return render_template("staff/staff_users.html", form=form, users=users,
-                           role_form=StaffRoleForm, now=now(), is_locked=is_locked), status
+                           role_form=StaffRoleForm), status
 
 
 @bp.post("/admin/staff/<int(max=2147483647):user_id>")

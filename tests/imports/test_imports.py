@@ -323,6 +323,15 @@ CONTRACT_FAULTS = [
     pytest.param([contract_doc("SNS-1", contacts=[{"email": "not-an-address"}])],
                  ["bad.json [0] (SNS-1) contacts[0]: email 'not-an-address' is not an email"],
                  id="bad-email"),
+    # Two mailboxes to a mail server: the envelope would get "x", the To: header the spy.
+    pytest.param([contract_doc("SNS-1", contacts=[{"email": "x,spy@evil.example"}])],
+                 ["bad.json [0] (SNS-1) contacts[0]: email 'x,spy@evil.example' is not an "
+                  "email address"], id="address-list"),
+    pytest.param([contract_doc("SNS-1", contacts=[{"email": "Eva <eva@muster.example>"}])],
+                 ["contacts[0]: email 'Eva <eva@muster.example>' is not an email address"],
+                 id="display-name"),
+    pytest.param([contract_doc("SNS-1", contacts=[{"email": "eva@muster.example\nBcc: a@b.example"}])],
+                 ["contacts[0]: email", "control character"], id="header-injection"),
     pytest.param([contract_doc("SNS-1", account={"name": "Nul\u0000GmbH", "country": "DE"})],
                  ["bad.json [0] (SNS-1): account.name", "control character"], id="nul-byte"),
     pytest.param({"number": "SNS-1"}, ["bad.json: must be a JSON list of contracts"],

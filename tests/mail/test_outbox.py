@@ -158,3 +158,17 @@ def test_a_change_request_is_acknowledged_once_with_its_message_escaped(app):
     assert link.reference in message.get_body(("plain",)).get_content()
     html = message.get_body(("html",)).get_content()
     assert "&lt;b&gt;production&lt;/b&gt;" in html and "<b>production" not in html
+
+
+@pytest.mark.parametrize("to", ["x,spy@evil.example", "Eva <eva@muster.example>",
+                                "eva@muster.example, spy@evil.example", "not-an-address"])
+def test_a_malformed_recipient_is_never_handed_to_the_server(smtp, cli, to):
+    row = stage(to)
+    good = stage()
+    result = cli("outbox", "drain")
+    assert result.exit_code == 1 and "sent 1, retry later 0, failed 1" in result.output
+    assert "1 message(s) not delivered" in result.stderr
+    assert db.session.get(OutboxMessage, row.id).status == "failed"
+    assert "not an email address" in db.session.get(OutboxMessage, row.id).last_error
+    assert [m["To"] for m in smtp.messages] == ["eva@muster.example"]
+    assert db.session.get(OutboxMessage, good.id).status == "sent"

@@ -97,6 +97,11 @@ def signed_event(secret, event_type, intent_id, event_id=None):
         "type": event_type, "created": int(time.time()),
         "data": {"object": {"id": intent_id, "object": "payment_intent"}},
     }).encode()
+    return sign(secret, payload)
+
+
+def sign(secret, payload):
+    """``(payload, Stripe-Signature header)``: any bytes, signed as Stripe signs a body."""
     timestamp = int(time.time())
     signature = hmac.new(secret.encode(), b"%d.%s" % (timestamp, payload),
                          hashlib.sha256).hexdigest()

@@ -1,5 +1,6 @@
 """Card payments through the Stripe SDK against the local emulator: success, decline and
 recovery, 3-D Secure, zero-decimal currencies, mismatches, reconciliation."""
+import socket
 import urllib.request
 from datetime import timedelta
 
@@ -209,3 +210,19 @@ def test_provider_refund_and_supported_methods(card_app, web, make_checkout, car
     assert stripe_provider.supports("visa", "JPY") and stripe_provider.supports("amex", "EUR")
     assert not stripe_provider.supports("bank_transfer", "USD")
     assert not stripe_provider.supports("visa", "LVL")  # a retired currency is never charged
+
+
+def test_reconcile_fails_when_the_provider_cannot_be_reached(card_app, web, make_checkout,
+                                                             cli, monkeypatch):
+    _contract, _link, token = make_checkout()
+    _response, order = place_card_order(web, token)
+    with socket.socket() as closed:  # a loopback port nobody listens on: refused at once
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setitem(card_app.config, "STRIPE_API_BASE", f"http://127.0.0.1:{port}")
+    card_app.extensions.pop("payments_provider", None)
+    result = cli("payments", "reconcile")
+    assert result.exit_code == 1
+    assert "1 order(s) checked, 1 could not be read" in result.output
+    assert "1 of 1 order(s) could not be read from the provider" in result.stderr
+    assert order.status == "pending"

@@ -4,7 +4,7 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.orders.models import Payment
 from portal.payments.models import ProcessedEvent
-from tests.payments.conftest import place_card_order, signed_event
+from tests.payments.conftest import place_card_order, sign, signed_event
 
 
 def _charged_behind_the_portal(stripe_client, order, card_ref):
@@ -145,3 +145,22 @@ def test_payment_for_a_replaced_order_is_refunded(card_app, web, make_checkout, 
     assert len(refunds) == 1 and refunds[0].amount == 90000
     db.session.refresh(contract)
     assert contract.end_date == old_end and _payments(card_order) == 0
+
+
+def test_a_signed_body_that_is_not_an_event_is_refused_with_400(card_app, web,
+                                                                 stripe_emulator):
+    secret = stripe_emulator.webhook_secret
+    for body in (b"[]", b'[{"id": "evt_1"}]', b"42", b'"text"', b"null", b"\xff\xfe",
+                 b'{"id": 5, "type": []}', b'{"id": "evt_1"}'):
+        payload, signature = sign(secret, body)
+        assert _post(web, payload, signature).status_code == 400, body
+    assert db.session.scalar(select(func.count()).select_from(ProcessedEvent)) == 0
+
+
+def test_an_event_for_a_payment_the_provider_does_not_know_is_acknowledged(
+        card_app, web, stripe_emulator):
+    """Stripe retries anything but a 2xx for days: only a fault worth retrying gets one."""
+    response = _post(web, *signed_event(stripe_emulator.webhook_secret,
+                                        "payment_intent.succeeded", "pi_nobody_knows_this"))
+    assert response.status_code == 200 and response.json["outcome"] == "unknown_payment"
+

@@ -1,0 +1,129 @@
+"""The quote page under load while ``portal notices send`` works through a day with many
+notices due, on SQLite (WAL), against the same page alone.
+
+    python benchmarks/notices_under_load.py [--contracts 2000] [--seconds 20]
+        [--connections 16] [--workers 2] [--finish]
+
+A SQLite database in a temporary folder gets a book of ``--contracts`` contracts, all with
+their 60-day notice due on one day (benchmarks/notices_bench.py builds it), and a renewal
+link for the first contract. gunicorn (``--workers`` sync workers, 127.0.0.1) serves the
+portal; wrk (``--connections`` connections) loads the quote page for ``--seconds`` alone,
+then again while ``portal notices send`` runs in its own process at CPU niceness
+``--nice`` (10, as the README's cron line runs batch jobs; each notice: a quote, a PDF, an
+email, then a short write). The job is stopped after the measurement unless
+``--finish`` lets it run to the end. Prints requests/s, p99, non-2xx responses and socket
+errors for both runs, their ratio, the job's progress and any server error logged.
+"""
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from notices_bench import SMALL_DAY, build_book  # noqa: E402
+from quote_page import portal_env, run_wrk, serve, session_cookie  # noqa: E402
+
+from portal import create_app  # noqa: E402
+from portal.extensions import db  # noqa: E402
+from portal.notices.models import NoticeRecord  # noqa: E402
+
+
+def prepare(folder, contracts):
+    """Migrate, build the book, issue a link; returns the environment and the link path."""
+    env = portal_env(folder)
+    portal = [sys.executable, "-m", "portal.cli"]
+    subprocess.run(portal + ["db", "upgrade"], env=env, check=True, capture_output=True)
+    app = create_app({"DATABASE_URL": env["DATABASE_URL"], "SECRET_KEY": env["SECRET_KEY"]})
+    with app.app_context():
+        build_book(contracts, contracts, 0)
+        db.engine.dispose()
+    link = subprocess.run(portal + ["link", "SNS-000001", "--email", "buyer1@book.example"],
+                          env=env, check=True, capture_output=True, text=True).stdout.strip()
+    return env, "/" + link.split("/", 3)[3]
+
+
+def noticed(env):
+    app = create_app({"DATABASE_URL": env["DATABASE_URL"], "SECRET_KEY": env["SECRET_KEY"]})
+    with app.app_context():
+        count = db.session.query(NoticeRecord).count()
+        db.engine.dispose()
+    return count
+
+
+def measure(contracts=2000, seconds=20, connections=16, workers=2, finish=False, nice=10):
+    """Both runs' figures and the job's, as a dict."""
+    figures = {"contracts": contracts, "connections": connections, "workers": workers,
+               "seconds": seconds, "nice": nice}
+    with tempfile.TemporaryDirectory() as folder:
+        env, link_path = prepare(folder, contracts)
+        server_log = Path(folder) / "gunicorn.log"
+        with open(server_log, "w") as log:
+            process, port = serve("wsgi:app", env, workers, ROOT, stderr=log)
+        job = None
+        try:
+            cookie = [f"Cookie: {session_cookie(port, link_path)}"]
+            url = f"http://127.0.0.1:{port}/renewal"
+            run_wrk(url, 2, connections, cookie)  # warm up: templates, catalogs, a quote
+            figures["alone"] = run_wrk(url, seconds, connections, cookie)
+            job_log = Path(folder) / "notices.log"
+            started = time.monotonic()
+            with open(job_log, "w") as log:
+                job = subprocess.Popen(
+                    ["nice", "-n", str(nice), sys.executable, "-m", "portal.cli", "notices",
+                     "send", "--date", SMALL_DAY.isoformat()],
+                    env=env, stdout=log, stderr=subprocess.STDOUT)
+            time.sleep(3)  # past the scan, into the quotes, PDFs and writes
+            figures["with_job"] = run_wrk(url, seconds, connections, cookie)
+            figures["job_running_during_load"] = job.poll() is None
+            if finish:
+                job.wait(timeout=3 * 3600)
+                figures["job_exit"] = job.returncode
+                figures["job_seconds"] = round(time.monotonic() - started, 1)
+        finally:
+            if job is not None and job.poll() is None:
+                job.send_signal(signal.SIGTERM)
+                job.wait(60)
+            process.terminate()
+            process.wait(10)
+        figures["notices_stored"] = noticed(env)
+        text = server_log.read_text()
+        figures["server_errors"] = text.count("Traceback") + text.count("database is locked")
+    figures["ratio"] = round(figures["with_job"]["rps"] / figures["alone"]["rps"], 2)
+    return figures
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contracts", type=int, default=2000)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--nice", type=int, default=10,
+                        help="the job's CPU niceness, as cron runs it (0: same as the server)")
+    parser.add_argument("--finish", action="store_true",
+                        help="let the notices job run to the end and time it")
+    args = parser.parse_args()
+    figures = measure(args.contracts, args.seconds, args.connections, args.workers,
+                      args.finish, args.nice)
+    for run in ("alone", "with_job"):
+        f = figures[run]
+        print(f"quote page {run:9} {f['rps']:8.1f} req/s  p99 {f['p99_ms']:8.1f} ms  "
+              f"non-2xx {f['errors']}  socket errors {f['socket_errors']}")
+    print(f"throughput with the job / alone: {figures['ratio']:.2f}")
+    print(f"notices stored: {figures['notices_stored']} of {figures['contracts']}"
+          + (f" in {figures['job_seconds']} s, exit {figures['job_exit']}"
+             if "job_seconds" in figures else " (job stopped after the measurement)"))
+    print(f"server errors logged: {figures['server_errors']}")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+"""The notices job on 2,000 due contracts while 16 clients load the quote page (gunicorn,
+2 workers, SQLite in WAL mode): no 5xx, no socket errors, nothing logged by the server,
+and the page keeps at least half of its throughput alone. benchmarks/notices_under_load.py
+does the work and prints the same figures when run by hand."""
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+from notices_under_load import measure  # noqa: E402
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_the_quote_page_keeps_serving_while_the_notices_job_runs():
+    figures = measure(contracts=2000, seconds=8, connections=16, workers=2)
+    shown = json.dumps(figures)
+    assert figures["job_running_during_load"], shown
+    for run in ("alone", "with_job"):
+        assert figures[run]["errors"] == 0 and figures[run]["socket_errors"] == 0, shown
+    assert figures["server_errors"] == 0, shown
+    assert figures["ratio"] >= 0.5, shown
