@@ -11,7 +11,7 @@ from portal.i18n import EMAIL_LOCALES
 from portal.invoices.services import contract_document, document_pdf, documents_of_contract
 from portal.orders.refunds import RefundRefused, latest_refund, refund_offer, refund_renewal
 from portal.payments.provider import CardDeclined, ProviderError
-from portal.selfservice.forms import ConfirmForm
+from portal.selfservice.forms import AutoRenewOffForm, ConfirmForm
 from portal.selfservice.labels import refund_message
 from portal.timeutil import utc_today
 from portal.web import limiter
@@ -121,18 +121,19 @@ def auto_renew():
     """Whether automatic renewal is on, with a button that turns it off (the email's
     link opens this page: a mail scanner opening it changes nothing)."""
     return render_template("selfservice/auto_renew.html", contract=g.link.contract,
-                           form=ConfirmForm(formdata=None), turned_off=False)
+                           form=AutoRenewOffForm(formdata=None), turned_off=False)
 
 
 @bp.post("/renewal/auto-renew")
 @limiter.limit(checkout.FORM_LIMIT)
 @checkout.link_required
 def turn_auto_renew_off():
-    form = ConfirmForm()
+    form = AutoRenewOffForm()
     if not form.validate_on_submit():
         return render_template("selfservice/auto_renew.html", contract=g.link.contract,
-                               form=ConfirmForm(formdata=None), turned_off=False), 400
-    turn_off(g.link.contract, f"customer:{g.link.contact_id}")
+                               form=form, turned_off=False), 400
+    turn_off(g.link.contract, f"customer:{g.link.contact_id}", reason=form.reason.data,
+             comment=form.comment.data)
     db.session.commit()
     return render_template("selfservice/auto_renew.html", contract=g.link.contract,
                            form=None, turned_off=True)

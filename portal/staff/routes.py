@@ -332,6 +332,19 @@ def answer_request(request_id):
                     url_for("staff.requests"))
 
 
+# --- automatic renewal turned off ---
+
+
+@bp.get("/auto-renewal/reasons")
+@staff_required()
+def auto_renew_reasons():
+    """Why customers turned automatic renewal off: counts per reason, latest comments."""
+    from portal.autorenew.services import off_reason_counts, recent_off_comments
+
+    return render_template("staff/auto_renew_reasons.html", counts=off_reason_counts(),
+                           comments=recent_off_comments())
+
+
 # --- refunds ---
 
 

@@ -1,4 +1,5 @@
-"""orders remember the level and term they replace; invoices, credit notes and billing details
+"""orders remember the level and term they replace; invoices, credit notes and billing details;
+why automatic renewal was turned off
 
 Revision ID: 0011
 Revises: 0009
@@ -21,6 +22,9 @@ def upgrade():
         batch_op.add_column(sa.Column('po_number', sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column('tax_id', sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column('billing_address', sa.String(length=500), nullable=True))
+    with op.batch_alter_table('auto_renewal', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('off_reason', sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column('off_comment', sa.String(length=500), nullable=True))
     op.create_table('document_counter',
     sa.Column('party', sa.String(length=64), nullable=False),
     sa.Column('last_number', sa.Integer(), nullable=False),
@@ -58,6 +62,9 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_billing_document_order_id'))
     op.drop_table('billing_document')
     op.drop_table('document_counter')
+    with op.batch_alter_table('auto_renewal', schema=None) as batch_op:
+        batch_op.drop_column('off_comment')
+        batch_op.drop_column('off_reason')
     with op.batch_alter_table('renewal_order', schema=None) as batch_op:
         batch_op.drop_column('billing_address')
         batch_op.drop_column('tax_id')
