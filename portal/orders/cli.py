@@ -9,7 +9,12 @@ from portal.extensions import db
 from portal.markets.methods import method as payment_method
 from portal.money import CURRENCIES, MoneyError, parse_amount
 from portal.orders.models import IllegalTransition, Order
-from portal.orders.services import PaymentMismatch, expire_offline_orders, record_payment
+from portal.orders.services import (
+    OrderClosed,
+    PaymentMismatch,
+    expire_offline_orders,
+    record_payment,
+)
 from portal.timeutil import utc_today
 
 
@@ -61,6 +66,9 @@ def record_payment_command(reference, amount, currency, received_on, bank_refere
         )
     except PaymentMismatch as error:
         db.session.commit()  # keep the audit entry of the mismatch, nothing else changed
+        raise click.ClickException(str(error)) from None
+    except OrderClosed as error:
+        db.session.commit()  # keep the payment to return and its audit entry
         raise click.ClickException(str(error)) from None
     except IllegalTransition:
         db.session.rollback()

@@ -67,6 +67,10 @@ class AnswerForm(ConsoleForm):
         DataRequired(), Length(max=ANSWER_MAX_LENGTH)])
 
 
+class CancelOrderForm(ConsoleForm):
+    reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=500)])
+
+
 class OfflinePaymentForm(ConsoleForm):
     order = StringField(_l("Order"), validators=[DataRequired(), Length(max=32)])
     amount = StringField(_l("Amount"), validators=[DataRequired(), Regexp(

@@ -18,6 +18,7 @@ from portal.staff.auth import current_staff, end_session, staff_required, start_
 from portal.staff.forms import (
     ActionForm,
     AnswerForm,
+    CancelOrderForm,
     MarketLaunchForm,
     OfflinePaymentForm,
     RefundDoneForm,
@@ -124,6 +125,7 @@ def contract(number):
     return render_template(
         "staff/contract.html", contract=item, data=data, quantities=quantities,
         regenerate_form=RegenerateQuoteForm(), payment_form=payment_form,
+        cancel_form=CancelOrderForm(formdata=None),
         action_form=ActionForm(), today=utc_today(),
     )
 
@@ -220,6 +222,21 @@ def record_payment(number):
         item, form.order.data.strip(), form.amount.data, form.currency.data,
         form.received_on.data, form.reference.data, _actor(), utc_today()),
         recorded, _contract_url(item), keep_on_refusal=True)
+
+
+@bp.post("/contracts/<number>/orders/<reference>/cancel")
+@staff_required()
+def cancel_order(number, reference):
+    """Cancel an order awaiting an offline payment; the reason is required and kept."""
+    item = _contract_or_404(number)
+    form = CancelOrderForm()
+    if not form.validate_on_submit():
+        flash(_("Not done: %(error)s", error=_form_problems(form) or _("invalid form")), "error")
+        return _to_contract(item)
+    return _perform(lambda: services.cancel_order(item, reference[:32], form.reason.data,
+                                                  _actor()),
+                    lambda order: _("Order %(order)s cancelled.", order=order.reference),
+                    _contract_url(item))
 
 
 def _link_or_404(number, reference):
@@ -352,7 +369,7 @@ def auto_renew_reasons():
 @staff_required()
 def refunds():
     return render_template("staff/refunds.html", refunds=services.open_refunds(),
-                           done_form=RefundDoneForm)
+                           done_form=RefundDoneForm, to_return=services.payments_to_return())
 
 
 @bp.get("/contracts/<number>/refund")

@@ -21,8 +21,15 @@ from portal.markets.models import MarketLaunch
 from portal.notices.models import NoticeRecord
 from portal.money import amount_string
 from portal.orders import refunds
-from portal.orders.models import Order, Refund
-from portal.orders.services import PaymentMismatch, record_payment
+from portal.orders.models import Order, Payment, Refund
+from portal.orders.services import (
+    CLOSED_STATUSES,
+    OrderClosed,
+    OrderError,
+    PaymentMismatch,
+    cancel_offline_order,
+    record_payment,
+)
 from portal.payments.provider import CardDeclined, ProviderError
 from portal.renewals import rules
 from portal.renewals.models import Quote
@@ -186,7 +193,7 @@ def record_offline_payment(contract, order_reference, amount, currency, received
         Order.reference == order_reference, Order.contract_id == contract.id))
     if order is None:
         raise ConsoleError(_("no order %(order)s for this contract", order=order_reference))
-    if order.status not in ("awaiting_payment", "paid"):
+    if order.status not in ("awaiting_payment", "paid", *CLOSED_STATUSES):
         raise ConsoleError(_("order %(order)s is %(status)s: no payment can be recorded for "
                              "it; ask the customer to order again", order=order.reference,
                              status=order.status))
@@ -198,6 +205,28 @@ def record_offline_payment(contract, order_reference, amount, currency, received
                               received_on=received_on, actor=actor)
     except PaymentMismatch as error:
         raise ConsoleError(_("not recorded: %(error)s", error=str(error))) from None
+    except OrderClosed as error:  # the caller commits: the payment waits to be returned
+        raise ConsoleError(str(error)) from None
+
+
+def cancel_order(contract, order_reference, reason, actor):
+    """Cancel an order of ``contract`` that awaits an offline payment, with a reason."""
+    order = db.session.scalar(select(Order).where(
+        Order.reference == order_reference, Order.contract_id == contract.id))
+    if order is None:
+        raise ConsoleError(_("no order %(order)s for this contract", order=order_reference))
+    try:
+        return cancel_offline_order(order.id, actor, reason)
+    except OrderError:
+        raise ConsoleError(_("order %(order)s is %(status)s: only an order awaiting payment "
+                             "can be cancelled", order=order.reference,
+                             status=order.status)) from None
+
+
+def payments_to_return():
+    """Money that came for cancelled or lapsed orders, for the desk to pay back."""
+    return db.session.scalars(select(Payment).where(Payment.kind == "to_return")
+                              .order_by(Payment.id.desc()).limit(200)).all()
 
 
 # --- refunds ---

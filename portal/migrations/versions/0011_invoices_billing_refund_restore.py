@@ -19,6 +19,9 @@ def upgrade():
     with op.batch_alter_table('renewal_order', schema=None) as batch_op:
         batch_op.add_column(sa.Column('previous_service_level', sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column('previous_term_months', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('cancelled_at', sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column('cancelled_by', sa.String(length=254), nullable=True))
+        batch_op.add_column(sa.Column('cancel_reason', sa.String(length=500), nullable=True))
         batch_op.add_column(sa.Column('po_number', sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column('tax_id', sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column('billing_address', sa.String(length=500), nullable=True))
@@ -69,5 +72,8 @@ def downgrade():
         batch_op.drop_column('billing_address')
         batch_op.drop_column('tax_id')
         batch_op.drop_column('po_number')
+        batch_op.drop_column('cancel_reason')
+        batch_op.drop_column('cancelled_by')
+        batch_op.drop_column('cancelled_at')
         batch_op.drop_column('previous_term_months')
         batch_op.drop_column('previous_service_level')
