@@ -64,7 +64,10 @@ def discard_transaction():
 
 
 def select_page_locale():
-    """Explicit choice, then the link's contact, then Accept-Language, then English."""
+    """Explicit choice, then the link's contact, then Accept-Language, then English. The
+    staff console is English whatever the visitor asks for."""
+    if request and request.blueprint == "staff":
+        return "en"
     chosen = i18n.page_locale(request.args.get("lang")) if request else None
     if chosen:
         session["lang"] = chosen

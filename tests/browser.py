@@ -59,6 +59,19 @@ def new_page(browser, locale="en-US"):
         context.close()
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium per test module (one Playwright may run at a time in a process)."""
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def page(browser):
+    with new_page(browser) as opened:
+        yield opened
+
+
 def screenshot(page, folder, name):
     (ARTIFACTS / folder).mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / folder / f"{name}.png"

@@ -75,6 +75,12 @@ class OrderForm(FlaskForm):
             field.choices = [SelectChoice(value, label) for value, label in pairs]
 
 
+class SwitchToCardForm(FlaskForm):
+    """Pay an offline order by card instead (the CSRF token is all it carries)."""
+
+    switch = SubmitField(_l("Pay by card instead"))
+
+
 class ResendLinkForm(FlaskForm):
     email = StringField(
         _l("Your email address"),

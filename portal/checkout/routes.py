@@ -1,16 +1,18 @@
 """The customer checkout pages. Thin views: the logic lives in ``services``."""
 from functools import wraps
 
-from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, g, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import ngettext, refresh
 
 from portal.checkout import emails, services
-from portal.checkout.forms import ChangeRequestForm, OrderForm, ResendLinkForm
+from portal.checkout.forms import ChangeRequestForm, OrderForm, ResendLinkForm, SwitchToCardForm
 from portal.checkout.instructions import is_offline, payment_instructions
 from portal.checkout.labels import error_message, level_label, method_label
 from portal.extensions import db
 from portal.orders.services import OrderError
-from portal.timeutil import utc_today
+from portal.renewals.services import quote_products
+from portal.i18n import page_locale
+from portal.timeutil import utc_now, utc_today
 from portal.web import limiter
 
 bp = Blueprint("checkout", __name__)
@@ -20,6 +22,7 @@ TOKEN_LIMIT = "30 per minute;300 per hour"
 FORM_LIMIT = "20 per minute;200 per hour"
 #: The card payment page (portal/payments) that takes over after a card order is placed.
 CARD_PAYMENT_PATH = "/renewal/pay"
+CARD_RETURN_PATH = "/renewal/pay/return"
 
 
 @bp.before_request
@@ -32,7 +35,8 @@ def load_link():
 
 @bp.app_context_processor
 def checkout_helpers():
-    return {"level_label": level_label, "method_label": method_label}
+    return {"level_label": level_label, "method_label": method_label,
+            "quote_products": quote_products}
 
 
 @bp.context_processor
@@ -54,18 +58,26 @@ def link_required(view):
 # --- the link ---
 
 
+@bp.get("/")
+def home():
+    """The site's root: how a customer gets in (with the link from a renewal email)."""
+    return render_template("checkout/home.html")
+
+
 @bp.get("/r/<token>")
 @limiter.limit(TOKEN_LIMIT)
 def open_link(token):
     """Move the token into the session and redirect to a URL without it; change nothing else."""
     link, usable = services.open_token(token, utc_today())
-    language = session.get("lang")
+    language = page_locale(request.args.get("lang")) or session.get("lang")
     session.clear()
     if language:
         session["lang"] = language
     session.permanent = True
     if usable:
         session["link_id"] = link.id
+        link.last_opened_at = utc_now()
+        db.session.commit()
         if request.args.get("to") == "auto-renew":  # the pre-charge notice's turn-off link
             return redirect(url_for("selfservice.auto_renew"), code=303)
         return redirect(url_for("checkout.renewal"), code=303)
@@ -123,11 +135,12 @@ def _render_page(page, form=None, errors=(), status=200):
         return render_template(
             "checkout/ineligible.html", page=page, reason=page.quote.reason, order=order,
             instructions=_instructions(order), errors=errors, change_form=change_form,
-            products=services.contract_products(page.contract),
+            products=quote_products(page.quote),
         ), status
     return render_template(
         "checkout/quote.html", page=page, form=form or _order_form(page), errors=errors,
-        change_form=change_form, products=services.contract_products(page.contract),
+        open_card_order=services.open_card_order(page.contract),
+        change_form=change_form, products=quote_products(page.quote),
     ), status
 
 
@@ -197,14 +210,42 @@ def place_order():
     except OrderError as error:
         return _start_over(page, today, error.code, 409)
     if start_card_payment is not None:
-        if start_card_payment(order) is None:  # the card provider is unavailable
+        state = start_card_payment(order)
+        if state is None:  # the card provider is unavailable
             return _start_over(page, today, "card_unavailable", 503)
         db.session.commit()
+        if request.headers.get("X-Card-Inline") == "1":  # the card was typed on this page
+            return jsonify(status=state.state, client_secret=state.client_secret,
+                           next=request.script_root + CARD_RETURN_PATH)
         return redirect(request.script_root + CARD_PAYMENT_PATH, code=303)
     if placed_now:
         emails.send_order_confirmation(order, g.link)
     db.session.commit()
     return redirect(url_for("checkout.confirmation"), code=303)
+
+
+@bp.post("/renewal/order/card")
+@limiter.limit(FORM_LIMIT)
+@link_required
+def switch_to_card():
+    """Pay an offline order awaiting payment by card instead: the same option, today's
+    quote, the card page next."""
+    start_card_payment = _card_payments()
+    today = utc_today()
+    if not SwitchToCardForm().validate_on_submit() or start_card_payment is None:
+        return redirect(url_for("checkout.confirmation"), code=303)
+    try:
+        order = services.switch_to_card(g.link, today)
+    except OrderError as error:
+        db.session.rollback()
+        page = services.quote_page(g.link, today)
+        return _render_page(page, errors=[error.code], status=409)
+    if start_card_payment(order) is None:
+        db.session.rollback()
+        page = services.quote_page(g.link, today)
+        return _render_page(page, errors=["card_unavailable"], status=503)
+    db.session.commit()
+    return redirect(request.script_root + CARD_PAYMENT_PATH, code=303)
 
 
 @bp.get("/renewal/confirmation")

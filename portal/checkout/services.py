@@ -3,6 +3,7 @@ change requests and fresh links. No request or flask.g here: views pass what the
 from dataclasses import dataclass, field
 from urllib.parse import quote as url_quote
 
+from flask_babel import gettext
 from sqlalchemy import select
 
 from portal.audit.models import record
@@ -14,7 +15,7 @@ from portal.links.models import RenewalLink
 from portal.links.services import find_link, is_usable, issue_link, window_closes
 from portal.money import amount_string
 from portal.orders.models import Order
-from portal.orders.services import OrderError, methods_offered, place_order
+from portal.orders.services import OrderError, methods_offered, open_order, place_order
 from portal.orders.services import _option_value as option_value
 from portal.orders.services import _result as quote_result
 from portal.rates.services import rate_table
@@ -76,9 +77,10 @@ def window_closed(link, today):
 def help_mailto(link):
     """An "email us" link carrying the contract number, link reference and address used."""
     contract, contact = link.contract, link.contact
-    subject = f"Renewal {contract.number} ({link.reference})"
-    body = (f"Contract: {contract.number}\nReference: {link.reference}\n"
-            f"Email: {contact.email}\n\n")
+    # In the page's language: the customer writes the rest of the message.
+    subject = gettext("Contract %(number)s, reference %(reference)s", number=contract.number,
+                      reference=link.reference)
+    body = f"{subject}\n{contact.email}\n\n"
     return (f"mailto:{company().support_for(contract.account.country).email}"
             f"?subject={url_quote(subject)}&body={url_quote(body)}")
 
@@ -219,6 +221,34 @@ def place(link, page, method_code, today, auto_renew=False):
     return order, order.id not in before
 
 
+def switch_to_card(link, today):
+    """Replace the contract's offline order that awaits payment by a card order for the
+    same option and currency, at today's quote. Returns the card order; raises OrderError
+    when there is no such offline order or no card is offered. The caller starts the card
+    payment and commits."""
+    contract = link.contract
+    offline = open_order(contract.id)
+    if offline is None or offline.status != "awaiting_payment" or offline.payments:
+        raise OrderError("nothing_to_switch", "no offline order awaits payment")
+    offline.transition("cancelled")
+    record(f"customer:{link.contact_id}", "order.switch_to_card", contract.number,
+           order=offline.reference)
+    db.session.flush()
+    page = quote_page(link, today, offline.service_level, offline.term_months,
+                      offline.pay_currency)
+    card = next((m.code for m in page.methods if m.kind == "card"), None)
+    if card is None or page.errors:
+        raise OrderError("method_not_offered", "no card is offered for this order")
+    order, _placed_now = place(link, page, card, today)
+    return order
+
+
+def open_card_order(contract):
+    """The contract's card order that was started and not finished, if any."""
+    order = open_order(contract.id)
+    return order if order is not None and order.status in ("pending", "failed") else None
+
+
 def _orders(contract):
     return db.session.scalars(
         select(Order).where(Order.contract_id == contract.id).order_by(Order.id.desc())
@@ -234,10 +264,6 @@ def shown_order(contract):
         if order.status == "paid" and order.term_end == contract.end_date:
             return order
     return None
-
-
-def contract_products(contract):
-    return [(line.product.name, line.product_code, line.quantity) for line in contract.lines]
 
 
 # --- change requests ---

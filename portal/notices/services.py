@@ -31,7 +31,7 @@ from portal.mail.outbox import compose, stage_email
 from portal.notices.models import NoticeRecord
 from portal.pdf import render_pdf
 from portal.renewals.rules import RuleError
-from portal.renewals.services import build_quote
+from portal.renewals.services import build_quote, issue_quote, quote_products
 from portal.signals import announce, renewal_day
 
 #: (milestone, fewest days left, most days left): the milestone due at each distance from E.
@@ -251,8 +251,7 @@ def notice_context(contract, quote, milestone, contact, link, url):
         "milestone": milestone,
         "end_date": contract.end_date,
         "days_left": (contract.end_date - quote.quote_date).days,
-        "products": [(line.product.name, line.product_code, line.quantity)
-                     for line in contract.lines],
+        "products": quote_products(quote),
         "level_name": level_label(contract.service_level),
         "currency": quote.currency,
         "quote": quote,

@@ -8,7 +8,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from portal.audit.models import record
-from portal.contracts.models import Contract
+from portal.contracts.models import Contract, ContractLine
 from portal.extensions import company, db
 from portal.mail.receipts import send_payment_received
 from portal.markets.methods import methods_for
@@ -16,7 +16,7 @@ from portal.money import round_amount
 from portal.orders.models import OPEN_STATUSES, IllegalTransition, Order, Payment
 from portal.rates.services import rate_table
 from portal.renewals import rules
-from portal.renewals.services import quote_document, settings
+from portal.renewals.services import quote_document, quoted_lines, settings
 from portal.signals import announce, order_lapsed, order_paid, order_placed
 from portal.timeutil import utc_now
 
@@ -135,12 +135,30 @@ def place_order(quote, service_level, term_months, pay_currency, method_code, *,
     return order
 
 
-def record_payment(order_id, *, provider, provider_ref, amount, currency, received_on, actor):
+#: What the next term of a contract waits for: one vocabulary for the staff console and
+#: the partner API (an order awaiting payment is not yet a renewal).
+RENEWAL_STATES = ("open", "card_payment_started", "awaiting_payment", "renewed", "not_online")
+
+
+def renewal_state(eligible, reason, order):
+    """The contract's renewal state from its eligibility and its open order (or None)."""
+    if order is not None and order.status == "awaiting_payment":
+        return "awaiting_payment"
+    if order is not None and order.status in ("pending", "failed"):
+        return "card_payment_started"
+    if reason == "already_renewed":
+        return "renewed"
+    return "open" if eligible else "not_online"
+
+
+def record_payment(order_id, *, provider, provider_ref, amount, currency, received_on, actor,
+                   send_receipt=True):
     """Money arrived for an order: the one write path that renews a contract.
 
     Locks the order, is idempotent on ``(provider, provider_ref)``, refuses an amount or
     currency that differs from the order, and renews the contract exactly once. Returns
-    ``(order, renewed_now)``.
+    ``(order, renewed_now)``. With ``send_receipt=False`` the caller stages the receipt
+    itself (after saving the card of an automatic renewal, so the receipt tells the truth).
     """
     order = db.session.scalar(select(Order).where(Order.id == order_id).with_for_update())
     known = db.session.scalar(
@@ -185,6 +203,7 @@ def record_payment(order_id, *, provider, provider_ref, amount, currency, receiv
     contract.end_date = order.term_end
     contract.service_level = order.service_level
     contract.term_months = order.term_months
+    renew_lines(contract, order.quote)
     record(actor, "contract.renew", contract.number, order=order.reference,
            term_start=order.term_start.isoformat(), term_end=order.term_end.isoformat(),
            amount=f"{order.amount_due} {order.pay_currency}", method=order.method)
@@ -192,7 +211,8 @@ def record_payment(order_id, *, provider, provider_ref, amount, currency, receiv
     from portal.invoices.services import issue_invoice  # invoices build on orders
 
     issue_invoice(order)
-    send_payment_received(order)
+    if send_receipt:
+        send_payment_received(order)
     announce(order_paid, order=order)
     return order, True
 
@@ -216,6 +236,22 @@ def cancel_offline_order(order_id, actor, reason):
            reason=order.cancel_reason or "")
     db.session.flush()
     return order
+
+
+def renew_lines(contract, quote):
+    """The renewed contract carries the lines its order was quoted for (the desk may have
+    changed quantities or products when it regenerated the quote)."""
+    quoted = {line.product_code: line.quantity for line in quoted_lines(quote)}
+    if not quoted:
+        return
+    for line in list(contract.lines):
+        if line.product_code not in quoted:
+            contract.lines.remove(line)
+        else:
+            line.quantity = quoted.pop(line.product_code)
+    db.session.flush()  # removed lines go before new ones take their product codes
+    for code, quantity in quoted.items():
+        contract.lines.append(ContractLine(product_code=code, quantity=quantity))
 
 
 def expire_offline_orders(today):

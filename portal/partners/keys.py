@@ -44,10 +44,21 @@ def ensure_partner(code, name=None):
 def issue_key(partner):
     """Create a key for ``partner``; returns ``(row, key)``. The key is not kept."""
     key = KEY_PREFIX + secrets.token_urlsafe(32)
+    return store_key(partner, key), key
+
+
+def store_key(partner, key):
+    """Keep ``key`` (its hash and display prefix) as an API key of ``partner``."""
     row = PartnerApiKey(partner_id=partner.id, key_hash=hash_key(key), prefix=key[:PREFIX_LENGTH])
     db.session.add(row)
     db.session.flush()
-    return row, key
+    return row
+
+
+def key_revoked(key):
+    """Whether ``key`` was issued and has been revoked."""
+    return db.session.scalar(select(PartnerApiKey.id).where(
+        PartnerApiKey.key_hash == hash_key(key), PartnerApiKey.revoked_at.is_not(None))) is not None
 
 
 def partner_for_key(key):

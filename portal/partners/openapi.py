@@ -3,6 +3,7 @@ API promises (docs/interfaces.md, "Partner API"); tests fuzz the API against it.
 from portal.money import PAYMENT_CURRENCIES
 from portal.orders.models import OPEN_STATUSES
 from portal.partners.models import EVENT_TYPES
+from portal.orders.services import RENEWAL_STATES
 from portal.partners.services import RATE_UNAVAILABLE, STATUSES
 from portal.partners.webhooks import MAX_URL_LENGTH, SIGNATURE_HEADER, URL_PATTERN
 from portal.renewals.rules import REASONS
@@ -275,7 +276,7 @@ def openapi_document():
                 "Renewal": {
                     "type": "object",
                     "additionalProperties": False,
-                    "required": ["eligible", "reason", "open_order"],
+                    "required": ["eligible", "reason", "state", "open_order"],
                     "properties": {
                         "eligible": {"type": "boolean",
                                      "description": "Can the customer renew online today?"},
@@ -286,6 +287,15 @@ def openapi_document():
                                 "Why not, as in the eligibility table of the renewal rules; "
                                 f"`{RATE_UNAVAILABLE}` when no exchange rate lets the "
                                 "portal price the renewal today. Null when eligible."),
+                        },
+                        "state": {
+                            "type": "string", "enum": list(RENEWAL_STATES),
+                            "description": (
+                                "What the next term waits for, in the words the renewals "
+                                "desk's console uses: `open` (can be renewed online), "
+                                "`card_payment_started`, `awaiting_payment` (an offline "
+                                "order placed, not paid yet), `renewed` (paid), "
+                                "`not_online` (see `reason`)."),
                         },
                         # OpenAPI 3.0 cannot make a referenced schema nullable ("allOf"
                         # applies the referenced object type to null too): the same

@@ -11,7 +11,7 @@ from portal.audit.models import record
 from portal.autorenew.services import is_on
 from portal.checkout.emails import send_fresh_link
 from portal.links.services import issue_link, window_closes
-from portal.orders.services import open_order
+from portal.orders.services import open_order, renewal_state
 from portal.partners.models import PartnerLinkRequest
 from portal.rates.services import rate_table
 from portal.renewals import rules
@@ -86,6 +86,7 @@ def contract_document(contract, today, rates=None):
     """The contract as the API shows it; ``rates`` (the day's rate table) may be shared by
     the contracts of one page."""
     eligible, reason = eligibility(contract, today, rates)
+    order = open_order(contract.id)
     return {
         "number": contract.number,
         "account": {"name": contract.account.name, "country": contract.account.country},
@@ -97,7 +98,8 @@ def contract_document(contract, today, rates=None):
         "renewal": {
             "eligible": eligible,
             "reason": reason,
-            "open_order": order_document(open_order(contract.id)),
+            "state": renewal_state(eligible, reason, order),
+            "open_order": order_document(order),
         },
     }
 

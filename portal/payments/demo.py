@@ -1,15 +1,61 @@
 """The local demo behind ``portal up``: database, demo data, Stripe emulator, web server."""
+import hashlib
+import hmac
 import signal
 import sys
 
 import click
+from flask import current_app
 from flask_migrate import upgrade
 from werkzeug.serving import run_simple
 
 from portal import create_app
+from portal.audit.models import record
 from portal.catalogs.tools import compile_all
 from portal.demo.cli import demo_command
+from portal.demo.services import PARTNER
+from portal.extensions import db
+from portal.partners.keys import (
+    KEY_PREFIX,
+    ensure_partner,
+    issue_key,
+    key_revoked,
+    partner_for_key,
+    store_key,
+)
 from portal.payments.emulator import LOOPBACK, Emulator
+from portal.staff.accounts import add_staff, authenticate, find_staff, hasher
+
+#: The renewals-desk user of the demo (an admin, so every console page can be tried).
+DEMO_DESK = "desk@demo.example"
+
+
+def _derived(purpose, length):
+    """A secret derived from SECRET_KEY: every start of the same demo prints the same one."""
+    secret = current_app.config["SECRET_KEY"].encode("utf-8")
+    return hmac.new(secret, purpose.encode("utf-8"), hashlib.sha256).hexdigest()[:length]
+
+
+def demo_access():
+    """Make sure the demo can be signed in to: the desk's staff user and an API key for the
+    demo partner. Returns ``(email, password, partner code, key)``; only hashes are kept."""
+    password = _derived("demo-staff-password", 20)
+    user = find_staff(DEMO_DESK)
+    if user is None:
+        add_staff(DEMO_DESK, password, role="admin")
+    elif authenticate(DEMO_DESK, password) is None:  # another SECRET_KEY, or locked
+        user.password_hash = hasher().hash(password)
+        user.failed_attempts, user.locked_until, user.active = 0, None, True
+    key = KEY_PREFIX + _derived("demo-partner-key", 40)
+    partner = ensure_partner(PARTNER)
+    if partner_for_key(key) is None:
+        if key_revoked(key):  # staff revoked the demo's key: a new random one
+            row, key = issue_key(partner)
+        else:
+            row = store_key(partner, key)
+        record("cli", "partner.key_issue", partner.code, prefix=row.prefix)
+    db.session.commit()
+    return DEMO_DESK, password, partner.code, key
 
 
 def build_app(port, emulator=None):
@@ -32,6 +78,11 @@ def run(ctx, port, real_stripe=False):
         with app.app_context():
             upgrade()
             ctx.invoke(demo_command)
+            email, password, partner, key = demo_access()
+        base = f"http://{LOOPBACK}:{port}"
+        click.echo(f"Staff console: {base}/staff/sign-in  as {email}, password {password}")
+        click.echo(f"Partner API for {partner}: {base}/api/partner/v1/contracts  with the "
+                   f"header 'Authorization: Bearer {key}'")
         if emulator is not None:
             emulator.register_webhook(f"http://{LOOPBACK}:{port}/stripe/webhook")
             click.echo(f"Stripe emulator on {emulator.api_base}; "

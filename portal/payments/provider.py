@@ -77,6 +77,11 @@ class PaymentProvider(ABC):
         charges. Moves no money; raises CardDeclined when the card cannot be kept."""
         raise ProviderError(f"{self.name} cannot keep cards")
 
+    def save_card_token(self, provider_ref, card_token):
+        """Save the card behind a browser-made token with the customer of the payment
+        ``provider_ref``, before that payment is confirmed. Moves no money."""
+        raise ProviderError(f"{self.name} cannot save cards from tokens")
+
     def charge_saved_card(self, order, customer_ref, card_ref, *, idempotency_key):
         """Charge a saved card off-session (the customer is not there) for ``order``.
         MOVES money. A decline or a card that needs the customer (3-D Secure) comes back

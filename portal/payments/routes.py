@@ -31,6 +31,8 @@ PAY_LIMIT = "30 per minute;300 per hour"
 REAL_STRIPE_JS = "https://js.stripe.com/v3/"
 #: A provider id of a card (never card data): ``pm_...`` or the emulator's ``card_...``.
 CARD_REF = re.compile(r"^(pm|card)_[A-Za-z0-9]{1,100}$")
+#: The emulator's Stripe.js token a card was made from (``tok_...``).
+CARD_TOKEN = re.compile(r"^tok_[A-Za-z0-9]{1,100}$")
 
 
 def stripe_js_url(config):
@@ -47,6 +49,18 @@ def allow_emulator_origin(state):
         origin = f"{parts.scheme}://{parts.netloc}"
         config.setdefault("STRIPE_JS_ORIGIN", origin)
         config.setdefault("STRIPE_API_ORIGIN", origin)
+
+
+@bp.app_context_processor
+def card_checkout():
+    """What a page needs to take a card with Stripe.js, or None without card payments."""
+    config = current_app.config
+    if not config.get("STRIPE_SECRET_KEY"):
+        return {"card_checkout": None}
+    return {"card_checkout": {
+        "publishable_key": config.get("STRIPE_PUBLISHABLE_KEY", ""),
+        "stripe_js": stripe_js_url(config), "emulated": bool(config.get("STRIPE_API_BASE")),
+    }}
 
 
 @bp.before_request
@@ -101,11 +115,8 @@ def pay(order):
         return _unavailable()
     if state.state == SUCCEEDED:
         return redirect(url_for("payments.pay_return"), code=303)
-    config = current_app.config
     return render_template(
         "payments/pay.html", order=order, client_secret=state.client_secret,
-        publishable_key=config.get("STRIPE_PUBLISHABLE_KEY", ""),
-        stripe_js=stripe_js_url(config), emulated=bool(config.get("STRIPE_API_BASE")),
         needs_action=state.state == ACTION, declined=declined,
     )
 
@@ -117,10 +128,12 @@ def pay_card(order):
     """Confirm with a card the browser registered at the emulator. Only with the local
     emulator, whose Stripe.js cannot attach a card to a PaymentIntent by itself."""
     card_ref = request.form.get("card", "")
-    if not current_app.config.get("STRIPE_API_BASE") or not CARD_REF.match(card_ref):
+    card_token = request.form.get("token") or None
+    if (not current_app.config.get("STRIPE_API_BASE") or not CARD_REF.match(card_ref)
+            or (card_token is not None and not CARD_TOKEN.match(card_token))):
         return jsonify(error="bad_request"), 400
     try:
-        state = services.pay_with_card(order, card_ref)
+        state = services.pay_with_card(order, card_ref, card_token)
     except ProviderError:
         db.session.rollback()
         return jsonify(error="unavailable"), 503

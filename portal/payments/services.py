@@ -10,6 +10,7 @@ from portal.audit.models import record
 from portal.autorenew.services import keep_card
 from portal.extensions import WriteLockNeeded, db, write_intent
 from portal.orders.models import IllegalTransition, Order
+from portal.mail.receipts import send_payment_received
 from portal.orders.services import PaymentMismatch, record_payment
 from portal.payments.models import ProcessedEvent
 from portal.payments.provider import (
@@ -116,13 +117,21 @@ def start_card_payment(order):
     return state
 
 
-def pay_with_card(order, card_ref):
+def pay_with_card(order, card_ref, card_token=None):
     """Attach a card (a provider id, never card data) and confirm: MAY charge the card.
-    Used where the browser cannot confirm by itself (the local emulator)."""
+    Used where the browser cannot confirm by itself (the local emulator). With
+    ``card_token`` (the Stripe.js token the card came from) and automatic renewal chosen,
+    the card is first saved with the payment's customer, as Stripe's
+    ``setup_future_usage`` does for a card confirmed in the browser."""
     order = lock_order(order.id)
     if order.status not in UNSETTLED or not order.provider_payment_id:
         return None
     card = card_provider()
+    if order.auto_renew and card_token:
+        try:
+            card.save_card_token(order.provider_payment_id, card_token)
+        except (CardDeclined, ProviderError):  # keep_card records that it is not saved
+            log.warning("the card of order %s could not be saved", order.reference)
     try:
         state = card.confirm(order.provider_payment_id, card_ref)
     except CardDeclined:
@@ -153,14 +162,16 @@ def settle(order, state, *, actor):
             _order, renewed = record_payment(
                 order.id, provider="stripe", provider_ref=state.provider_ref,
                 amount=state.amount, currency=state.currency, received_on=utc_today(),
-                actor=actor,
+                actor=actor, send_receipt=False,
             )
         except PaymentMismatch:
             return "mismatch"
         except IllegalTransition:  # paid after the order was replaced or lapsed
             return _refund_orphan(order, state, actor)
-        if renewed and order.auto_renew:  # the customer opted in: keep the card
-            keep_card(order, state, card_provider())
+        if renewed:
+            if order.auto_renew:  # the customer opted in: keep the card
+                keep_card(order, state, card_provider())
+            send_payment_received(order)  # says whether automatic renewal is on
         return "renewed" if renewed else "already_paid"
     if not current:  # a replaced attempt's late news changes nothing
         return "stale"

@@ -129,6 +129,17 @@ class StripeProvider(PaymentProvider):
             self._call(self.client.v1.payment_methods.attach, card_ref,
                        params={"customer": customer_ref})
 
+    def save_card_token(self, provider_ref, card_token):
+        """Save the card of a Stripe.js token (``tok_...``) with the customer of the
+        payment ``provider_ref``, as a customer source: the local emulator's Stripe.js
+        makes tokens, and a tokenised card can only be saved through its token. Moves no
+        money; raises CardDeclined when the card cannot be saved."""
+        customer = _id(self._call(self.intents.retrieve, provider_ref).to_dict().get("customer"))
+        if customer is None:
+            raise ProviderError("the payment has no customer to keep the card with")
+        self._call(self.client.v1.customers.payment_sources.create, customer,
+                   params={"source": card_token})
+
     def charge_saved_card(self, order, customer_ref, card_ref, *, idempotency_key):
         params = {
             "amount": to_stripe_amount(order.amount_due, order.pay_currency),

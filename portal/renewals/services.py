@@ -2,6 +2,7 @@
 from flask import current_app
 from sqlalchemy import select
 
+from portal.catalog.models import Product
 from portal.extensions import db
 from portal.markets.services import launch_date
 from portal.money import amount_string
@@ -154,7 +155,10 @@ def issue_quote(contract, quote_date, issued_by="system", lines=None):
 
 
 def build_quote(contract, quote_date, issued_by="system", lines=None):
-    """Compute a quote without storing it (the caller adds it to a writing transaction)."""
+    """Compute a quote without storing it (the caller adds it to a writing transaction).
+    Without ``lines``, the lines the desk set for the current term stay in force."""
+    if lines is None:
+        lines = desk_lines(contract)
     result, _ = compute_quote(contract, quote_date, lines=lines)
     return Quote(
         contract_id=contract.id,
@@ -163,8 +167,9 @@ def build_quote(contract, quote_date, issued_by="system", lines=None):
         currency=result.currency,
         eligible=result.eligible,
         reason=result.reason,
-        document=record_document(result, lines if lines is not None else contract.lines,
-                                 contract.end_date),
+        document={**record_document(result, lines if lines is not None else contract.lines,
+                                    contract.end_date),
+                  "edited_lines": lines is not None},
         issued_by=issued_by,
     )
 
@@ -181,4 +186,30 @@ def current_quote(contract, today, issued_by="system"):
     if quote is not None and quote.is_valid_on(today):
         return quote
     return issue_quote(contract, today, issued_by)
+
+
+def desk_lines(contract):
+    """The lines of the newest quote when the desk edited them for the contract's current
+    end date (a re-quote for a later day keeps them), else None: the contract's own."""
+    quote = latest_quote(contract)
+    if (quote is None or not quote.document.get("edited_lines")
+            or quote.document.get("contract_end_date") != contract.end_date.isoformat()):
+        return None
+    return quoted_lines(quote)
+
+
+def quoted_lines(quote):
+    """The lines (product code, quantity) a stored quote was computed for: the contract's,
+    or the ones the renewals desk set when it regenerated the quote."""
+    return [rules.Line(line["product_code"], int(line["quantity"]))
+            for line in quote.document.get("lines", [])]
+
+
+def quote_products(quote):
+    """``[(product name, code, quantity)]`` of a stored quote, for pages, emails, the PDF."""
+    lines = quoted_lines(quote)
+    names = dict(db.session.execute(select(Product.code, Product.name).where(
+        Product.code.in_([line.product_code for line in lines]))).all())
+    return [(names.get(line.product_code, line.product_code), line.product_code, line.quantity)
+            for line in lines]
 

@@ -33,6 +33,12 @@ from portal.timeutil import utc_today
 from portal.web import limiter
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+
+@bp.errorhandler(403)
+def not_allowed(_error):
+    """The console's own page for a signed-in user whose role does not reach a page."""
+    return render_template("staff/not_allowed.html"), 403
 SIGN_IN_LIMIT = "10 per minute"
 
 
@@ -124,6 +130,7 @@ def contract(number):
     )
     return render_template(
         "staff/contract.html", contract=item, data=data, quantities=quantities,
+        renewal_state=services.contract_renewal_state(item, utc_today()),
         regenerate_form=RegenerateQuoteForm(), payment_form=payment_form,
         cancel_form=CancelOrderForm(formdata=None),
         action_form=ActionForm(), today=utc_today(),

@@ -28,12 +28,14 @@ from portal.orders.services import (
     OrderError,
     PaymentMismatch,
     cancel_offline_order,
+    open_order,
     record_payment,
+    renewal_state,
 )
 from portal.payments.provider import CardDeclined, ProviderError
 from portal.renewals import rules
 from portal.renewals.models import Quote
-from portal.renewals.services import current_quote, issue_quote
+from portal.renewals.services import compute_quote, current_quote, issue_quote
 from portal.staff.accounts import StaffError, add_staff
 
 SEARCH_LIMIT = 50
@@ -121,6 +123,15 @@ def price_list_products(contract):
         select(Product.code, Product.name).join(PriceEntry, PriceEntry.product_code == Product.code)
         .where(PriceEntry.price_list_id == contract.price_list_id)
         .distinct().order_by(Product.code)))
+
+
+def contract_renewal_state(contract, today):
+    """The renewal state the partner API shows too (``RENEWAL_STATES``)."""
+    try:
+        result, _rates = compute_quote(contract, today)
+    except rules.RuleError:  # cannot be priced today
+        return renewal_state(False, None, open_order(contract.id))
+    return renewal_state(result.eligible, result.reason, open_order(contract.id))
 
 
 # --- regenerating a quote ---

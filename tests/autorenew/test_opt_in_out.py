@@ -11,7 +11,32 @@ from portal.mail.models import OutboxMessage
 from portal.orders.models import Payment
 from portal.partners.services import contract_document
 from tests.access import _cheap_password_hashing, sales, sales_user  # noqa: F401
+from tests import factories
 from tests.checkout.conftest import csrf_token
+from tests.payments.conftest import CARDS, place_card_order
+from tests.selfservice.conftest import pay_by_card
+
+
+def _browser_token(stripe_emulator, number=CARDS["ok"]):
+    """A card tokenised as the emulator's Stripe.js does on the card page (publishable key,
+    POST /v1/tokens): ``(card id, token id)``."""
+    import json
+    import urllib.parse
+    import urllib.request
+
+    body = urllib.parse.urlencode({
+        "card[number]": number, "card[exp_month]": "12", "card[exp_year]": "2034",
+        "card[cvc]": "123", "key": stripe_emulator.publishable_key}).encode()
+    with urllib.request.urlopen(f"{stripe_emulator.api_base}/v1/tokens", data=body,
+                                timeout=10) as response:
+        token = json.loads(response.read())
+    return token["card"]["id"], token["id"]
+
+
+def _receipt():
+    message = db.session.scalar(select(OutboxMessage).where(
+        OutboxMessage.kind == "payment_received"))
+    return message.mime.decode("utf-8", "replace")
 
 
 def _turn_off(web):
@@ -116,3 +141,39 @@ def test_turning_off_without_a_reason_is_counted_as_none(auto_renewing, web, sal
     assert db.session.scalar(select(AutoRenewal.off_reason)) is None
     console = sales.get("/staff/auto-renewal/reasons").get_data(as_text=True)
     assert 'data-reason="none" data-count="1"' in console
+
+
+def test_opt_in_with_the_card_pages_own_token_is_kept_and_charged_later(
+        card_app, web, make_checkout, stripe_emulator, stripe_client, cycle, today):
+    contract, _link, token = make_checkout(days_to_end=40)
+    for day in range(5, 42, 5):
+        factories.rate("USD", "1.0861", today + timedelta(days=day))
+    _response, order = place_card_order(web, token, extra_form={"auto_renew": "y"})
+    card_ref, card_token = _browser_token(stripe_emulator)
+    assert pay_by_card(web, card_ref, card_token).json["status"] == "succeeded"
+    db.session.expire_all()
+    renewal = db.session.scalar(select(AutoRenewal))
+    assert renewal is not None and renewal.enabled and renewal.card_ref == card_ref
+    assert stripe_client.v1.payment_methods.retrieve(card_ref).customer == renewal.customer_ref
+    assert "Automatic renewal is on." in _receipt()
+    assert 'data-auto-renew="on"' in web.get("/renewal/confirmation").get_data(as_text=True)
+    end = contract.end_date
+    report = cycle(end - timedelta(days=14))
+    assert report.charged and report.failed == []
+    assert db.session.scalar(select(func.count()).select_from(Payment)) == 2
+
+
+def test_a_card_that_cannot_be_kept_never_shows_automatic_renewal_as_on(
+        card_app, web, make_checkout, stripe_emulator, today):
+    contract, _link, token = make_checkout()
+    _response, order = place_card_order(web, token, extra_form={"auto_renew": "y"})
+    card_ref, _card_token = _browser_token(stripe_emulator)
+    assert pay_by_card(web, card_ref).json["status"] == "succeeded"  # paid, card not saved
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(AutoRenewal)) == 0
+    receipt = _receipt()
+    assert "Automatic renewal is on." not in receipt
+    assert "Automatic renewal could not be turned on" in receipt
+    page = web.get("/renewal/confirmation").get_data(as_text=True)
+    assert 'data-auto-renew="on"' not in page and 'data-auto-renew="failed"' in page
+    assert contract_document(contract, today)["auto_renew"] is False

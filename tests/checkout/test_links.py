@@ -138,3 +138,26 @@ def test_opening_links_is_rate_limited(web, make_checkout):
     statuses = [web.get("/r/guess-{0}".format(n)).status_code for n in range(31)]
     assert statuses[:30] == [404] * 30
     assert statuses[30] == 429
+
+
+def test_root_says_how_to_get_in(web):
+    response = web.get("/")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "data-home" in page
+    assert "Open the renewal link in your renewal email" in page
+    assert "Something went wrong" not in page
+    assert 'lang="de"' in web.get("/?lang=de").get_data(as_text=True)
+
+
+def test_lang_on_a_renewal_link_survives_the_redirect_and_the_visit_is_noted(
+        web, make_checkout):
+    _contract, link, token = make_checkout()
+    assert db.session.get(RenewalLink, link.id).last_opened_at is None
+    opened = web.get(f"/r/{token}?lang=de")
+    assert opened.status_code == 303
+    page = web.get("/renewal").get_data(as_text=True)
+    assert '<html lang="de"' in page
+    db.session.expire_all()
+    assert db.session.get(RenewalLink, link.id).last_opened_at is not None
+    mailto = unquote(page.split('data-help-link')[0].rsplit('href="', 1)[1])
+    assert f"Vertrag {_contract.number}" in mailto and "Contract:" not in mailto

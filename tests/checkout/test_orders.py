@@ -258,3 +258,12 @@ def test_the_confirmation_email_is_in_the_contact_email_language(web, make_check
     [order] = _orders(contract)
     [message] = _confirmations(order)
     assert message.locale == "ko"
+
+
+def test_switching_to_a_card_without_an_offline_order_changes_nothing(web, make_checkout):
+    _contract, _link, token = make_checkout()
+    page = open_checkout(web, token).get_data(as_text=True)
+    assert web.post("/renewal/order/card", data={}).status_code == 400  # no CSRF token
+    response = web.post("/renewal/order/card", data={"csrf_token": csrf_token(page)})
+    assert response.status_code in (303, 409)  # 303 without card payments configured
+    assert db.session.scalars(select(Order)).all() == []

@@ -149,3 +149,14 @@ def test_automatic_renewal_terms_give_the_dates_of_the_next_cycle(app, web, make
         notice = format_date(new_end - timedelta(days=30), "long", locale="en")
         charge = format_date(new_end - timedelta(days=14), "long", locale="en")
         assert f"we email you on {notice} and charge the card on {charge}" in page, term
+
+
+def test_a_lats_quote_paid_in_euros_never_mentions_a_conversion_fee(web, make_checkout):
+    from tests import factories
+    from tests.checkout.conftest import open_checkout
+
+    factories.launch("LV", "2013-06-10")
+    _contract, _link, token = make_checkout(list_code="LV", currency="LVL", country="LV")
+    page = open_checkout(web, token).get_data(as_text=True)
+    assert 'data-currency="EUR"' in page and "data-converted" in page
+    assert "conversion fee" not in page.lower() and "data-fx-fee" not in page

@@ -292,7 +292,7 @@ def test_partner_api_reports_no_price(book, client):
     response = client.get("/api/partner/v1/contracts/SNS-7004", headers=bearer(key))
     assert response.status_code == 200
     assert response.get_json()["renewal"] == {
-        "eligible": False, "reason": "no_price", "open_order": None}
+        "eligible": False, "reason": "no_price", "state": "not_online", "open_order": None}
     listed = client.get("/api/partner/v1/contracts", headers=bearer(key)).get_json()
     assert [(c["number"], c["renewal"]["reason"]) for c in listed["contracts"]] == [
         ("SNS-7004", "no_price")]

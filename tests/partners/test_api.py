@@ -61,7 +61,7 @@ def test_contract_document(client, make_contract, partner_a, today):
         "term_months": 12,
         "end_date": (today + timedelta(days=45)).isoformat(),
         "auto_renew": False,
-        "renewal": {"eligible": True, "reason": None, "open_order": None},
+        "renewal": {"eligible": True, "reason": None, "state": "open", "open_order": None},
     }
     assert contract.number == "SNS-API-1"
 
@@ -85,7 +85,7 @@ def test_reasons_from_the_rules(client, make_contract, partner_a):
     partner, key = partner_a
     unlaunched = make_contract(partner=partner, country="AQ")
     assert _get(client, f"/contracts/{unlaunched.number}", key).get_json()["renewal"] == {
-        "eligible": False, "reason": "not_launched", "open_order": None}
+        "eligible": False, "reason": "not_launched", "state": "not_online", "open_order": None}
 
 
 def test_missing_rate_is_reported_not_a_500(client, app, partner_a, today):
@@ -99,7 +99,8 @@ def test_missing_rate_is_reported_not_a_500(client, app, partner_a, today):
         contract.partner_id = partner.id
     db.session.flush()
     assert _get(client, f"/contracts/{priced.number}", key).get_json()["renewal"] == {
-        "eligible": False, "reason": "rate_unavailable", "open_order": None}
+        "eligible": False, "reason": "rate_unavailable", "state": "not_online",
+        "open_order": None}
     assert _get(client, f"/contracts/{unlaunched.number}", key).get_json()["renewal"][
         "reason"] == "not_launched"
     assert _get(client, "/contracts", key).status_code == 200
@@ -268,3 +269,22 @@ def test_responses_validate_against_the_document(client, make_contract, partner_
     for contract in contracts:
         errors = [error.message for error in validator.iter_errors(contract)]
         assert not errors, (contract["number"], errors)
+
+
+
+def test_staff_console_and_partner_api_share_the_renewal_state(client, sales, make_contract,
+                                                               partner_a, today):
+    partner, key = partner_a
+    contract = make_contract(days_to_end=20, partner=partner)
+
+    def states():
+        api = _get(client, f"/contracts/{contract.number}", key).get_json()["renewal"]["state"]
+        page = sales.get(f"/staff/contracts/{contract.number}").get_data(as_text=True)
+        return api, re.search(r'data-renewal-state="([a-z_]+)"', page).group(1)
+
+    assert states() == ("open", "open")
+    place_order(issue_quote(contract, today), "basic", 12, "USD", "bank_transfer",
+                contact_id=None, today=today, actor="customer")
+    db.session.commit()
+    # The rule book's reason is already_renewed, but nothing is renewed until it is paid.
+    assert states() == ("awaiting_payment", "awaiting_payment")

@@ -14,7 +14,13 @@ from portal.markets.services import seed_launch_dates
 from portal.payments.emulator import LOOPBACK, free_port
 from portal.timeutil import utc_today
 from tests import factories
-from tests.browser import chromium, needs_chromium, new_page, screenshot, serving
+from tests.browser import (  # noqa: F401  (browser and page are fixtures)
+    browser,
+    needs_chromium,
+    page,
+    screenshot,
+    serving,
+)
 from tests.checkout.conftest import PRICES
 from tests.conftest import make_app
 
@@ -58,18 +64,6 @@ def renewal_link(portal_server):
             return f"{portal_server.config['PORTAL_BASE_URL']}/r/{token}", contract.id
 
     return make
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def page(browser):
-    with new_page(browser) as opened:
-        yield opened
 
 
 def _shot(page, name):

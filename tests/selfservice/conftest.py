@@ -17,10 +17,13 @@ from tests.payments.conftest import (  # noqa: F401  (fixtures shared with the p
 from tests.checkout.conftest import make_checkout, today  # noqa: F401
 
 
-def pay_by_card(web, card_ref):
+def pay_by_card(web, card_ref, card_token=None):
+    """Pay on the card page as its script does with the emulator: the card's id, and the
+    Stripe.js token it was made from when there is one."""
     page = web.get("/renewal/pay").get_data(as_text=True)
     token = page.split('data-csrf-token="')[1].split('"')[0]
-    return web.post("/renewal/pay/card", data={"card": card_ref}, headers={"X-CSRFToken": token})
+    form = {"card": card_ref, **({"token": card_token} if card_token else {})}
+    return web.post("/renewal/pay/card", data=form, headers={"X-CSRFToken": token})
 
 
 @pytest.fixture

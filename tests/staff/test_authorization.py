@@ -179,3 +179,13 @@ def test_partner_routes(app, world, caller, name, path):
     elif name == "list":
         own = "a" if caller == "partner_a" else "b"
         assert [c["number"] for c in body["contracts"]] == [world[own].number]
+
+
+def test_console_is_english_with_its_own_not_allowed_page(sales):
+    page = sales.get("/staff/?lang=de", headers={"Accept-Language": "ja"}).get_data(as_text=True)
+    assert '<html lang="en"' in page and "language-picker" not in page
+    refused = sales.get("/staff/admin/staff")
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 403 and "data-not-allowed" in text
+    assert "Something went wrong" not in text and "language-picker" not in text
+    assert "Sign out" in text  # still the console, with its navigation

@@ -167,7 +167,7 @@ def offline_order(make_contract, today):
     return contract, order
 
 
-def _pay(client, contract, order, amount, currency="USD", reference="BANK-77", day=None):
+def _pay(client, contract, order, amount, currency="USD", reference="BANK-67", day=None):
     return post_form(client, f"/staff/contracts/{contract.number}/payment", {
         "order": order.reference, "amount": amount, "currency": currency,
         "received_on": (day or order.placed_at.date()).isoformat(), "reference": reference})
@@ -208,10 +208,10 @@ def test_payment_renews_exactly_once(sales, offline_order):
     assert len(_actions(contract, "contract.renew")) == 1
     payment = db.session.scalar(select(Payment).where(Payment.order_id == order.id))
     assert (payment.amount, payment.currency, payment.provider_ref, payment.recorded_by) == (
-        Decimal("900.00"), "USD", "BANK-77", "sam.sales@portal.example")
+        Decimal("900.00"), "USD", "BANK-67", "sam.sales@portal.example")
     page = _text(sales.get(f"/staff/contracts/{contract.number}"))
     assert '<td class="amount">900.00 USD</td>' in page
-    assert "charge 900.00 USD" in page and "BANK-77" in page
+    assert "charge 900.00 USD" in page and "BANK-67" in page
 
 
 def test_staff_cancel_an_offline_order_and_its_late_payment_waits_to_be_returned(
@@ -405,3 +405,46 @@ def test_admin_edits_launch_dates(admin, today):
                 {"country": "FR", "launch_date": "2027-13-01"}):
         assert post_form(admin, "/staff/admin/markets", bad).status_code == 400
     assert db.session.get(MarketLaunch, "ZZ") is None
+
+
+def test_regenerated_quantities_hold_on_the_page_the_order_the_pdf_and_the_renewal(
+        app, sales, make_contract, today):
+    from portal.notices.services import notice_context
+    from portal.orders.services import record_payment
+    from portal.timeutil import utc_today
+    from tests.payments.conftest import place_card_order
+
+    contract = make_contract(number="SNS-REGEN-6", email="buyer@regen6.example")
+    issue_quote(contract, today)
+    post_form(sales, "/staff/contracts/SNS-REGEN-6/quote", {"qty-VS-ENT": "6"})
+    quote = latest_quote(contract)
+    total = Decimal(quote.document["quote"]["options"][0]["total"])
+    assert total == 6 * Decimal("450.00")  # 6 x the basic 12-month price
+    link, token = issue_link(contract, contract.account.contacts[0], purpose="test")
+    db.session.commit()
+    customer = https_client(app)
+    customer.get(f"/r/{token}")
+    page = _text(customer.get("/renewal"))
+    assert re.search(r'data-product="VS-ENT"><td>[^<]*</td><td class="amount">6<', page)
+    _response, order = place_card_order(customer, token, method="bank_transfer")
+    assert order.quote_id == quote.id and order.total == total
+    shown = _text(customer.get("/renewal/confirmation"))
+    assert 'data-product="VS-ENT" data-quantity="6"' in shown
+    confirmation = db.session.scalar(select(OutboxMessage).where(
+        OutboxMessage.key == f"order-confirmation:{order.reference}"))
+    assert "6 x " in email_text(confirmation)
+    pdf_products = notice_context(contract, quote, 30, contract.account.contacts[0], link,
+                                  "https://portal.example/r/x")["products"]
+    assert [(code, quantity) for _name, code, quantity in pdf_products] == [("VS-ENT", 6)]
+    record_payment(order.id, provider="offline", provider_ref="BANK-6", amount=order.amount_due,
+                   currency=order.pay_currency, received_on=utc_today(), actor="desk")
+    db.session.commit()
+    db.session.refresh(contract)
+    assert [(line.product_code, line.quantity) for line in contract.lines] == [("VS-ENT", 6)]
+
+
+def test_a_requote_on_a_later_day_keeps_the_desks_quantities(sales, make_contract, today):
+    contract = make_contract(number="SNS-REGEN-8")
+    post_form(sales, "/staff/contracts/SNS-REGEN-8/quote", {"qty-VS-ENT": "6"})
+    later = issue_quote(contract, today + timedelta(days=1))
+    assert later.document["lines"] == [{"product_code": "VS-ENT", "quantity": 6}]
