@@ -20,6 +20,20 @@ NEXT_MONTH_COUNTRIES = ("NL", "GB")
 #: Regions whose customers get the days after the request day back after the window.
 DAY_REGIONS = ("CA-QC",)
 
+#: Customers who are told of their right to withdraw within WITHDRAWAL_DAYS of the order
+#: confirmation: the EEA (the EU, Iceland, Liechtenstein, Norway), Switzerland and GB.
+WITHDRAWAL_COUNTRIES = frozenset(
+    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE "
+    "IS LI NO CH GB".split())
+WITHDRAWAL_DAYS = 14
+
+
+def has_withdrawal_right(country):
+    """Whether a customer in ``country`` is told of the 14-day right of withdrawal (the
+    refund itself needs no rule of its own: 14 days are within FULL_REFUND_DAYS)."""
+    return country in WITHDRAWAL_COUNTRIES
+
+
 #: Reason codes when nothing is refunded; "rule" codes when something is.
 NOT_PAID = "not_paid"
 ALREADY_REFUNDED = "already_refunded"
