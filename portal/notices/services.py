@@ -35,8 +35,12 @@ from portal.renewals.services import build_quote, issue_quote, quote_products
 from portal.signals import announce, renewal_day
 
 #: (milestone, fewest days left, most days left): the milestone due at each distance from E.
-WINDOWS = ((15, 0, 15), (30, 16, 30), (60, 31, 60))
+#: The negative milestones are the lapsed reminders, 1 and 30 days after E; the last one
+#: stays due until the reinstatement window (REINSTATEMENT_MAX_LAPSE_DAYS) closes.
+WINDOWS = ((-30, None, -30), (-1, -29, -1), (15, 0, 15), (30, 16, 30), (60, 31, 60))
 MILESTONES = tuple(window[0] for window in WINDOWS)
+#: Milestones after E: sent only while the contract can be reinstated online.
+LAPSED_MILESTONES = (-1, -30)
 #: Milestones a contract renewing automatically does not get while automatic renewal is
 #: on (it gets the pre-charge notice instead); the 60-day notice still goes out.
 AUTO_RENEW_SKIPS = (30, 15)
@@ -76,6 +80,8 @@ def due_contracts(today):
     """
     due = []
     for milestone, fewest, most in WINDOWS:
+        if fewest is None:
+            fewest = -int(current_app.config["REINSTATEMENT_MAX_LAPSE_DAYS"])
         noticed = exists().where(
             NoticeRecord.contract_id == Contract.id,
             NoticeRecord.end_date == Contract.end_date,
@@ -163,6 +169,10 @@ def prepare_notice(contract_id, milestone, today, report):
         current_app.logger.warning("notice for %s not sent: %s", number, error)
         return None
     recipients = contract.renewal_contacts
+    if milestone in LAPSED_MILESTONES and not quote.eligible:
+        db.session.rollback()  # no reminder once it cannot be reinstated online
+        report.skipped[number] = quote.reason or "not_eligible"
+        return
     if quote.reason in NO_NOTICE or not recipients:
         report.skipped[number] = quote.reason or "no_recipients"
         return None
@@ -231,6 +241,9 @@ def _options(quote):
             "term_start": _date(option["term_start"]),
             "term_end": _date(option["term_end"]),
             "total": Decimal(option["total"]),
+            "backdated_fee": Decimal(option["backdated_fee"]),
+            "reinstatement_fee": Decimal(option["reinstatement_fee"]),
+            "lapsed_days": option["lapsed_days"],
             "within_cap": option["within_cap"],
         }
         for option in document["options"]
@@ -251,6 +264,9 @@ def notice_context(contract, quote, milestone, contact, link, url):
         "milestone": milestone,
         "end_date": contract.end_date,
         "days_left": (contract.end_date - quote.quote_date).days,
+        "lapsed": milestone in LAPSED_MILESTONES,
+        "reinstate_until": contract.end_date + timedelta(
+            days=int(current_app.config["REINSTATEMENT_MAX_LAPSE_DAYS"])),
         "products": quote_products(quote),
         "level_name": level_label(contract.service_level),
         "currency": quote.currency,

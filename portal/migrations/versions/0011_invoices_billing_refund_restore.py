@@ -1,5 +1,5 @@
 """orders remember the level and term they replace; invoices, credit notes and billing details;
-why automatic renewal was turned off
+why automatic renewal was turned off; lapsed reminders
 
 Revision ID: 0011
 Revises: 0009
@@ -28,6 +28,10 @@ def upgrade():
     with op.batch_alter_table('auto_renewal', schema=None) as batch_op:
         batch_op.add_column(sa.Column('off_reason', sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column('off_comment', sa.String(length=500), nullable=True))
+    with op.batch_alter_table('notice_record', schema=None) as batch_op:
+        batch_op.drop_constraint(op.f('ck_notice_record_milestone'), type_='check')
+        batch_op.create_check_constraint(op.f('ck_notice_record_milestone'),
+                                         'milestone in (60, 30, 15, -1, -30)')
     op.create_table('document_counter',
     sa.Column('party', sa.String(length=64), nullable=False),
     sa.Column('last_number', sa.Integer(), nullable=False),
@@ -65,6 +69,11 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_billing_document_order_id'))
     op.drop_table('billing_document')
     op.drop_table('document_counter')
+    op.execute("DELETE FROM notice_record WHERE milestone < 0")
+    with op.batch_alter_table('notice_record', schema=None) as batch_op:
+        batch_op.drop_constraint(op.f('ck_notice_record_milestone'), type_='check')
+        batch_op.create_check_constraint(op.f('ck_notice_record_milestone'),
+                                         'milestone in (60, 30, 15)')
     with op.batch_alter_table('auto_renewal', schema=None) as batch_op:
         batch_op.drop_column('off_comment')
         batch_op.drop_column('off_reason')
