@@ -109,6 +109,7 @@ def register_models():
     from portal.catalog import models as _catalog  # noqa: F401
     from portal.checkout import models as _checkout  # noqa: F401
     from portal.contracts import models as _contracts  # noqa: F401
+    from portal.invoices import models as _invoices  # noqa: F401
     from portal.links import models as _links  # noqa: F401
     from portal.mail import models as _mail  # noqa: F401
     from portal.markets import models as _markets  # noqa: F401

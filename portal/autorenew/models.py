@@ -31,6 +31,9 @@ class AutoRenewal(db.Model):
     opted_in_at: Mapped[datetime] = mapped_column(default=utc_now)
     turned_off_at: Mapped[datetime | None]
     turned_off_by: Mapped[str | None] = mapped_column(String(254))
+    #: Why the customer turned it off (optional): a code of OFF_REASONS and free text.
+    off_reason: Mapped[str | None] = mapped_column(String(32))
+    off_comment: Mapped[str | None] = mapped_column(String(500))
 
     contract: Mapped["Contract"] = relationship()  # noqa: F821
     contact: Mapped["Contact"] = relationship()  # noqa: F821

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.audit.models import record
@@ -133,9 +133,33 @@ def keep_card(order, state, provider):
     return renewal
 
 
-def turn_off(contract, actor):
+#: Why a customer turns automatic renewal off: the choices offered (all optional).
+OFF_REASONS = ("too_expensive", "no_longer_needed", "other_vendor", "renew_by_hand",
+               "purchasing_rules", "other")
+
+
+def off_reason_counts():
+    """``[(reason or None, count)]`` over contracts whose automatic renewal is off, most
+    frequent first; None counts those who gave no reason."""
+    rows = db.session.execute(
+        select(AutoRenewal.off_reason, func.count()).where(AutoRenewal.enabled.is_(False))
+        .group_by(AutoRenewal.off_reason)).all()
+    return sorted(rows, key=lambda row: (-row[1], row[0] or "~"))
+
+
+def recent_off_comments(limit=50):
+    """The latest free-text reasons, newest first."""
+    return db.session.scalars(
+        select(AutoRenewal).where(AutoRenewal.enabled.is_(False),
+                                  AutoRenewal.off_comment.is_not(None))
+        .order_by(AutoRenewal.turned_off_at.desc()).limit(limit)).all()
+
+
+def turn_off(contract, actor, reason=None, comment=None):
     """Turn automatic renewal off at once: no later charge. Returns True when it was on;
-    the caller commits. A charge already made stays (the refund rules apply to it)."""
+    the caller commits. A charge already made stays (the refund rules apply to it).
+    ``reason`` (a code of OFF_REASONS) and ``comment``: what the customer told us, if
+    anything; an unknown code is kept as "other"."""
     renewal = db.session.scalar(select(AutoRenewal).where(AutoRenewal.contract_id == contract.id)
                                 .with_for_update())
     if renewal is None or not renewal.enabled:
@@ -143,7 +167,10 @@ def turn_off(contract, actor):
     renewal.enabled = False
     renewal.turned_off_at = utc_now()
     renewal.turned_off_by = actor
-    record(actor, "autorenew.off", contract.number)
+    if reason:
+        renewal.off_reason = reason if reason in OFF_REASONS else "other"
+    renewal.off_comment = (comment or "").strip()[:500] or None
+    record(actor, "autorenew.off", contract.number, reason=renewal.off_reason or "")
     db.session.flush()
     announce(auto_renew_changed, contract=contract, enabled=False)
     contact = renewal.contact or contract.primary_contact

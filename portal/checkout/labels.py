@@ -45,6 +45,8 @@ ERROR_MESSAGES = {
     "card_unavailable": _l("Card payments are not available at the moment. Please choose "
                            "another payment method or try again later."),
     "invalid": _l("Please check your choices and try again."),
+    "tax_id_invalid": _l("This VAT or tax number does not have the format of your "
+                         "country. Please check it, or leave the field empty."),
 }
 
 

@@ -5,6 +5,9 @@ from flask import Blueprint, g, jsonify, redirect, render_template, request, ses
 from flask_babel import ngettext, refresh
 
 from portal.checkout import emails, services
+from portal.orders.services import cancel_offline_order
+from portal.renewals.refunds import has_withdrawal_right
+from portal.checkout import billing
 from portal.checkout.forms import ChangeRequestForm, OrderForm, ResendLinkForm, SwitchToCardForm
 from portal.checkout.instructions import is_offline, payment_instructions
 from portal.checkout.labels import error_message, level_label, method_label
@@ -36,7 +39,7 @@ def load_link():
 @bp.app_context_processor
 def checkout_helpers():
     return {"level_label": level_label, "method_label": method_label,
-            "quote_products": quote_products}
+            "quote_products": quote_products, "has_withdrawal_right": has_withdrawal_right}
 
 
 @bp.context_processor
@@ -116,6 +119,7 @@ def _order_form(page, formdata=None):
         "service_level": page.service_level, "term_months": page.term_months,
         "pay_currency": page.pay_currency, "amount_shown": page.amount_shown,
         "payment_method": page.methods[0].code if len(page.methods) == 1 else None,
+        **billing.defaults(page.contract),
     })
     form.set_choices(
         [(level, level_label(level)) for level in page.levels],
@@ -200,6 +204,11 @@ def place_order():
     if form.amount_shown.data != page.amount_shown:
         db.session.commit()
         return _render_page(page, form=_order_form(page), errors=["amount_changed"], status=409)
+    tax_id = form.tax_id.data and billing.valid_tax_id(form.tax_id.data,
+                                                       page.contract.account.country)
+    if form.tax_id.data and tax_id is None:
+        db.session.commit()
+        return _render_page(page, form=form, errors=["tax_id_invalid"], status=400)
     method = form.payment_method.data
     start_card_payment = None if is_offline(method) else _card_payments()
     if not is_offline(method) and start_card_payment is None:
@@ -209,6 +218,8 @@ def place_order():
                                            auto_renew=form.auto_renew.data)
     except OrderError as error:
         return _start_over(page, today, error.code, 409)
+    billing.apply(order, {"po_number": form.po_number.data, "tax_id": tax_id,
+                          "billing_address": form.billing_address.data})
     if start_card_payment is not None:
         state = start_card_payment(order)
         if state is None:  # the card provider is unavailable
@@ -246,6 +257,20 @@ def switch_to_card():
         return _render_page(page, errors=["card_unavailable"], status=503)
     db.session.commit()
     return redirect(request.script_root + CARD_PAYMENT_PATH, code=303)
+
+
+@bp.post("/renewal/order/cancel")
+@limiter.limit(FORM_LIMIT)
+@link_required
+def cancel_order():
+    """Cancel the offline order awaiting payment; the quote page then offers a new one."""
+    if not SwitchToCardForm().validate_on_submit():  # the CSRF token is all it carries
+        return redirect(url_for("checkout.confirmation"), code=303)
+    order = services.open_order(g.link.contract.id)
+    if order is not None and order.status == "awaiting_payment" and not order.payments:
+        cancel_offline_order(order.id, f"customer:{g.link.contact_id}", "cancelled by the customer")
+        db.session.commit()
+    return redirect(url_for("checkout.renewal"), code=303)
 
 
 @bp.get("/renewal/confirmation")

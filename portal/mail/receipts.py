@@ -24,9 +24,20 @@ def send_payment_received(order):
         "contract": contract, "contact": contact, "order": order,
         "level_name": level_label(order.service_level),
     }
-    return stage_email(contact.email, "payment_received", "payment_received", context,
-                       email_locale(contact.language, contract.account.country),
+    locale = email_locale(contact.language, contract.account.country)
+    return stage_email(contact.email, "payment_received", "payment_received", context, locale,
+                       attachments=document_attachments(order, locale),
                        contract=contract, key=f"payment-received:{order.reference}")
+
+
+def document_attachments(order, locale, refund=None):
+    """The order's invoice (or the refund's credit note) as an email attachment."""
+    from portal.invoices.services import credit_note_for, document_pdf, invoice_for
+
+    document = credit_note_for(refund) if refund is not None else invoice_for(order)
+    if document is None:
+        return []
+    return [(document.filename, document_pdf(document, locale), "application/pdf")]
 
 
 def send_change_request_received(change):

@@ -12,7 +12,8 @@ class NoticeRecord(db.Model):
     __tablename__ = "notice_record"
     __table_args__ = (
         UniqueConstraint("contract_id", "end_date", "milestone"),
-        CheckConstraint("milestone in (60, 30, 15)", name="milestone"),
+        # 60, 30, 15 days before the end date; -1 and -30: the lapsed reminders after it
+        CheckConstraint("milestone in (60, 30, 15, -1, -30)", name="milestone"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -10,13 +10,11 @@ milestone) record, the frozen quote, one renewal link and one staged email per r
 together or not at all. A concurrent run inserting the same record hits the unique
 constraint, so it skips the contract.
 """
-import threading
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from flask import current_app, render_template
-from flask_babel import force_locale
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
@@ -31,13 +29,18 @@ from portal.links.services import link_url, new_link
 from portal.mail.addresses import deliverable
 from portal.mail.outbox import compose, stage_email
 from portal.notices.models import NoticeRecord
+from portal.pdf import render_pdf
 from portal.renewals.rules import RuleError
 from portal.renewals.services import build_quote, quote_products
 from portal.signals import announce, renewal_day
 
 #: (milestone, fewest days left, most days left): the milestone due at each distance from E.
-WINDOWS = ((15, 0, 15), (30, 16, 30), (60, 31, 60))
+#: The negative milestones are the lapsed reminders, 1 and 30 days after E; the last one
+#: stays due until the reinstatement window (REINSTATEMENT_MAX_LAPSE_DAYS) closes.
+WINDOWS = ((-30, None, -30), (-1, -29, -1), (15, 0, 15), (30, 16, 30), (60, 31, 60))
 MILESTONES = tuple(window[0] for window in WINDOWS)
+#: Milestones after E: sent only while the contract can be reinstated online.
+LAPSED_MILESTONES = (-1, -30)
 #: Milestones a contract renewing automatically does not get while automatic renewal is
 #: on (it gets the pre-charge notice instead); the 60-day notice still goes out.
 AUTO_RENEW_SKIPS = (30, 15)
@@ -56,18 +59,6 @@ REASON_TEXTS = {
 }
 #: Reasons that mean no notice at all (renewed, awaiting payment, cancelled, OEM).
 NO_NOTICE = {"already_renewed", "cancelled", "oem"}
-
-#: Font stacks of the PDF by locale; a script the stack lacks (a Korean name on a German
-#: quote) falls back through fontconfig. Only CJK locales start with a CJK font: its
-#: glyphs make a PDF twenty times larger. A CJK font covers Latin text too, so those
-#: locales use it alone, in one weight: every face embedded is subset from a file of
-#: 20 MB, which was over a third of a CJK PDF's time.
-PDF_FONTS = {
-    "ja": '"Noto Sans CJK JP"',
-    "ko": '"Noto Sans CJK KR"',
-    "zh_Hans": '"Noto Sans CJK SC"',
-}
-LATIN_PDF_FONTS = '"Noto Sans", "DejaVu Sans"'
 
 
 @dataclass
@@ -90,6 +81,8 @@ def due_contracts(today):
     """
     due = []
     for milestone, fewest, most in WINDOWS:
+        if fewest is None:
+            fewest = -int(current_app.config["REINSTATEMENT_MAX_LAPSE_DAYS"])
         noticed = exists().where(
             NoticeRecord.contract_id == Contract.id,
             NoticeRecord.end_date == Contract.end_date,
@@ -186,6 +179,10 @@ def prepare_notice(contract_id, milestone, today, report, end_date=None):
         current_app.logger.warning("notice for %s not sent: %s", number, error)
         return None
     recipients = contract.renewal_contacts
+    if milestone in LAPSED_MILESTONES and not quote.eligible:
+        db.session.rollback()  # no reminder once it cannot be reinstated online
+        report.skipped[number] = quote.reason or "not_eligible"
+        return
     if quote.reason in NO_NOTICE or not recipients:
         report.skipped[number] = quote.reason or "no_recipients"
         return None
@@ -255,6 +252,9 @@ def _options(quote):
             "term_start": _date(option["term_start"]),
             "term_end": _date(option["term_end"]),
             "total": Decimal(option["total"]),
+            "backdated_fee": Decimal(option["backdated_fee"]),
+            "reinstatement_fee": Decimal(option["reinstatement_fee"]),
+            "lapsed_days": option["lapsed_days"],
             "within_cap": option["within_cap"],
         }
         for option in document["options"]
@@ -275,6 +275,9 @@ def notice_context(contract, quote, milestone, contact, link, url):
         "milestone": milestone,
         "end_date": contract.end_date,
         "days_left": (contract.end_date - quote.quote_date).days,
+        "lapsed": milestone in LAPSED_MILESTONES,
+        "reinstate_until": contract.end_date + timedelta(
+            days=int(current_app.config["REINSTATEMENT_MAX_LAPSE_DAYS"])),
         "products": quote_products(quote),
         "level_name": level_label(contract.service_level),
         "currency": quote.currency,
@@ -290,25 +293,6 @@ def notice_context(contract, quote, milestone, contact, link, url):
     }
 
 
-_pdf_fonts = threading.local()
-
-
-def _font_config():
-    """One WeasyPrint font configuration per thread, kept between PDFs: building it again
-    for every PDF (fontconfig set-up, font lookups) took about half of a PDF's time."""
-    from weasyprint.text.fonts import FontConfiguration
-
-    if getattr(_pdf_fonts, "config", None) is None:
-        _pdf_fonts.config = FontConfiguration()
-    return _pdf_fonts.config
-
-
 def quote_pdf(context, locale):
     """The quote as a PDF, rendered from ``templates/notices/quote_pdf.html``."""
-    from weasyprint import HTML
-
-    with force_locale(locale):
-        html = render_template("notices/quote_pdf.html", locale=locale,
-                               fonts=PDF_FONTS.get(locale, LATIN_PDF_FONTS),
-                               one_weight=locale in PDF_FONTS, **context)
-    return HTML(string=html).write_pdf(font_config=_font_config())
+    return render_pdf("notices/quote_pdf.html", locale, **context)

@@ -1,7 +1,7 @@
 """Emails about an order after it was paid: its refund."""
 from portal.i18n import email_locale
 from portal.mail.outbox import stage_email
-from portal.mail.receipts import order_contact
+from portal.mail.receipts import document_attachments, order_contact
 
 
 def send_refund_confirmation(refund):
@@ -12,6 +12,7 @@ def send_refund_confirmation(refund):
     if contact is None:
         return None
     context = {"contract": contract, "contact": contact, "order": order, "refund": refund}
+    locale = email_locale(contact.language, contract.account.country)
     return stage_email(contact.email, "refund_confirmation", "refund_confirmation", context,
-                       email_locale(contact.language, contract.account.country),
+                       locale, attachments=document_attachments(order, locale, refund),
                        contract=contract, key=f"refund:{order.reference}")

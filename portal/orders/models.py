@@ -38,6 +38,10 @@ class Order(db.Model):
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id"))
     #: The contract's end date when the order was placed: the renewal continues from it.
     previous_end_date: Mapped[date]
+    #: The contract's level and term length when the order was placed: a refund of this
+    #: renewal puts them back (empty for orders placed before they were kept).
+    previous_service_level: Mapped[str | None] = mapped_column(String(64))
+    previous_term_months: Mapped[int | None]
     service_level: Mapped[str] = mapped_column(String(64))
     term_months: Mapped[int]
     term_start: Mapped[date]
@@ -56,6 +60,14 @@ class Order(db.Model):
     expires_on: Mapped[date | None]
     paid_at: Mapped[datetime | None]
     provider_payment_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    #: Who cancelled an order awaiting payment, when, and why.
+    cancelled_at: Mapped[datetime | None]
+    cancelled_by: Mapped[str | None] = mapped_column(String(254))
+    cancel_reason: Mapped[str | None] = mapped_column(String(500))
+    #: Billing details the buyer gave for the invoice (all optional).
+    po_number: Mapped[str | None] = mapped_column(String(64))
+    tax_id: Mapped[str | None] = mapped_column(String(32))
+    billing_address: Mapped[str | None] = mapped_column(String(500))  # lines split by "\n"
     #: The customer asked to renew automatically with this order's card.
     auto_renew: Mapped[bool] = mapped_column(default=False, server_default=false())
 
@@ -83,7 +95,9 @@ class Payment(db.Model):
     order_id: Mapped[int] = mapped_column(ForeignKey("renewal_order.id"), index=True)
     provider: Mapped[str] = mapped_column(String(32))  # "stripe", "offline"
     provider_ref: Mapped[str] = mapped_column(String(128))
-    kind: Mapped[str] = mapped_column(String(16), default="charge")  # charge | refund
+    #: charge | refund | to_return (money that came for a cancelled or lapsed order: it
+    #: renews nothing and the renewals desk pays it back)
+    kind: Mapped[str] = mapped_column(String(16), default="charge")
     amount: Mapped[Decimal] = mapped_column(Numeric(18, 4))
     currency: Mapped[str] = mapped_column(String(3))
     received_on: Mapped[date]

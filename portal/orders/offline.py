@@ -13,7 +13,7 @@ from portal.extensions import db
 from portal.markets.methods import method as payment_method
 from portal.money import CURRENCIES, MoneyError, parse_amount
 from portal.orders.models import IllegalTransition, Order
-from portal.orders.services import PaymentRefused, record_payment
+from portal.orders.services import CLOSED_STATUSES, OrderClosed, PaymentRefused, record_payment
 
 #: Plain digits with an optional decimal part: no sign, exponent, spaces or separators.
 AMOUNT_TEXT = re.compile(r"\d{1,12}(\.\d{1,12})?")
@@ -36,7 +36,7 @@ def record_offline_payment(order_reference, amount, currency, received_on, bank_
     if _kind(order) == "card":
         raise PaymentRefused(f"order {order.reference} is a card order; its payment comes "
                              "from the card provider")
-    if order.status not in RECORDABLE:
+    if order.status not in RECORDABLE and order.status not in CLOSED_STATUSES:
         raise PaymentRefused(f"order {order.reference} is {order.status}: no payment can be "
                              "recorded for it; ask the customer to order again")
     code = str(currency or "").strip().upper()
@@ -52,6 +52,8 @@ def record_offline_payment(order_reference, amount, currency, received_on, bank_
     try:
         return record_payment(order.id, provider="offline", provider_ref=reference,
                               amount=value, currency=code, received_on=received_on, actor=actor)
+    except OrderClosed as error:  # kept as a payment to return; the caller commits it
+        raise PaymentRefused(str(error)) from None
     except IllegalTransition:  # the order lapsed since it was read
         raise PaymentRefused(f"order {order.reference} is {order.status}: no payment can be "
                              "recorded for it; ask the customer to order again") from None

@@ -1,6 +1,7 @@
 """Refunding a renewal ("Refunds" in docs/rules.md): the amount from the pure policy
 (portal/renewals/refunds.py), the money back through the provider (or a task for staff
-when the payment was offline), the contract's end date back to the previous one.
+when the payment was offline), the contract's end date, service level and term length
+back to what they were before the renewal.
 
 No request or flask.g here. A refund is one row per order (unique), so a double click,
 two tabs or two staff users refund once; the provider call carries an order-derived
@@ -64,8 +65,7 @@ def refund_offer(contract, today):
     charged_on = payment.received_on if payment is not None else order.paid_at.date()
     charge = RefundCharge(
         amount=order.amount_due, currency=order.pay_currency, charged_on=charged_on,
-        term_start=order.term_start, term_end=order.term_end, term_months=order.term_months,
-        channel=order.channel, country=contract.account.country,
+        term_start=order.term_start, term_end=order.term_end, country=contract.account.country,
         region=contract.account.region, already_refunded=latest_refund(contract) is not None,
     )
     return order, refund_decision(charge, today)
@@ -118,6 +118,10 @@ def refund_renewal(contract_id, today, actor, *, expected_amount=None, card_prov
         return db.session.scalar(select(Refund).where(Refund.order_id == order.id)), False
     order.transition("refunded")
     contract.end_date = order.previous_end_date
+    if order.previous_service_level is not None:
+        contract.service_level = order.previous_service_level
+    if order.previous_term_months is not None:
+        contract.term_months = order.previous_term_months
     # The customer took the renewal back: charging the card again for the same end date
     # would undo the refund, so automatic renewal stops here (they can opt in again).
     from portal.autorenew.services import turn_off
@@ -138,6 +142,9 @@ def refund_renewal(contract_id, today, actor, *, expected_amount=None, card_prov
            rule=decision.rule, end_date=contract.end_date.isoformat(),
            provider_ref=refund.provider_ref or "")
     db.session.flush()
+    from portal.invoices.services import issue_credit_note  # invoices build on orders
+
+    issue_credit_note(refund)
     send_refund_confirmation(refund)
     return refund, True
 

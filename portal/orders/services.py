@@ -14,7 +14,7 @@ from portal.extensions import company, db
 from portal.mail.receipts import send_payment_received
 from portal.markets.methods import methods_for
 from portal.money import round_amount
-from portal.orders.models import OPEN_STATUSES, Order, Payment
+from portal.orders.models import OPEN_STATUSES, IllegalTransition, Order, Payment
 from portal.rates.services import rate_table
 from portal.renewals import rules
 from portal.renewals.services import quote_document, quoted_lines, settings
@@ -30,6 +30,11 @@ class OrderError(PortalError):
     def __init__(self, code, message):
         super().__init__(message)
         self.code = code
+
+
+class OrderClosed(IllegalTransition):
+    """Money arrived for an order that was cancelled or lapsed: it is kept on record as a
+    payment to return, and renews nothing."""
 
 
 def methods_offered(country, pay_currency):
@@ -107,6 +112,8 @@ def place_order(quote, service_level, term_months, pay_currency, method_code, *,
         quote_id=quote.id,
         contact_id=contact_id,
         previous_end_date=contract.end_date,
+        previous_service_level=contract.service_level,
+        previous_term_months=contract.term_months,
         service_level=service_level,
         term_months=term_months,
         term_start=_date(option["term_start"]),
@@ -165,6 +172,16 @@ def record_payment(order_id, *, provider, provider_ref, amount, currency, receiv
     if known is not None:
         return order, False
     amount = Decimal(amount)
+    if order.status in CLOSED_STATUSES and provider == "offline":
+        db.session.add(Payment(order_id=order.id, provider=provider, provider_ref=provider_ref,
+                               kind="to_return", amount=amount, currency=currency,
+                               received_on=received_on, recorded_by=actor))
+        record(actor, "payment.closed_order", order.contract.number, order=order.reference,
+               status=order.status, amount=f"{amount} {currency}", provider_ref=provider_ref)
+        db.session.flush()
+        raise OrderClosed(
+            f"order {order.reference} is {order.status}: payment {provider_ref} of {amount} "
+            f"{currency} is kept on the refunds page to be paid back; no contract was renewed")
     if currency != order.pay_currency or round_amount(amount, currency) != round_amount(
         order.amount_due, order.pay_currency
     ):
@@ -196,10 +213,34 @@ def record_payment(order_id, *, provider, provider_ref, amount, currency, receiv
            term_start=order.term_start.isoformat(), term_end=order.term_end.isoformat(),
            amount=f"{order.amount_due} {order.pay_currency}", method=order.method)
     db.session.flush()
+    from portal.invoices.services import issue_invoice  # invoices build on orders
+
+    issue_invoice(order)
     if send_receipt:
         send_payment_received(order)
     announce(order_paid, order=order)
     return order, True
+
+
+#: Orders that take no more money: a payment for one is returned.
+CLOSED_STATUSES = ("cancelled", "expired")
+
+
+def cancel_offline_order(order_id, actor, reason):
+    """Cancel an order awaiting an offline payment; the caller commits. ``reason`` is
+    kept with the order. Raises OrderError when the order is not awaiting payment."""
+    order = db.session.scalar(select(Order).where(Order.id == order_id).with_for_update()
+                              .execution_options(populate_existing=True))
+    if order is None or order.status != "awaiting_payment":
+        raise OrderError("not_cancellable", "only an order awaiting payment can be cancelled")
+    order.transition("cancelled")
+    order.cancelled_at = utc_now()
+    order.cancelled_by = actor
+    order.cancel_reason = (reason or "").strip()[:500] or None
+    record(actor, "order.cancel", order.contract.number, order=order.reference,
+           reason=order.cancel_reason or "")
+    db.session.flush()
+    return order
 
 
 def renew_lines(contract, quote):
@@ -271,4 +312,5 @@ def _result(quote):
 
 
 __all__ = ["quote_document", "place_order", "record_payment", "expire_offline_orders",
-           "OrderError", "PaymentMismatch", "PaymentRefused"]
+           "OrderClosed", "OrderError", "PaymentMismatch", "PaymentRefused",
+           "cancel_offline_order"]

@@ -1,6 +1,8 @@
 """How much of a renewal charge is refunded ("Refunds" in docs/rules.md).
 
-Pure code: no Flask, no database. It takes plain values and returns a
+Pure code: no Flask, no database. Every charge it is given was taken by the portal, so
+the contract's channel does not matter: a partner's customer who paid here is refunded
+here. It takes plain values and returns a
 :class:`RefundDecision`, so the policy can be read and tested in one place.
 """
 from dataclasses import dataclass
@@ -12,22 +14,34 @@ from portal.renewals.rules import add_months
 
 #: A full refund while the request is at most this many days after the charge.
 FULL_REFUND_DAYS = 60
-#: Countries whose customers get whole months back after the full-refund window.
-WHOLE_MONTH_COUNTRIES = ("NL", "GB")
-#: Regions whose customers get days back after the full-refund window.
+#: Countries whose customers get the days from the first of the next month back after
+#: the full-refund window.
+NEXT_MONTH_COUNTRIES = ("NL", "GB")
+#: Regions whose customers get the days after the request day back after the window.
 DAY_REGIONS = ("CA-QC",)
-#: Orders placed through these channels are not refunded through the portal.
-NO_REFUND_CHANNELS = ("partner", "oem")
+
+#: Customers who are told of their right to withdraw within WITHDRAWAL_DAYS of the order
+#: confirmation: the EEA (the EU, Iceland, Liechtenstein, Norway), Switzerland and GB.
+WITHDRAWAL_COUNTRIES = frozenset(
+    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE "
+    "IS LI NO CH GB".split())
+WITHDRAWAL_DAYS = 14
+
+
+def has_withdrawal_right(country):
+    """Whether a customer in ``country`` is told of the 14-day right of withdrawal (the
+    refund itself needs no rule of its own: 14 days are within FULL_REFUND_DAYS)."""
+    return country in WITHDRAWAL_COUNTRIES
+
 
 #: Reason codes when nothing is refunded; "rule" codes when something is.
 NOT_PAID = "not_paid"
-CHANNEL = "channel"
 ALREADY_REFUNDED = "already_refunded"
 TOO_LATE = "too_late"
 TERM_OVER = "term_over"
 FULL = "full"
-MONTHS = "months"
-DAYS = "days"
+NEXT_MONTH = "next_month"  # NL, GB: days from the first of the month after the request
+DAYS = "days"  # Québec: days after the request day
 
 
 @dataclass(frozen=True)
@@ -39,8 +53,6 @@ class RefundCharge:
     charged_on: date
     term_start: date
     term_end: date  # inclusive
-    term_months: int
-    channel: str
     country: str
     region: str | None = None
     already_refunded: bool = False
@@ -49,7 +61,7 @@ class RefundCharge:
 @dataclass(frozen=True)
 class RefundDecision:
     amount: Decimal | None  # None: no refund
-    rule: str  # FULL, MONTHS or DAYS when refundable, else the reason code
+    rule: str  # FULL, NEXT_MONTH or DAYS when refundable, else the reason code
 
     @property
     def refundable(self):
@@ -60,14 +72,12 @@ def first_of_next_month(day):
     return add_months(day.replace(day=1), 1)
 
 
-def whole_months_left(request_day, term_start, term_end):
-    """Whole months from the first day of the month after the request (or the term's
-    start, if later) to the term's end (inclusive)."""
+def days_from_next_month(request_day, term_start, term_end):
+    """Days of the term from the first day of the month after the request (or from the
+    term's start, if later) through its end, and the days in the term."""
+    in_term = (term_end - term_start).days + 1
     start = max(first_of_next_month(request_day), term_start)
-    months = 0
-    while add_months(start, months + 1) - timedelta(days=1) <= term_end:
-        months += 1
-    return months
+    return max(0, (term_end - start).days + 1), in_term
 
 
 def days_left(request_day, term_start, term_end):
@@ -79,16 +89,14 @@ def days_left(request_day, term_start, term_end):
 
 def refund_decision(charge, request_day):
     """The refund for ``charge`` requested on ``request_day``."""
-    if charge.channel in NO_REFUND_CHANNELS:
-        return RefundDecision(None, CHANNEL)
     if charge.already_refunded:
         return RefundDecision(None, ALREADY_REFUNDED)
     if (request_day - charge.charged_on).days <= FULL_REFUND_DAYS:
         return RefundDecision(round_amount(charge.amount, charge.currency), FULL)
-    if charge.country in WHOLE_MONTH_COUNTRIES:
-        months = whole_months_left(request_day, charge.term_start, charge.term_end)
-        share = divide(months, charge.term_months)
-        rule = MONTHS
+    if charge.country in NEXT_MONTH_COUNTRIES:
+        left, in_term = days_from_next_month(request_day, charge.term_start, charge.term_end)
+        share = divide(left, in_term)
+        rule = NEXT_MONTH
     elif charge.region in DAY_REGIONS:
         left, in_term = days_left(request_day, charge.term_start, charge.term_end)
         share = divide(left, in_term)

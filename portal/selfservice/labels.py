@@ -4,10 +4,9 @@ from flask_babel import lazy_gettext as _l
 REFUND_MESSAGES = {
     "too_late": _l("Refunds are given within 60 days of payment; this renewal was paid more "
                    "than 60 days ago."),
-    "term_over": _l("After the first 60 days, only the unused whole months of the term are "
-                    "refunded (in Québec, the unused days), and none are left."),
-    "channel": _l("Renewals bought through a partner or OEM are refunded by that partner. "
-                  "Please contact them."),
+    "term_over": _l("After the first 60 days, only the days of the term from the first day "
+                    "of next month are refunded (in Québec, the days after today), and none "
+                    "are left."),
     "already_refunded": _l("This contract has had a refund before, so no further refund can "
                            "be given online. Please contact the renewals desk."),
     "nothing_to_refund": _l("There is no renewal payment to refund for this contract."),

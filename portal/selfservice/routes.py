@@ -1,14 +1,17 @@
 """Refund and automatic-renewal pages of the renewal link's session. Thin views: the
 logic is in ``portal.orders.refunds`` and ``portal.autorenew.services``."""
-from flask import Blueprint, g, redirect, render_template, url_for
+from flask import Blueprint, abort, g, redirect, render_template, url_for
+from flask_babel import get_locale
 
 from portal.checkout import routes as checkout
 from portal.extensions import db
 from portal.money import amount_string
 from portal.autorenew.services import is_on, turn_off
+from portal.i18n import EMAIL_LOCALES
+from portal.invoices.services import contract_document, document_pdf, documents_of_contract
 from portal.orders.refunds import RefundRefused, latest_refund, refund_offer, refund_renewal
 from portal.payments.provider import CardDeclined, ProviderError
-from portal.selfservice.forms import ConfirmForm
+from portal.selfservice.forms import AutoRenewOffForm, ConfirmForm
 from portal.selfservice.labels import refund_message
 from portal.timeutil import utc_today
 from portal.web import limiter
@@ -20,8 +23,31 @@ bp.context_processor(checkout.help_link)
 
 @bp.app_context_processor
 def auto_renew_state():
-    """``auto_renew_on(contract)`` for every page and email that shows a contract."""
-    return {"auto_renew_on": is_on}
+    """``auto_renew_on(contract)`` for every page and email that shows a contract, and
+    ``billing_documents(contract)``: its invoices and credit notes."""
+    return {"auto_renew_on": is_on, "billing_documents": lambda c: documents_of_contract(c.id)}
+
+
+def pdf_response(document, locale):
+    """The invoice or credit note as a PDF download named as in the emails."""
+    from flask import Response
+
+    return Response(document_pdf(document, locale), mimetype="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="{document.filename}"',
+        "Cache-Control": "private, no-store"})
+
+
+@bp.get("/renewal/documents/<number>.pdf")
+@limiter.limit(checkout.FORM_LIMIT)
+@checkout.link_required
+def document(number):
+    """One of the link's contract's invoices or credit notes, in the page language when
+    it is an email language (else English)."""
+    found = contract_document(g.link.contract.id, number[:80])
+    if found is None:
+        abort(404)
+    locale = str(get_locale())
+    return pdf_response(found, locale if locale in EMAIL_LOCALES else "en")
 
 
 def _shown(order, decision):
@@ -95,18 +121,19 @@ def auto_renew():
     """Whether automatic renewal is on, with a button that turns it off (the email's
     link opens this page: a mail scanner opening it changes nothing)."""
     return render_template("selfservice/auto_renew.html", contract=g.link.contract,
-                           form=ConfirmForm(formdata=None), turned_off=False)
+                           form=AutoRenewOffForm(formdata=None), turned_off=False)
 
 
 @bp.post("/renewal/auto-renew")
 @limiter.limit(checkout.FORM_LIMIT)
 @checkout.link_required
 def turn_auto_renew_off():
-    form = ConfirmForm()
+    form = AutoRenewOffForm()
     if not form.validate_on_submit():
         return render_template("selfservice/auto_renew.html", contract=g.link.contract,
-                               form=ConfirmForm(formdata=None), turned_off=False), 400
-    turn_off(g.link.contract, f"customer:{g.link.contact_id}")
+                               form=form, turned_off=False), 400
+    turn_off(g.link.contract, f"customer:{g.link.contact_id}", reason=form.reason.data,
+             comment=form.comment.data)
     db.session.commit()
     return render_template("selfservice/auto_renew.html", contract=g.link.contract,
                            form=None, turned_off=True)

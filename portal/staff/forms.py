@@ -67,6 +67,10 @@ class AnswerForm(ConsoleForm):
         DataRequired(), Length(max=ANSWER_MAX_LENGTH)])
 
 
+class CancelOrderForm(ConsoleForm):
+    reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=500)])
+
+
 class OfflinePaymentForm(ConsoleForm):
     """Only presence is checked here: what the fields must hold is checked by the same
     service as ``portal orders record-payment`` (``portal.orders.offline``)."""

@@ -20,6 +20,7 @@ from portal.staff.auth import current_staff, end_session, staff_required, start_
 from portal.staff.forms import (
     ActionForm,
     AnswerForm,
+    CancelOrderForm,
     MarketLaunchForm,
     OfflinePaymentForm,
     RefundDoneForm,
@@ -133,8 +134,25 @@ def contract(number):
         "staff/contract.html", contract=item, data=data, quantities=quantities,
         renewal_state=services.contract_renewal_state(item, utc_today()),
         regenerate_form=RegenerateQuoteForm(), payment_form=payment_form,
+        cancel_form=CancelOrderForm(formdata=None),
         action_form=ActionForm(), today=utc_today(),
     )
+
+
+@bp.get("/contracts/<number>/documents/<document_number>.pdf")
+@staff_required()
+def document(number, document_number):
+    """An invoice or credit note of the contract; ``?lang=`` one of the email locales."""
+    from portal.i18n import EMAIL_LOCALES
+    from portal.invoices.services import contract_document
+    from portal.selfservice.routes import pdf_response
+
+    item = _contract_or_404(number)
+    found = contract_document(item.id, document_number[:80])
+    if found is None:
+        abort(404)
+    locale = request.args.get("lang", "en")
+    return pdf_response(found, locale if locale in EMAIL_LOCALES else "en")
 
 
 def _perform(action, success, target, keep_on_refusal=False):
@@ -213,6 +231,21 @@ def record_payment(number):
         form.order.data, form.amount.data, form.currency.data, form.received_on.data,
         form.reference.data, actor=_actor(), today=utc_today(), contract=item),
         recorded, _contract_url(item), keep_on_refusal=True)
+
+
+@bp.post("/contracts/<number>/orders/<reference>/cancel")
+@staff_required()
+def cancel_order(number, reference):
+    """Cancel an order awaiting an offline payment; the reason is required and kept."""
+    item = _contract_or_404(number)
+    form = CancelOrderForm()
+    if not form.validate_on_submit():
+        flash(_("Not done: %(error)s", error=_form_problems(form) or _("invalid form")), "error")
+        return _to_contract(item)
+    return _perform(lambda: services.cancel_order(item, reference[:32], form.reason.data,
+                                                  _actor()),
+                    lambda order: _("Order %(order)s cancelled.", order=order.reference),
+                    _contract_url(item))
 
 
 def _link_or_404(number, reference):
@@ -325,6 +358,19 @@ def answer_request(request_id):
                     url_for("staff.requests"))
 
 
+# --- automatic renewal turned off ---
+
+
+@bp.get("/auto-renewal/reasons")
+@staff_required()
+def auto_renew_reasons():
+    """Why customers turned automatic renewal off: counts per reason, latest comments."""
+    from portal.autorenew.services import off_reason_counts, recent_off_comments
+
+    return render_template("staff/auto_renew_reasons.html", counts=off_reason_counts(),
+                           comments=recent_off_comments())
+
+
 # --- refunds ---
 
 
@@ -332,7 +378,7 @@ def answer_request(request_id):
 @staff_required()
 def refunds():
     return render_template("staff/refunds.html", refunds=services.open_refunds(),
-                           done_form=RefundDoneForm)
+                           done_form=RefundDoneForm, to_return=services.payments_to_return())
 
 
 @bp.get("/contracts/<number>/refund")

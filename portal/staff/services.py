@@ -21,8 +21,13 @@ from portal.markets.models import MarketLaunch
 from portal.notices.models import NoticeRecord
 from portal.money import amount_string
 from portal.orders import refunds
-from portal.orders.models import Order, Refund
-from portal.orders.services import open_order, renewal_state
+from portal.orders.models import Order, Payment, Refund
+from portal.orders.services import (
+    OrderError,
+    cancel_offline_order,
+    open_order,
+    renewal_state,
+)
 from portal.payments.provider import CardDeclined, ProviderError
 from portal.renewals import rules
 from portal.renewals.models import Quote
@@ -179,6 +184,26 @@ def issue_staff_link(contract, contact, actor, purpose="staff"):
     record(actor, "link.issue", contract.number, contact=contact.email,
            reference=link.reference, purpose=purpose)
     return link, token
+
+
+def cancel_order(contract, order_reference, reason, actor):
+    """Cancel an order of ``contract`` that awaits an offline payment, with a reason."""
+    order = db.session.scalar(select(Order).where(
+        Order.reference == order_reference, Order.contract_id == contract.id))
+    if order is None:
+        raise ConsoleError(_("no order %(order)s for this contract", order=order_reference))
+    try:
+        return cancel_offline_order(order.id, actor, reason)
+    except OrderError:
+        raise ConsoleError(_("order %(order)s is %(status)s: only an order awaiting payment "
+                             "can be cancelled", order=order.reference,
+                             status=order.status)) from None
+
+
+def payments_to_return():
+    """Money that came for cancelled or lapsed orders, for the desk to pay back."""
+    return db.session.scalars(select(Payment).where(Payment.kind == "to_return")
+                              .order_by(Payment.id.desc()).limit(200)).all()
 
 
 # --- refunds ---

@@ -10,6 +10,7 @@ from portal.extensions import db
 from portal.mail.models import OutboxMessage
 from portal.orders.models import Payment
 from portal.partners.services import contract_document
+from tests.access import _cheap_password_hashing, sales, sales_user  # noqa: F401
 from tests import factories
 from tests.checkout.conftest import csrf_token
 from tests.payments.conftest import CARDS, place_card_order
@@ -107,6 +108,39 @@ def test_turning_off_after_the_charge_applies_from_the_next_term(auto_renewing, 
     assert contract.end_date == new_end  # the term already paid stays
     assert cycle(new_end - timedelta(days=14)).charged == []
     assert db.session.scalar(select(func.count()).select_from(Payment)) == 1
+
+
+def test_turning_off_keeps_the_reason_given_and_staff_see_the_counts(auto_renewing, web,
+                                                                    sales):
+    contract, token = auto_renewing("ok", days_to_end=40)
+    web.get(f"/r/{token}")
+    page = web.get("/renewal/auto-renew").get_data(as_text=True)
+    assert 'value="too_expensive"' in page and 'name="comment"' in page
+    for bad in ({"reason": "x" * 40}, {"reason": "\x00"}, {"comment": "y" * 501}):
+        refused = web.post("/renewal/auto-renew",
+                           data={"csrf_token": csrf_token(page), "confirm": "1", **bad})
+        assert refused.status_code == 400, bad  # nothing changes on bad input
+        assert db.session.scalar(select(AutoRenewal.enabled)) is True
+    response = web.post("/renewal/auto-renew", data={
+        "csrf_token": csrf_token(page), "confirm": "1", "reason": "renew_by_hand",
+        "comment": "  Our buyers raise a PO each year.  "})
+    assert 'data-auto-renew-result="off"' in response.get_data(as_text=True)
+    renewal = db.session.scalar(select(AutoRenewal))
+    db.session.refresh(renewal)
+    assert (renewal.enabled, renewal.off_reason, renewal.off_comment) == (
+        False, "renew_by_hand", "Our buyers raise a PO each year.")
+    console = sales.get("/staff/auto-renewal/reasons").get_data(as_text=True)
+    assert 'data-reason="renew_by_hand" data-count="1"' in console
+    assert "Our buyers raise a PO each year." in console and contract.number in console
+
+
+def test_turning_off_without_a_reason_is_counted_as_none(auto_renewing, web, sales):
+    _contract, token = auto_renewing("ok", days_to_end=40)
+    web.get(f"/r/{token}")
+    assert _turn_off(web).status_code == 200
+    assert db.session.scalar(select(AutoRenewal.off_reason)) is None
+    console = sales.get("/staff/auto-renewal/reasons").get_data(as_text=True)
+    assert 'data-reason="none" data-count="1"' in console
 
 
 def test_opt_in_with_the_card_pages_own_token_is_kept_and_charged_later(

@@ -52,6 +52,13 @@ def test_offline_order_then_recorded_payment_renews_the_contract(web, make_check
     text = mail.get_body(("plain",)).get_content()
     assert order.reference in mail["Subject"] and message.to == contract.account.contacts[0].email
     assert "$900.00" in text and "payment reference " + order.reference in text
+    # The email carries the whole instructions, not a pointer to the order page.
+    html = mail.get_body(("html",)).get_content()
+    payee = ("Account holder", "Renewal Portal, Inc. (demo)", "Routing number", "000000000",
+             "Account number", "000123456789", "Example National Bank")
+    for body in (text, html):
+        assert all(part in body for part in payee), body
+        assert "are on your order page" not in body
     # Reopening the quote page shows the order waiting for payment, not a new quote.
     waiting = web.get("/renewal").get_data(as_text=True)
     assert 'data-reason="already_renewed"' in waiting and order.reference in waiting

@@ -2,6 +2,7 @@
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from portal.extensions import db
 from portal.orders.services import place_order
@@ -67,3 +68,23 @@ def test_demo_prints_a_working_renewal_link_per_contract(cli, web):
     web.get(urls[0].removeprefix("http://127.0.0.1:5000"))
     page = web.get("/renewal").get_data(as_text=True)
     assert "SNS-100001" in page and "data-amount-due" in page
+
+
+def test_a_payment_for_a_cancelled_order_is_refused_and_kept_to_return(cli, offline_order):
+    from portal.orders.models import Payment
+    from portal.orders.services import cancel_offline_order
+
+    order = offline_order
+    contract = order.contract
+    end = contract.end_date
+    cancel_offline_order(order.id, "desk@example.com", "ordered twice")
+    db.session.commit()
+    result = cli("orders", "record-payment", order.reference, "--amount", "900.00",
+                 "--currency", "USD", "--reference", "BANK-AFTER")
+    assert result.exit_code != 0
+    assert f"order {order.reference} is cancelled" in result.output
+    assert "paid back" in result.output
+    db.session.refresh(contract)
+    assert contract.end_date == end
+    kinds = db.session.scalars(select(Payment.kind).where(Payment.order_id == order.id)).all()
+    assert kinds == ["to_return"]

@@ -39,9 +39,9 @@ def test_60_30_15_on_their_days_and_nothing_in_between(book):
         report = send_notices(days_before(n))
         for _, milestone, _ in report.sent:
             sent_on[milestone] = n
-    assert sent_on == {60: 60, 30: 30, 15: 15}
-    assert milestones(contract) == [60, 30, 15]
-    assert emails() == 3
+    assert sent_on == {60: 60, 30: 30, 15: 15, -1: -1}  # then the first lapsed reminder
+    assert milestones(contract) == [60, 30, 15, -1]
+    assert emails() == 4
 
 
 def test_missed_days_send_only_the_latest_milestone_due(book):
@@ -63,10 +63,11 @@ def test_missed_days_send_only_the_latest_milestone_due(book):
 def test_on_the_end_date_the_last_notice_still_goes_but_not_after(book):
     late = factories.contract(book, end_date=END)
     send_notices(END + timedelta(days=1))
-    assert milestones(late) == []
+    assert milestones(late) == [-1]  # after E only the lapsed reminder, never the 15-day one
+    late = factories.contract(book, end_date=END)
     send_notices(END)
     assert milestones(late) == [15]
-    (row,) = db.session.scalars(select(OutboxMessage)).all()
+    row = db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc())).first()
     assert "ends today" in text_of(row)
 
 
@@ -127,3 +128,33 @@ def test_a_contract_without_a_rate_is_reported_and_retried_next_run(book, app):
     factories.rate("JPY", "160.5", days_before(30))
     report = send_notices(days_before(29))
     assert report.sent == [(contract.number, 30, 1)]
+
+
+def test_lapsed_reminders_1_and_30_days_after_the_end_with_the_reinstatement_quote(book):
+    contract = factories.contract(book, end_date=END)
+    for n in range(0, 50):
+        send_notices(END + timedelta(days=n))
+    assert milestones(contract) == [15, -1, -30]
+    rows = db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+    first, second = (" ".join(text_of(row).split()) for row in rows[1:3])
+    assert "ended on March 1, 2027" in first and "reinstate it online until February 29, 2028" in first
+    assert "Reinstate online: http" in first
+    # 30 days lapsed: the back-dated fee for 30 days and the reinstatement fee are shown
+    assert "Back-dated fee (30 days)" in second and "Reinstatement fee" in second
+    assert "has ended: reinstate it online by" in rows[2].subject
+    send_notices(END + timedelta(days=30))  # run again: nothing twice
+    assert emails() == 3
+
+
+def test_a_job_that_missed_days_sends_only_the_latest_lapsed_reminder(book):
+    contract = factories.contract(book, end_date=END)
+    send_notices(END + timedelta(days=40))
+    assert milestones(contract) == [-30]
+    send_notices(END + timedelta(days=2))  # an earlier day afterwards: nothing older
+    assert milestones(contract) == [-30]
+
+
+def test_no_lapsed_reminder_once_online_reinstatement_is_over(book):
+    contract = factories.contract(book, end_date=END)
+    send_notices(END + timedelta(days=400))
+    assert milestones(contract) == [] and emails() == 0

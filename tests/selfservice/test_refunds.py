@@ -12,7 +12,6 @@ from portal.mail.models import OutboxMessage
 from portal.orders.models import Payment, Refund
 from portal.orders.refunds import RefundRefused, refund_renewal
 from portal.orders.services import place_order, record_payment
-from portal.renewals.rules import add_months as _add_months
 from portal.renewals.services import issue_quote
 from portal.selfservice import routes
 from tests.checkout.conftest import csrf_token, field_value
@@ -76,8 +75,8 @@ def test_no_refund_after_60_days_outside_nl_gb_and_quebec(renewed_by_card, web):
     assert order.status == "paid" and _count(Refund) == 0
 
 
-def test_gb_customer_gets_whole_months_after_60_days(renewed_by_card, web, today,
-                                                     monkeypatch):
+def test_gb_customer_gets_the_days_from_next_month_after_60_days(
+        renewed_by_card, web, today, monkeypatch):
     contract, order = renewed_by_card(country="GB")
     later = order.term_start + timedelta(days=75)  # the charge was 120 days before
     monkeypatch.setattr(routes, "utc_today", lambda: later)
@@ -85,14 +84,14 @@ def test_gb_customer_gets_whole_months_after_60_days(renewed_by_card, web, today
     amount = field_value(html, "amount_shown")
     assert _confirm(web, html).status_code == 303
     refund = db.session.scalar(select(Refund))
-    assert refund.rule == "months" and f"{refund.amount:.2f} USD" == amount
-    # 900.00 x whole months left / 12, counted from the first day of the next month
+    assert refund.rule == "next_month" and f"{refund.amount:.2f} USD" == amount
+    # 900.00 x days from the first day of the next month through the term's end / days
+    # in the term
     start = (later.replace(day=1) + timedelta(days=32)).replace(day=1)
-    months = 0
-    while _add_months(start, months + 1) - timedelta(days=1) <= order.term_end:
-        months += 1
-    assert 0 < months < 12
-    expected = (Decimal("900.00") * months / 12).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    left = (order.term_end - start).days + 1
+    in_term = (order.term_end - order.term_start).days + 1
+    assert 0 < left < in_term
+    expected = (Decimal("900.00") * left / in_term).quantize(Decimal("0.01"), ROUND_HALF_UP)
     assert refund.amount == expected
 
 
@@ -147,12 +146,32 @@ def test_a_contract_refunded_once_is_not_refunded_again(renewed_offline, today):
     assert _count(Refund) == 1
 
 
-def test_partner_orders_are_not_refunded(renewed_offline, web):
-    _contract, order = renewed_offline()
-    order.channel = "partner"
-    db.session.flush()
+def test_a_partner_customer_who_paid_here_is_refunded_here(renewed_offline, web):
+    contract, order = renewed_offline(channel="partner", partner="P-EAST")
+    assert order.channel == "partner"
     page = web.get("/renewal/refund").get_data(as_text=True)
-    assert "partner or OEM" in page and "data-refund-amount" not in page
+    assert 'data-refund-amount="900.00"' in page
+    assert _confirm(web, page).status_code == 303
+    refund = db.session.scalar(select(Refund))
+    assert (refund.order_id, refund.amount, refund.rule) == (order.id, Decimal("900.00"), "full")
+
+
+def test_refunding_an_upgrade_restores_the_previous_level_and_term(make_checkout, today):
+    contract, _link, _token = make_checkout(lines=[("VS-ENT", 1)])  # within the cap
+    assert (contract.service_level, contract.term_months) == ("basic", 12)
+    previous_end = contract.end_date
+    order = place_order(issue_quote(contract, today), "production", 36, "USD",
+                        "bank_transfer", contact_id=None, today=today, actor="customer")
+    record_payment(order.id, provider="offline", provider_ref="BANK-UPGRADE",
+                   amount=order.amount_due, currency=order.pay_currency, received_on=today,
+                   actor="desk@example.com")
+    db.session.commit()
+    assert (contract.service_level, contract.term_months) == ("production", 36)
+    refund_renewal(contract.id, today, "customer", card_provider=None)
+    db.session.commit()
+    db.session.refresh(contract)
+    assert (contract.service_level, contract.term_months, contract.end_date) == (
+        "basic", 12, previous_end)
 
 
 def test_hostile_refund_and_auto_renew_posts_change_nothing(renewed_by_card, web):

@@ -203,6 +203,39 @@ def test_payment_renews_exactly_once(sales, offline_order):
     assert "charge 900.00 USD" in page and "BANK-67" in page
 
 
+def test_staff_cancel_an_offline_order_and_its_late_payment_waits_to_be_returned(
+        sales, offline_order):
+    contract, order = offline_order
+    end = contract.end_date
+    page = _text(sales.get(f"/staff/contracts/{contract.number}"))
+    assert f"/orders/{order.reference}/cancel" in page
+    url = f"/staff/contracts/{contract.number}/orders/{order.reference}/cancel"
+    refused = post_form(sales, url, {"reason": ""})  # the reason is required
+    assert "Not done" in _text(sales.get(refused.headers["Location"]))
+    db.session.refresh(order)
+    assert order.status == "awaiting_payment"
+    done = post_form(sales, url, {"reason": "Customer will pay through their reseller"})
+    assert f"Order {order.reference} cancelled." in _text(sales.get(done.headers["Location"]))
+    db.session.refresh(order)
+    assert (order.status, order.cancelled_by, order.cancel_reason) == (
+        "cancelled", "sam.sales@portal.example", "Customer will pay through their reseller")
+    assert len(_actions(contract, "order.cancel")) == 1
+    again = post_form(sales, url, {"reason": "twice"})
+    assert "only an order awaiting payment" in _text(sales.get(again.headers["Location"]))
+    # The bank transfer arrives anyway: refused clearly, kept for the desk to pay back.
+    response = _pay(sales, contract, order, "900.00", reference="BANK-LATE")
+    page = _text(sales.get(response.headers["Location"]))
+    assert "Not done" in page and "is cancelled" in page and "paid back" in page
+    db.session.refresh(contract)
+    assert contract.end_date == end
+    payment = db.session.scalar(select(Payment).where(Payment.order_id == order.id))
+    assert (payment.kind, payment.provider_ref) == ("to_return", "BANK-LATE")
+    refunds = _text(sales.get("/staff/refunds"))
+    assert 'data-to-return="BANK-LATE"' in refunds and order.reference in refunds
+    _pay(sales, contract, order, "900.00", reference="BANK-LATE")  # recorded twice: once
+    assert _payments(order) == 1
+
+
 @pytest.mark.parametrize("field, value, message", [
     ("amount", "abc", "not written as digits"),
     ("amount", "NaN", "not written as digits"),
