@@ -5,6 +5,7 @@ from pathlib import Path
 
 from portal import assets, company, logs
 from portal import config as portal_config
+from portal.errors import ConfigError
 from portal.extensions import db, migrate
 from portal.web import PortalFlask
 
@@ -51,7 +52,7 @@ def configure(app, overrides):
 def _check_logo(logo):
     """The brand's logo is an https URL or a file under the static folder."""
     if logo and not logo.startswith("https://") and not (assets.folder("static") / logo).is_file():
-        raise company.ConfigError(f"PORTAL_CONFIG: brand.logo: no file {logo} under "
+        raise ConfigError(f"PORTAL_CONFIG: brand.logo: no file {logo} under "
                                   f"{assets.folder('static')} (or give an https URL)")
 
 

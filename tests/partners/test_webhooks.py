@@ -487,15 +487,3 @@ def test_an_unusable_host_name_is_a_failed_attempt_not_a_crash(client, make_cont
     assert webhooks.deliver_due_webhooks()["retry"] == 1
     attempt = db.session.scalar(select(WebhookAttempt))
     assert attempt.status_code is None and attempt.error
-
-
-def test_the_schedule_delivers_webhooks_through_its_task(app, monkeypatch):
-    """The periodic task calls the delivery run and logs its counts."""
-    from portal.partners import tasks
-
-    seen = []
-    monkeypatch.setattr(tasks, "deliver_due_webhooks",
-                        lambda limit: seen.append(limit) or {"delivered": 2, "retry": 0,
-                                                             "failed": 0, "cancelled": 0})
-    assert tasks.deliver_webhooks() == {"delivered": 2, "retry": 0, "failed": 0, "cancelled": 0}
-    assert seen == [500]
