@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from portal import create_app  # noqa: E402
-from portal.catalog.models import PriceEntry, PriceList, Product  # noqa: E402
+from portal.pricing.models import PriceEntry, PriceList, Product  # noqa: E402
 from portal.contracts.models import Account, Contact, Contract, ContractLine  # noqa: E402
 from portal.extensions import db  # noqa: E402
 from portal.mail import outbox  # noqa: E402

@@ -26,7 +26,7 @@ from pathlib import Path
 from sqlalchemy import insert, select
 
 from portal import create_app
-from portal.catalog.models import PriceEntry, PriceList
+from portal.pricing.models import PriceEntry, PriceList
 from portal.contracts.models import Account, Contract, ContractLine
 from portal.extensions import db
 from portal.imports.services import import_pricelists

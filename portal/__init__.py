@@ -107,7 +107,7 @@ def register_models():
     """Import every model module so metadata and Alembic see all tables."""
     from portal.audit import models as _audit  # noqa: F401
     from portal.autorenew import models as _autorenew  # noqa: F401
-    from portal.catalog import models as _catalog  # noqa: F401
+    from portal.pricing import models as _catalog  # noqa: F401
     from portal.checkout import models as _checkout  # noqa: F401
     from portal.contracts import models as _contracts  # noqa: F401
     from portal.invoices import models as _invoices  # noqa: F401
@@ -133,7 +133,7 @@ def register_signal_receivers():
 
 def register_cli(app):
     from portal.autorenew.cli import autorenew_group
-    from portal.catalogs.cli import translations_group
+    from portal.i18n.cli import translations_group
     from portal.demo.cli import demo_command
     from portal.imports.cli import import_group
     from portal.links.cli import link_command

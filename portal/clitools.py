@@ -3,7 +3,6 @@ from datetime import date
 
 import click
 
-from portal.timeutil import utc_today  # noqa: F401  (re-exported: the UTC day)
 
 
 class IsoDate(click.ParamType):

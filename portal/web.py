@@ -10,7 +10,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from portal import assets, i18n, logs
-from portal.catalogs import tools as catalog_tools
+from portal.i18n import tools as catalog_tools
 from portal.extensions import WriteLockNeeded, db, write_intent
 from portal.ratelimits.storage import SCHEME as DATABASE_STORAGE
 

@@ -32,7 +32,7 @@ import socket  # noqa: E402
 import pytest  # noqa: E402
 from flask_sqlalchemy.session import Session as FlaskSession  # noqa: E402
 from portal import create_app  # noqa: E402
-from portal.catalogs.tools import compile_all  # noqa: E402
+from portal.i18n.tools import compile_all  # noqa: E402
 from portal.extensions import db  # noqa: E402
 from portal.markets.services import seed_launch_dates  # noqa: E402
 from tests.pgserver import PostgresServer  # noqa: E402

@@ -3,7 +3,7 @@ from datetime import date
 from decimal import Decimal
 from itertools import count
 
-from portal.catalog.models import PriceEntry, PriceList, Product
+from portal.pricing.models import PriceEntry, PriceList, Product
 from portal.contracts.models import Account, Contact, Contract, ContractLine, Partner
 from portal.extensions import db
 from portal.markets.models import MarketLaunch

@@ -14,7 +14,7 @@ from itertools import islice
 import ijson
 from sqlalchemy import bindparam, delete, insert, select, tuple_, update
 
-from portal.catalog.models import PriceList, Product
+from portal.pricing.models import PriceList, Product
 from portal.contracts.models import Account, Contact, Contract, ContractLine, Partner
 from portal.extensions import db
 from portal.imports import parsing as p

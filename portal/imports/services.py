@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from portal.catalog.models import PriceEntry, PriceList, Product
+from portal.pricing.models import PriceEntry, PriceList, Product
 from portal.extensions import db
 from portal.imports import contracts
 from portal.imports import parsing as p

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from portal.catalog.models import Product
+from portal.pricing.models import Product
 from portal.checkout.labels import level_label, method_label
 from portal.extensions import company, db
 from portal.invoices.models import CREDIT_NOTE, INVOICE, BillingDocument, DocumentCounter

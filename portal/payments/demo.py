@@ -11,7 +11,7 @@ from werkzeug.serving import run_simple
 
 from portal import create_app
 from portal.audit.models import record
-from portal.catalogs.tools import compile_all
+from portal.i18n.tools import compile_all
 from portal.demo.cli import demo_command
 from portal.demo.services import PARTNER
 from portal.extensions import db

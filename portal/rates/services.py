@@ -7,7 +7,6 @@ from portal.money import EURO_LEGACY
 from portal.rates import providers
 from portal.rates.models import ExchangeRate
 from portal.renewals.rules import Rate, RateTable
-from portal.timeutil import utc_today
 
 
 def rate_table(quote_date):
@@ -57,8 +56,3 @@ def refresh_rates(source, today, timeout, actor):
     db.session.commit()
     missing = sorted(set(providers.WANTED) - {r.currency for r in rates})
     return written, max(r.as_of for r in rates), missing
-
-
-def today():
-    """The UTC day; never ``date.today()``, the server's local day."""
-    return utc_today()

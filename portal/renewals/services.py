@@ -2,7 +2,7 @@
 from flask import current_app
 from sqlalchemy import select
 
-from portal.catalog.models import Product
+from portal.pricing.models import Product
 from portal.extensions import db
 from portal.markets.services import launch_date
 from portal.money import amount_string

@@ -124,10 +124,10 @@ def contract(number):
     item = _contract_or_404(number)
     data = services.overview(item)
     quantities = {line.product_code: line.quantity for line in item.lines}
-    open_orders = [o for o in data.orders if o.status in ("awaiting_payment", "paid")]
+    awaiting_or_paid = [o for o in data.orders if o.status in ("awaiting_payment", "paid")]
     payment_form = OfflinePaymentForm(
-        order=open_orders[0].reference if open_orders else "",
-        currency=open_orders[0].pay_currency if open_orders else item.currency,
+        order=awaiting_or_paid[0].reference if awaiting_or_paid else "",
+        currency=awaiting_or_paid[0].pay_currency if awaiting_or_paid else item.currency,
         received_on=utc_today(),
     )
     return render_template(

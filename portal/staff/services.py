@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, or_, select
 
 from portal.audit.models import AuditEntry, record
-from portal.catalog.models import PriceEntry, Product
+from portal.pricing.models import PriceEntry, Product
 from portal.checkout.models import QuoteChangeRequest
 from portal.contracts.models import Account, Contact, Contract, Partner
 from portal.errors import PortalError

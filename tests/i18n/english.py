@@ -1,7 +1,7 @@
 """English left on a translated page or email: any message id that is a whole sentence."""
 import re
 
-from portal.catalogs import tools
+from portal.i18n import tools
 
 
 def english_sentences():

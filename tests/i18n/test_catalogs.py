@@ -8,7 +8,7 @@ import pytest
 from babel.messages.plurals import get_plural
 
 from portal import i18n
-from portal.catalogs import tools
+from portal.i18n import tools
 
 #: Terms every glossary defines; those marked True must name the stems that every
 #: translation of a message using the term contains.

@@ -9,7 +9,7 @@ import pytest
 from babel.numbers import format_currency
 from babel.support import Translations
 
-from portal.catalogs import tools
+from portal.i18n import tools
 from portal.extensions import db
 from portal.links.services import issue_link
 from portal.markets.services import seed_launch_dates
@@ -63,7 +63,7 @@ def _renewal_url(app):
 def _has_list():
     from sqlalchemy import select
 
-    from portal.catalog.models import PriceList
+    from portal.pricing.models import PriceList
 
     return db.session.scalar(select(PriceList).where(PriceList.code == "US"))
 

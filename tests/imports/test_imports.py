@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from portal.catalog.models import PriceList, Product
+from portal.pricing.models import PriceList, Product
 from portal.contracts.models import Account, Contract, Partner
 from portal.extensions import db
 from portal.rates.models import ExchangeRate

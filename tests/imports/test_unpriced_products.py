@@ -15,7 +15,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from portal.catalog.models import Product
+from portal.pricing.models import Product
 from portal.contracts.models import Contract
 from portal.extensions import db
 from portal.links.services import issue_link

@@ -69,7 +69,7 @@ def test_every_email_language_renders_its_pdf_without_missing_glyphs(notices_by_
 def test_every_email_language_is_translated_in_body_and_pdf(notices_by_locale):
     from babel.support import Translations
 
-    from portal.catalogs import tools
+    from portal.i18n import tools
     from tests.i18n.english import english_left
 
     _day, by_locale = notices_by_locale

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from portal.catalog.models import PriceList
+from portal.pricing.models import PriceList
 from portal.extensions import db
 from portal.links.services import issue_link
 from portal.markets.services import seed_launch_dates

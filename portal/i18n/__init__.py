@@ -1,6 +1,8 @@
 """Languages: which locale a page or an email is shown in (docs/markets.md, "Page languages").
 
-Pure code apart from ``select_page_locale``, which reads the request.
+Pure code apart from ``select_page_locale``, which reads the request. The translation
+catalogs (extracting, updating, compiling) are handled by ``portal.i18n.tools`` and its
+``portal translations`` commands in ``portal.i18n.cli``.
 """
 from functools import lru_cache
 

@@ -15,7 +15,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po, write_po
 
-from portal import i18n
+from portal.i18n import EMAIL_LOCALES, PAGE_LOCALES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DIRECTORY = PROJECT_ROOT / "translations"
@@ -26,7 +26,7 @@ KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None
 COMMENT_TAG = "i18n:"
 #: Every locale with a catalog: the page languages and the email locales, English aside
 #: (its text is the message ids themselves).
-LOCALES = tuple(sorted({*i18n.PAGE_LOCALES, *i18n.EMAIL_LOCALES} - {"en"}))
+LOCALES = tuple(sorted({*PAGE_LOCALES, *EMAIL_LOCALES} - {"en"}))
 PLACEHOLDER = re.compile(r"%(?:\(\w+\))?[-#0 +]*\d*(?:\.\d+)?[sdifr]")
 
 

@@ -1,7 +1,7 @@
 """``portal translations extract|update|compile``: keep the catalogs in step with the code."""
 import click
 
-from portal.catalogs import tools
+from portal.i18n import tools
 
 
 @click.group("translations")

@@ -1,1 +1,0 @@
-"""Translation catalogs: extracting the template, updating and compiling the catalogs."""
