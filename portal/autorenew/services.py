@@ -30,11 +30,9 @@ from portal.i18n import email_locale
 from portal.links.services import issue_link, link_url
 from portal.mail.models import OutboxMessage
 from portal.mail.outbox import stage_email
+from portal.orders.models import Order
 from portal.orders.services import (
     OrderError,
-    _option,
-    _option_value,
-    _result,
     open_order,
     place_order,
 )
@@ -281,20 +279,15 @@ def _list_price(contract, renewal, today):
     quote = current_quote(contract, today, issued_by="autorenew")
     if not quote.eligible:
         return None
-    try:
-        option = _option(quote, contract.service_level, contract.term_months)
-    except OrderError:
+    option = quote.option(contract.service_level, contract.term_months)
+    if option is None or not option.within_cap:
         return None
-    if not option["within_cap"]:
-        return None
-    return rules.payment(_result(quote), _option_value(option),
+    return rules.payment(quote.result(), option,
                          _available_currency(renewal, quote), rate_table(quote.quote_date),
                          settings())
 
 
 def _pay_currency(renewal, quote):
-    from portal.orders.models import Order
-
     order = db.session.get(Order, renewal.opted_in_order_id) if renewal.opted_in_order_id else None
     return order.pay_currency if order is not None else quote.currency
 

@@ -96,12 +96,13 @@ def _lines(order):
     return lines
 
 
-def _option(order):
-    for option in order.quote.document["quote"]["options"]:
-        if (option["service_level"] == order.service_level
-                and option["term_months"] == order.term_months):
-            return option
-    return {}
+def _option_amounts(order):
+    """The order's option's fees as the quote document wrote them; {} when not quoted."""
+    option = order.quote.option(order.service_level, order.term_months)
+    if option is None:
+        return {}
+    return {name: amount_string(getattr(option, name), order.quote_currency)
+            for name in ("term_fee", "backdated_fee", "reinstatement_fee")}
 
 
 def _charge(order):
@@ -110,7 +111,7 @@ def _charge(order):
 
 
 def _content(order, number, issued_on):
-    option = _option(order)
+    option = _option_amounts(order)
     payment = _charge(order)
     return {
         "number": number,

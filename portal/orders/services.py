@@ -82,13 +82,13 @@ def place_order(quote, service_level, term_months, pay_currency, method_code, *,
         raise OrderError("quote_expired", "the quote is no longer valid")
     if not quote.eligible:
         raise OrderError(quote.reason or "not_eligible", "the contract cannot be renewed online")
-    if contract.end_date.isoformat() != _quoted_end(quote):
+    if contract.end_date.isoformat() != quote.contract_end_date():
         raise OrderError("quote_expired", "the contract changed since the quote was issued")
-    option = _option(quote, service_level, term_months)
-    if not option["within_cap"]:
+    option = offered_option(quote, service_level, term_months)
+    if not option.within_cap:
         raise OrderError("over_cap", "this option is over the online limit")
     rates = rate_table(quote.quote_date)
-    payment = rules.payment(_result(quote), _option_value(option), pay_currency, rates, settings())
+    payment = rules.payment(quote.result(), option, pay_currency, rates, settings())
     methods = {m.code: m for m in methods_offered(contract.account.country, pay_currency)}
     if method_code not in methods:
         raise OrderError("method_not_offered", "this payment method is not offered here")
@@ -116,11 +116,11 @@ def place_order(quote, service_level, term_months, pay_currency, method_code, *,
         previous_term_months=contract.term_months,
         service_level=service_level,
         term_months=term_months,
-        term_start=_date(option["term_start"]),
-        term_end=_date(option["term_end"]),
-        lapsed_days=option["lapsed_days"],
+        term_start=option.term_start,
+        term_end=option.term_end,
+        lapsed_days=option.lapsed_days,
         quote_currency=quote.currency,
-        total=Decimal(option["total"]),
+        total=option.total,
         pay_currency=pay_currency,
         rate=payment.rate,
         fx_fee=payment.fx_fee,
@@ -275,40 +275,13 @@ def expire_offline_orders(today):
 # --- reading the stored quote document ---
 
 
-def _quoted_end(quote):
-    return quote.document.get("contract_end_date", "")
-
-
-def _option(quote, service_level, term_months):
-    for option in quote.document["quote"]["options"]:
-        if option["service_level"] == service_level and option["term_months"] == term_months:
-            return option
-    raise OrderError("option_not_offered", "this renewal option is not offered")
-
-
-def _date(text):
-    from datetime import date
-
-    return date.fromisoformat(text)
-
-
-def _option_value(option):
-    return rules.Option(
-        service_level=option["service_level"], term_months=option["term_months"],
-        term_start=_date(option["term_start"]), term_end=_date(option["term_end"]),
-        lapsed_days=option["lapsed_days"], term_fee=Decimal(option["term_fee"]),
-        backdated_fee=Decimal(option["backdated_fee"]),
-        reinstatement_fee=Decimal(option["reinstatement_fee"]), total=Decimal(option["total"]),
-        usd_equivalent=Decimal(option["usd_equivalent"]), within_cap=option["within_cap"],
-    )
-
-
-def _result(quote):
-    document = quote.document["quote"]
-    return rules.QuoteResult(
-        contract=document["contract"], quote_date=quote.quote_date, currency=quote.currency,
-        eligible=quote.eligible, reason=quote.reason, options=(), valid_until=quote.valid_until,
-    )
+def offered_option(quote, service_level, term_months):
+    """The (level, term) option of ``quote`` as a rule object; OrderError when the quote
+    does not offer it."""
+    option = quote.option(service_level, term_months)
+    if option is None:
+        raise OrderError("option_not_offered", "this renewal option is not offered")
+    return option
 
 
 __all__ = ["quote_document", "place_order", "record_payment", "expire_offline_orders",
