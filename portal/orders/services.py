@@ -11,6 +11,7 @@ from portal.audit.models import record
 from portal.errors import PortalError
 from portal.contracts.models import Contract, ContractLine
 from portal.extensions import company, db
+from portal.invoices.services import issue_invoice
 from portal.mail.receipts import send_payment_received
 from portal.markets.methods import methods_for
 from portal.money import round_amount
@@ -213,8 +214,6 @@ def record_payment(order_id, *, provider, provider_ref, amount, currency, receiv
            term_start=order.term_start.isoformat(), term_end=order.term_end.isoformat(),
            amount=f"{order.amount_due} {order.pay_currency}", method=order.method)
     db.session.flush()
-    from portal.invoices.services import issue_invoice  # invoices build on orders
-
     issue_invoice(order)
     if send_receipt:
         send_payment_received(order)
