@@ -126,8 +126,10 @@ def register_models():
 
 def register_signal_receivers():
     """Features that react to another feature's changes subscribe to its signals."""
+    from portal.autorenew import services as autorenew_services
     from portal.partners import events as partner_events
 
+    autorenew_services.connect()
     partner_events.connect()
 
 

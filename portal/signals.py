@@ -13,6 +13,9 @@ _signals = Namespace()
 order_placed = _signals.signal("order-placed")
 #: ``order``: money arrived and renewed the contract (the one write path for payments).
 order_paid = _signals.signal("order-paid")
+#: ``order``, ``contract``, ``actor``: a renewal was refunded and the contract's term given
+#: back (orders/refunds.py, ``refund_renewal``).
+order_refunded = _signals.signal("order-refunded")
 #: ``order``: an offline order's payment window closed without payment.
 order_lapsed = _signals.signal("order-lapsed")
 #: ``contract``, ``enabled``: automatic renewal was switched on or off.

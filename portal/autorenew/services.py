@@ -33,6 +33,7 @@ from portal.mail.outbox import stage_email
 from portal.orders.models import Order
 from portal.orders.services import (
     OrderError,
+    lock_order,
     open_order,
     place_order,
 )
@@ -40,7 +41,7 @@ from portal.payments.provider import FAILED, SUCCEEDED, CardDeclined, ProviderEr
 from portal.rates.services import rate_table
 from portal.renewals import rules
 from portal.renewals.services import current_quote, settings
-from portal.signals import announce, auto_renew_changed
+from portal.signals import announce, auto_renew_changed, order_refunded
 from portal.timeutil import utc_now
 
 log = logging.getLogger(__name__)
@@ -176,6 +177,17 @@ def turn_off(contract, actor, reason=None, comment=None):
         _stage(contact, contract, "autorenew_off",
                f"autorenew-off:{contract.id}:{renewal.turned_off_at.isoformat()}")
     return True
+
+
+def on_order_refunded(_app, *, contract, actor, **_details):
+    """The customer took the renewal back: charging the card again for the same end date
+    would undo the refund, so automatic renewal stops here (they can opt in again)."""
+    turn_off(contract, actor)
+
+
+def connect():
+    """Subscribe to the business signals (once per process; blinker ignores repeats)."""
+    order_refunded.connect(on_order_refunded)
 
 
 # --- the cycle ---
@@ -326,7 +338,7 @@ def _claim(contract_id, number, end_date, milestone, today):
 
 def charge(contract_id, number, end_date, milestone, today, provider, report):
     """One charge attempt for (contract, E, milestone). MOVES money."""
-    from portal.payments.services import lock_order, settle
+    from portal.payments.services import settle
 
     attempt = _claim(contract_id, number, end_date, milestone, today)
     if attempt is None:

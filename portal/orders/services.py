@@ -5,12 +5,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 
 from portal.audit.models import record
 from portal.errors import PortalError
 from portal.contracts.models import Contract, ContractLine
-from portal.extensions import company, db
+from portal.extensions import WriteLockNeeded, company, db, write_intent
 from portal.invoices.services import issue_invoice
 from portal.mail.receipts import send_payment_received
 from portal.markets.methods import methods_for
@@ -61,6 +62,25 @@ def new_reference():
 def lock_contract(contract_id):
     """Serialise order changes of one contract (a row lock on PostgreSQL)."""
     return db.session.scalar(select(Contract).where(Contract.id == contract_id).with_for_update())
+
+
+def lock_order(order_id):
+    """Lock one order row until the transaction ends; call it before any other write of
+    the transaction. PostgreSQL takes a row lock on the no-op UPDATE. SQLite takes its
+    database write lock there; when another request holds it while this transaction has
+    read, SQLite refuses at once rather than wait, so the read-only transaction is rolled
+    back and the UPDATE, now the first statement, waits for the lock."""
+    lock = (update(Order).where(Order.id == order_id)
+            .values(provider_payment_id=Order.provider_payment_id))
+    try:
+        db.session.execute(lock)
+    except (OperationalError, WriteLockNeeded) as error:
+        if db.session.get_bind().dialect.name != "sqlite" or "locked" not in str(error):
+            raise
+        db.session.rollback()
+        with write_intent(True):
+            db.session.execute(lock)
+    return db.session.get(Order, order_id, populate_existing=True)
 
 
 def open_order(contract_id):
