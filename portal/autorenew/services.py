@@ -38,10 +38,11 @@ from portal.orders.services import (
     place_order,
 )
 from portal.payments.provider import FAILED, SUCCEEDED, CardDeclined, ProviderError
+from portal.payments.services import settle
 from portal.rates.services import rate_table
 from portal.renewals import rules
 from portal.renewals.services import current_quote, settings
-from portal.signals import announce, auto_renew_changed, order_refunded
+from portal.signals import announce, auto_renew_changed, opt_in_paid, order_refunded
 from portal.timeutil import utc_now
 
 log = logging.getLogger(__name__)
@@ -185,9 +186,14 @@ def on_order_refunded(_app, *, contract, actor, **_details):
     turn_off(contract, actor)
 
 
+def on_opt_in_paid(_app, *, order, state, provider, **_details):
+    keep_card(order, state, provider)
+
+
 def connect():
     """Subscribe to the business signals (once per process; blinker ignores repeats)."""
     order_refunded.connect(on_order_refunded)
+    opt_in_paid.connect(on_opt_in_paid)
 
 
 # --- the cycle ---
@@ -338,8 +344,6 @@ def _claim(contract_id, number, end_date, milestone, today):
 
 def charge(contract_id, number, end_date, milestone, today, provider, report):
     """One charge attempt for (contract, E, milestone). MOVES money."""
-    from portal.payments.services import settle
-
     attempt = _claim(contract_id, number, end_date, milestone, today)
     if attempt is None:
         return

@@ -7,7 +7,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from portal.audit.models import record
-from portal.autorenew.services import keep_card
 from portal.errors import PortalError
 from portal.extensions import db
 from portal.orders.models import IllegalTransition, Order
@@ -22,6 +21,7 @@ from portal.payments.provider import (
     ProviderError,
 )
 from portal.payments.stripe_provider import StripeProvider
+from portal.signals import announce, opt_in_paid
 from portal.timeutil import utc_today
 
 log = logging.getLogger(__name__)
@@ -151,8 +151,8 @@ def settle(order, state, *, actor):
         except IllegalTransition:  # paid after the order was replaced or lapsed
             return _refund_orphan(order, state, actor)
         if renewed:
-            if order.auto_renew:  # the customer opted in: keep the card
-                keep_card(order, state, card_provider())
+            if order.auto_renew:  # the customer opted in: automatic renewal keeps the card
+                announce(opt_in_paid, order=order, state=state, provider=card_provider())
             send_payment_received(order)  # says whether automatic renewal is on
         return "renewed" if renewed else "already_paid"
     if not current:  # a replaced attempt's late news changes nothing
