@@ -18,18 +18,19 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from flask import current_app
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.audit.models import record
-from portal.autorenew.models import RETRY_MILESTONES, AutoRenewAttempt, AutoRenewal
+from portal.autorenew.milestones import charge_milestones
+from portal.autorenew.models import AutoRenewAttempt, AutoRenewal
 from portal.contracts.models import Contract
 from portal.extensions import db
 from portal.i18n import email_locale
 from portal.links.services import issue_link, link_url
 from portal.mail.models import OutboxMessage
 from portal.mail.outbox import stage_email
+from portal.notices.services import RunReport, notify
 from portal.orders.models import Order
 from portal.orders.services import (
     OrderError,
@@ -54,12 +55,6 @@ NOTICE_DAYS = 30
 STALE_CLAIM = timedelta(minutes=10)
 
 
-def charge_milestones():
-    """Days before E on which a charge is attempted, the first one first."""
-    first = int(current_app.config["AUTO_RENEW_CHARGE_DAYS"])
-    return tuple(sorted({first, *RETRY_MILESTONES}, reverse=True))
-
-
 def cycle_dates(end_date):
     """For a term ending on ``end_date``: the day of its pre-charge notice and of its
     first charge attempt."""
@@ -81,20 +76,6 @@ def attempt_key(number, end_date, milestone):
     """The provider idempotency key of one charge attempt (contract number, end date,
     milestone): a retry reuses it."""
     return f"autorenew-{number}-{end_date.isoformat()}-{milestone}"
-
-
-def manual_path_condition():
-    """SQL: the contract gets the manual 30- and 15-day notices, i.e. automatic renewal
-    is off, or its last charge attempt for the current end date did not renew it."""
-    last = min(charge_milestones())
-    on = exists().where(AutoRenewal.contract_id == Contract.id, AutoRenewal.enabled.is_(True))
-    given_up = exists().where(
-        AutoRenewAttempt.contract_id == Contract.id,
-        AutoRenewAttempt.end_date == Contract.end_date,
-        AutoRenewAttempt.milestone == last,
-        AutoRenewAttempt.status.in_(("failed", "skipped")),
-    )
-    return or_(~on, given_up)
 
 
 # --- opting in and out ---
@@ -272,8 +253,6 @@ def pre_charge_notice(contract_id, today, report):
         # the customer gets the manual 30-day notice, which says why and what to do.
         number = contract.number
         db.session.rollback()
-        from portal.notices.services import RunReport, notify
-
         notice = RunReport()
         notify(contract_id, NOTICE_DAYS, today, notice)
         if notice.sent:
@@ -456,4 +435,4 @@ def _stage(contact, contract, template, key, **context):
 
 
 __all__ = ["run_cycle", "due_renewals", "renew_contract", "charge", "pre_charge_notice", "keep_card", "turn_off", "is_on",
-           "auto_renewal", "manual_path_condition", "charge_milestones"]
+           "auto_renewal", "charge_milestones"]

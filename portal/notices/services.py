@@ -19,7 +19,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from portal.autorenew.services import manual_path_condition
+from portal.autorenew.milestones import manual_path_condition
 from portal.contracts.models import Account, Contract, ContractLine
 from portal.extensions import company, db, write_intent
 from portal.checkout.labels import level_label
