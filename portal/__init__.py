@@ -142,7 +142,7 @@ def register_cli(app):
     from portal.mail.cli import outbox_group
     from portal.notices.cli import notices_group
     from portal.orders.cli import orders_group
-    from portal.payments.cli import payments_group, up_command
+    from portal.payments.cli import payments_group
     from portal.partners.cli import partner_group
     from portal.rates.cli import rates_group
     from portal.renewals.cli import quote_command
@@ -150,7 +150,6 @@ def register_cli(app):
 
     app.cli.add_command(orders_group)
     app.cli.add_command(payments_group)
-    app.cli.add_command(up_command)
     app.cli.add_command(staff_group)
     app.cli.add_command(partner_group)
     app.cli.add_command(outbox_group)
