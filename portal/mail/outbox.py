@@ -34,7 +34,7 @@ from sqlalchemy import or_, select
 
 from portal import logs
 from portal.audit.models import record
-from portal.errors import PortalError
+from portal.errors import ConfigError, PortalError
 from portal.extensions import db, write_intent
 from portal.mail.addresses import deliverable
 from portal.mail.models import OutboxMessage
@@ -201,7 +201,7 @@ class SmtpTransport:
     def __init__(self, url, timeout):
         parts = urlsplit(url)
         if parts.scheme != "smtp" or not parts.hostname:
-            raise ValueError(f"SMTP_URL must look like smtp://host:port, not {url!r}")
+            raise ConfigError(f"SMTP_URL must look like smtp://host:port, not {url!r}")
         self.host, self.port, self.timeout = parts.hostname, parts.port or 25, timeout
         self.connection = None
 
