@@ -3,11 +3,52 @@ import os
 import secrets
 from pathlib import Path
 
-from portal import assets, company, logs
+from portal import assets, celery_app, company, logs, web
 from portal import config as portal_config
+from portal.autorenew import services as autorenew_services
+from portal.autorenew.cli import autorenew_group
+from portal.checkout.routes import bp as checkout_bp
+from portal.demo.cli import demo_command
 from portal.errors import ConfigError
 from portal.extensions import db, migrate
+from portal.health import bp as health_bp
+from portal.i18n.cli import translations_group
+from portal.imports.cli import import_group
+from portal.links.cli import link_command
+from portal.mail.cli import outbox_group
+from portal.notices.cli import notices_group
+from portal.orders.cli import orders_group
+from portal.partners import events as partner_events
+from portal.partners.cli import partner_group
+from portal.partners.routes import bp as partner_api_bp
+from portal.payments.cli import payments_group
+from portal.payments.routes import bp as payments_bp
+from portal.rates.cli import rates_group
+from portal.renewals.cli import quote_command
+from portal.selfservice.routes import bp as selfservice_bp
+from portal.staff.cli import staff_group
+from portal.staff.routes import bp as staff_bp
 from portal.web import PortalFlask
+
+# Every model module, so that metadata and Alembic see all tables (most are imported by
+# the pages and commands above already; these lines keep that true for every table).
+from portal.audit import models as audit_models  # noqa: F401
+from portal.autorenew import models as autorenew_models  # noqa: F401
+from portal.checkout import models as checkout_models  # noqa: F401
+from portal.contracts import models as contracts_models  # noqa: F401
+from portal.invoices import models as invoices_models  # noqa: F401
+from portal.links import models as links_models  # noqa: F401
+from portal.mail import models as mail_models  # noqa: F401
+from portal.markets import models as markets_models  # noqa: F401
+from portal.notices import models as notices_models  # noqa: F401
+from portal.orders import models as orders_models  # noqa: F401
+from portal.partners import models as partners_models  # noqa: F401
+from portal.payments import models as payments_models  # noqa: F401
+from portal.pricing import models as pricing_models  # noqa: F401
+from portal.ratelimits import models as ratelimits_models  # noqa: F401
+from portal.rates import models as rates_models  # noqa: F401
+from portal.renewals import models as renewals_models  # noqa: F401
+from portal.staff import models as staff_models  # noqa: F401
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -23,7 +64,6 @@ def create_app(config=None):
     configure(app, config or {})
     register_extensions(app)
     register_tasks(app)
-    register_models()
     register_web(app)
     register_blueprints(app)
     register_cli(app)
@@ -73,28 +113,17 @@ def register_extensions(app):
 
 def register_tasks(app):
     """Background work: a Celery producer with a broker, else tasks run inline."""
-    from portal import celery_app
-
     celery_app.init_app(app)
 
 
 def register_web(app):
-    from portal import web
-
     web.init_i18n(app)
     web.init_security(app)
     web.init_error_pages(app)
 
 
 def register_blueprints(app):
-    """Each feature's blueprint; a feature adds its line here."""
-    from portal.checkout.routes import bp as checkout_bp
-    from portal.health import bp as health_bp
-    from portal.payments.routes import bp as payments_bp
-    from portal.partners.routes import bp as partner_api_bp
-    from portal.selfservice.routes import bp as selfservice_bp
-    from portal.staff.routes import bp as staff_bp
-
+    """Each feature's blueprint; a feature adds its line here (and its import above)."""
     app.register_blueprint(health_bp)
     app.register_blueprint(checkout_bp)
     app.register_blueprint(selfservice_bp)
@@ -103,52 +132,15 @@ def register_blueprints(app):
     app.register_blueprint(partner_api_bp)
 
 
-def register_models():
-    """Import every model module so metadata and Alembic see all tables."""
-    from portal.audit import models as _audit  # noqa: F401
-    from portal.autorenew import models as _autorenew  # noqa: F401
-    from portal.pricing import models as _catalog  # noqa: F401
-    from portal.checkout import models as _checkout  # noqa: F401
-    from portal.contracts import models as _contracts  # noqa: F401
-    from portal.invoices import models as _invoices  # noqa: F401
-    from portal.links import models as _links  # noqa: F401
-    from portal.mail import models as _mail  # noqa: F401
-    from portal.markets import models as _markets  # noqa: F401
-    from portal.notices import models as _notices  # noqa: F401
-    from portal.orders import models as _orders  # noqa: F401
-    from portal.payments import models as _payments  # noqa: F401
-    from portal.partners import models as _partners  # noqa: F401
-    from portal.rates import models as _rates  # noqa: F401
-    from portal.ratelimits import models as _ratelimits  # noqa: F401
-    from portal.renewals import models as _renewals  # noqa: F401
-    from portal.staff import models as _staff  # noqa: F401
-
-
 def register_signal_receivers():
     """Features that react to another feature's changes subscribe to its signals."""
-    from portal.partners import events as partner_events
-
+    autorenew_services.connect()
     partner_events.connect()
 
 
 def register_cli(app):
-    from portal.autorenew.cli import autorenew_group
-    from portal.i18n.cli import translations_group
-    from portal.demo.cli import demo_command
-    from portal.imports.cli import import_group
-    from portal.links.cli import link_command
-    from portal.mail.cli import outbox_group
-    from portal.notices.cli import notices_group
-    from portal.orders.cli import orders_group
-    from portal.payments.cli import payments_group, up_command
-    from portal.partners.cli import partner_group
-    from portal.rates.cli import rates_group
-    from portal.renewals.cli import quote_command
-    from portal.staff.cli import staff_group
-
     app.cli.add_command(orders_group)
     app.cli.add_command(payments_group)
-    app.cli.add_command(up_command)
     app.cli.add_command(staff_group)
     app.cli.add_command(partner_group)
     app.cli.add_command(outbox_group)

@@ -6,6 +6,7 @@ from flask.cli import FlaskGroup
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from portal import create_app
+from portal.demo.up import up_command
 from portal.errors import ConfigError
 from portal.extensions import is_transient_fault
 
@@ -16,6 +17,7 @@ def _create_app():
 
 cli = FlaskGroup(create_app=_create_app, add_version_option=False, load_dotenv=False,
                  help="Renewal Portal command line.")
+cli.add_command(up_command)
 
 
 def main(args=None):

@@ -2,6 +2,10 @@
 from datetime import date
 
 import click
+from sqlalchemy import select
+
+from portal.contracts.models import Contract
+from portal.extensions import db
 
 
 
@@ -22,3 +26,10 @@ class IsoDate(click.ParamType):
 
 
 ISO_DATE = IsoDate()
+
+
+def find_contract(number):
+    contract = db.session.scalar(select(Contract).where(Contract.number == number))
+    if contract is None:
+        raise click.ClickException(f"unknown contract number {number!r}")
+    return contract

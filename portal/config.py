@@ -85,7 +85,7 @@ RATE_LIMIT_STORES = ("portal-db", "memory", "redis", "rediss", "redis+sentinel",
 #: URL settings and the schemes each accepts.
 URL_SCHEMES = {
     "PORTAL_BASE_URL": ("http", "https"),
-    "SMTP_URL": ("smtp", "smtps"),
+    "SMTP_URL": ("smtp",),
     "STRIPE_API_BASE": ("http", "https"),
     "CELERY_BROKER_URL": ("redis", "rediss", "amqp", "memory"),
 }

@@ -16,7 +16,8 @@ from datetime import datetime, timezone
 LOGGER = logging.getLogger("portal")
 #: Fields a line may carry besides its message, in the order text lines show them.
 FIELDS = ("event", "method", "path", "status", "duration_ms", "provider", "call", "outcome",
-          "contract", "order", "payment", "job", "counts", "error")
+          "contract", "order", "payment", "job", "counts", "webhook", "event_id", "outbox",
+          "error")
 #: What the work in progress is about (contract, order), added to the lines it logs.
 _about = contextvars.ContextVar("portal_log_about", default={})
 TOKEN_PATH = re.compile(r"^/r/[^/?#]+")
@@ -132,7 +133,8 @@ def about(**fields):
 
 @contextmanager
 def provider_call(provider, call, **about_fields):
-    """Log one line for a call to a payment provider: its outcome and duration."""
+    """Log one line for a call to an outside provider (payments, exchange rates): its
+    outcome and duration."""
     started = time.perf_counter()
     fields = {"event": "provider_call", "provider": provider, "call": call, **_about.get(),
               **_drop_none(**about_fields)}
@@ -153,6 +155,15 @@ def webhook_attempt(webhook, event, outcome, *, status=None, error=None, duratio
     LOGGER.log(level, "webhook attempt", extra=_drop_none(
         event="webhook", webhook=webhook, event_id=event, outcome=outcome, status=status,
         error=error[:200] if error else None, duration_ms=duration_ms))
+
+
+def mail_attempt(message_id, transport, outcome, *, duration_ms=0):
+    """One line per message handed to the mail server (or the outbox folder): outcome
+    and duration, never the address, the content or the server's answer."""
+    level = logging.INFO if outcome == "sent" else logging.WARNING
+    LOGGER.log(level, "mail attempt", extra={
+        "event": "mail", "outbox": message_id, "provider": transport, "outcome": outcome,
+        "duration_ms": duration_ms})
 
 
 def job_run(job, counts, *, failed=0):

@@ -13,6 +13,13 @@ _signals = Namespace()
 order_placed = _signals.signal("order-placed")
 #: ``order``: money arrived and renewed the contract (the one write path for payments).
 order_paid = _signals.signal("order-paid")
+#: ``order``, ``state``, ``provider``: the card payment of an order that opted in to
+#: automatic renewal renewed the contract (payments/services.py, ``settle``), before the
+#: receipt is staged; ``state`` is the provider's PaymentState, with the card to keep.
+opt_in_paid = _signals.signal("opt-in-paid")
+#: ``order``, ``contract``, ``actor``: a renewal was refunded and the contract's term given
+#: back (orders/refunds.py, ``refund_renewal``).
+order_refunded = _signals.signal("order-refunded")
 #: ``order``: an offline order's payment window closed without payment.
 order_lapsed = _signals.signal("order-lapsed")
 #: ``contract``, ``enabled``: automatic renewal was switched on or off.

@@ -26,12 +26,13 @@ os.environ["PGTZ"] = TEST_DATABASE_TZ
 os.environ.setdefault("RATELIMIT_STORAGE_URI", "memory://")
 
 import ipaddress  # noqa: E402
+import logging  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 import socket  # noqa: E402
 
 import pytest  # noqa: E402
 from flask_sqlalchemy.session import Session as FlaskSession  # noqa: E402
-from portal import create_app  # noqa: E402
+from portal import create_app, logs  # noqa: E402
 from portal.i18n.tools import compile_all  # noqa: E402
 from portal.extensions import db  # noqa: E402
 from portal.markets.services import seed_launch_dates  # noqa: E402
@@ -194,6 +195,21 @@ def committing_app(request, tmp_path):
     name = "committing_" + request.module.__name__.rpartition(".")[2]
     with own_database_app(server.create_database(name), tmp_path) as app:
         yield app
+
+
+@pytest.fixture
+def captured():
+    """The ``portal`` logger's records."""
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record)
+
+    handler = Keep()
+    logs.LOGGER.addHandler(handler)
+    yield records
+    logs.LOGGER.removeHandler(handler)
 
 
 @pytest.fixture

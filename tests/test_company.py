@@ -165,7 +165,11 @@ def portal_command(*args, env):
     ({"FX_FEE_RATE": "three percent"}, "Error: FX_FEE_RATE: 'three percent' is not a decimal number"),
     ({"FX_FEE_RATE": "1.5"}, "Error: FX_FEE_RATE: 1.5 is out of range"),
     ({"OFFLINE_PAYMENT_DAYS": "-3"}, "Error: OFFLINE_PAYMENT_DAYS: -3 must not be negative"),
-    ({"SMTP_URL": "mail.example.com:25"}, "Error: SMTP_URL: 'mail.example.com:25' is not a smtp or smtps URL"),
+    ({"SMTP_URL": "mail.example.com:25"}, "Error: SMTP_URL: 'mail.example.com:25' is not a smtp URL"),
+    # The transport speaks plain SMTP only: an smtps URL is refused at startup, not at
+    # the first delivery.
+    ({"SMTP_URL": "smtps://mail.example.com:465"},
+     "Error: SMTP_URL: 'smtps://mail.example.com:465' is not a smtp URL"),
     ({"PORTAL_ENV": "prod"}, "Error: PORTAL_ENV: must be one of development, production"),
     ({"PORTAL_ENV": "production", "SECRET_KEY": "s" * 32, "DATABASE_URL": "sqlite://"},
      "Error: PORTAL_CONFIG: required for a production start"),

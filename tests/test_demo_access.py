@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.partners.keys import partner_for_key, revoke_key
 from portal.partners.models import PartnerApiKey
-from portal.payments.demo import demo_access
+from portal.demo.up import demo_access
 from portal.staff.accounts import authenticate
 
 

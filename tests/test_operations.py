@@ -49,21 +49,6 @@ def test_readyz_reports_an_unreachable_database(tmp_path):
     assert "unreachable" in response.get_json()["database"]
 
 
-@pytest.fixture
-def captured(monkeypatch):
-    """The ``portal`` logger's records."""
-    records = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            records.append(record)
-
-    handler = Keep()
-    logs.LOGGER.addHandler(handler)
-    yield records
-    logs.LOGGER.removeHandler(handler)
-
-
 def test_a_failed_request_is_one_line_without_the_link_token(client, captured):
     response = client.get("/r/secret-token-value")
     assert response.status_code == 404

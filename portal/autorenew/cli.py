@@ -7,6 +7,7 @@ from portal.autorenew.services import run_cycle
 from portal.autorenew.tasks import run_day
 from portal.celery_app import enqueue, queued
 from portal.clitools import ISO_DATE
+from portal.payments.services import provider
 from portal.timeutil import utc_today
 
 
@@ -22,8 +23,6 @@ def autorenew_group():
 def run_command(day):
     """Stage the pre-charge notices and charge the saved cards due on the day (safe to
     run hourly, twice at once, or again after a crash); then run `portal outbox drain`."""
-    from portal.payments.services import provider
-
     if queued():
         enqueue(run_day, (day or utc_today()).isoformat())
         click.echo("automatic renewal queued for the workers")

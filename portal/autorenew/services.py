@@ -18,31 +18,32 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from flask import current_app
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 
 from portal.audit.models import record
-from portal.autorenew.models import RETRY_MILESTONES, AutoRenewAttempt, AutoRenewal
+from portal.autorenew.milestones import charge_milestones
+from portal.autorenew.models import AutoRenewAttempt, AutoRenewal
 from portal.contracts.models import Contract
 from portal.extensions import db
 from portal.i18n import email_locale
 from portal.links.services import issue_link, link_url
 from portal.mail.models import OutboxMessage
 from portal.mail.outbox import stage_email
+from portal.notices.services import RunReport, notify
+from portal.orders.models import Order
 from portal.orders.services import (
     OrderError,
-    _option,
-    _option_value,
-    _result,
+    lock_order,
     open_order,
     place_order,
 )
 from portal.payments.provider import FAILED, SUCCEEDED, CardDeclined, ProviderError
+from portal.payments.services import settle
 from portal.rates.services import rate_table
 from portal.renewals import rules
 from portal.renewals.services import current_quote, settings
-from portal.signals import announce, auto_renew_changed
+from portal.signals import announce, auto_renew_changed, opt_in_paid, order_refunded
 from portal.timeutil import utc_now
 
 log = logging.getLogger(__name__)
@@ -52,12 +53,6 @@ NOTICE_DAYS = 30
 #: A claimed attempt older than this is taken up again (its run died or the provider was
 #: down); a run in progress finishes one charge in seconds.
 STALE_CLAIM = timedelta(minutes=10)
-
-
-def charge_milestones():
-    """Days before E on which a charge is attempted, the first one first."""
-    first = int(current_app.config["AUTO_RENEW_CHARGE_DAYS"])
-    return tuple(sorted({first, *RETRY_MILESTONES}, reverse=True))
 
 
 def cycle_dates(end_date):
@@ -81,20 +76,6 @@ def attempt_key(number, end_date, milestone):
     """The provider idempotency key of one charge attempt (contract number, end date,
     milestone): a retry reuses it."""
     return f"autorenew-{number}-{end_date.isoformat()}-{milestone}"
-
-
-def manual_path_condition():
-    """SQL: the contract gets the manual 30- and 15-day notices, i.e. automatic renewal
-    is off, or its last charge attempt for the current end date did not renew it."""
-    last = min(charge_milestones())
-    on = exists().where(AutoRenewal.contract_id == Contract.id, AutoRenewal.enabled.is_(True))
-    given_up = exists().where(
-        AutoRenewAttempt.contract_id == Contract.id,
-        AutoRenewAttempt.end_date == Contract.end_date,
-        AutoRenewAttempt.milestone == last,
-        AutoRenewAttempt.status.in_(("failed", "skipped")),
-    )
-    return or_(~on, given_up)
 
 
 # --- opting in and out ---
@@ -180,6 +161,22 @@ def turn_off(contract, actor, reason=None, comment=None):
     return True
 
 
+def on_order_refunded(_app, *, contract, actor, **_details):
+    """The customer took the renewal back: charging the card again for the same end date
+    would undo the refund, so automatic renewal stops here (they can opt in again)."""
+    turn_off(contract, actor)
+
+
+def on_opt_in_paid(_app, *, order, state, provider, **_details):
+    keep_card(order, state, provider)
+
+
+def connect():
+    """Subscribe to the business signals (once per process; blinker ignores repeats)."""
+    order_refunded.connect(on_order_refunded)
+    opt_in_paid.connect(on_opt_in_paid)
+
+
 # --- the cycle ---
 
 
@@ -256,8 +253,6 @@ def pre_charge_notice(contract_id, today, report):
         # the customer gets the manual 30-day notice, which says why and what to do.
         number = contract.number
         db.session.rollback()
-        from portal.notices.services import RunReport, notify
-
         notice = RunReport()
         notify(contract_id, NOTICE_DAYS, today, notice)
         if notice.sent:
@@ -281,20 +276,15 @@ def _list_price(contract, renewal, today):
     quote = current_quote(contract, today, issued_by="autorenew")
     if not quote.eligible:
         return None
-    try:
-        option = _option(quote, contract.service_level, contract.term_months)
-    except OrderError:
+    option = quote.option(contract.service_level, contract.term_months)
+    if option is None or not option.within_cap:
         return None
-    if not option["within_cap"]:
-        return None
-    return rules.payment(_result(quote), _option_value(option),
+    return rules.payment(quote.result(), option,
                          _available_currency(renewal, quote), rate_table(quote.quote_date),
                          settings())
 
 
 def _pay_currency(renewal, quote):
-    from portal.orders.models import Order
-
     order = db.session.get(Order, renewal.opted_in_order_id) if renewal.opted_in_order_id else None
     return order.pay_currency if order is not None else quote.currency
 
@@ -333,8 +323,6 @@ def _claim(contract_id, number, end_date, milestone, today):
 
 def charge(contract_id, number, end_date, milestone, today, provider, report):
     """One charge attempt for (contract, E, milestone). MOVES money."""
-    from portal.payments.services import lock_order, settle
-
     attempt = _claim(contract_id, number, end_date, milestone, today)
     if attempt is None:
         return
@@ -447,4 +435,4 @@ def _stage(contact, contract, template, key, **context):
 
 
 __all__ = ["run_cycle", "due_renewals", "renew_contract", "charge", "pre_charge_notice", "keep_card", "turn_off", "is_on",
-           "auto_renewal", "manual_path_condition", "charge_milestones"]
+           "auto_renewal", "charge_milestones"]

@@ -13,6 +13,7 @@ from portal.checkout.instructions import is_offline, payment_instructions
 from portal.checkout.labels import error_message, level_label, method_label
 from portal.extensions import db
 from portal.orders.services import OrderError
+from portal.payments import services as payments
 from portal.renewals.services import quote_products
 from portal.i18n import page_locale
 from portal.timeutil import utc_now, utc_today
@@ -167,11 +168,7 @@ def renewal():
 
 
 def _card_payments():
-    try:
-        from portal.payments.services import start_card_payment
-    except ImportError:
-        return None
-    return start_card_payment
+    return payments.start_card_payment
 
 
 def _start_over(page, today, code, status):

@@ -16,8 +16,6 @@ from portal.links.services import find_link, is_usable, issue_link, window_close
 from portal.money import amount_string
 from portal.orders.models import Order
 from portal.orders.services import OrderError, methods_offered, open_order, place_order
-from portal.orders.services import _option_value as option_value
-from portal.orders.services import _result as quote_result
 from portal.rates.services import rate_table
 from portal.renewals import rules
 from portal.renewals.services import (
@@ -164,7 +162,7 @@ def quote_page(link, today, service_level=None, term_months=None, pay_currency=N
     and are reported in ``errors``."""
     contract = link.contract
     quote = fresh_quote(contract, today)
-    options = [option_value(o) for o in quote.document["quote"]["options"]]
+    options = quote.options()
     rates = rate_table(quote.quote_date)
     page = QuotePage(
         link=link, quote=quote, options=options,
@@ -193,7 +191,7 @@ def quote_page(link, today, service_level=None, term_months=None, pay_currency=N
         else:
             page.errors.append("currency_not_offered")
     if page.option.within_cap and quote.eligible:
-        page.payment = rules.payment(quote_result(quote), page.option, page.pay_currency,
+        page.payment = rules.payment(quote.result(), page.option, page.pay_currency,
                                      rates, settings())
         page.methods = methods_offered(contract.account.country, page.pay_currency)
     elif not page.option.within_cap and (service_level or term_months):

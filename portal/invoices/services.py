@@ -20,7 +20,7 @@ from portal.checkout.labels import level_label, method_label
 from portal.extensions import company, db
 from portal.invoices.models import CREDIT_NOTE, INVOICE, BillingDocument, DocumentCounter
 from portal.money import amount_string
-from portal.orders.models import Payment
+from portal.orders.models import Order, Payment
 from portal.pdf import render_pdf
 from portal.timeutil import utc_today
 
@@ -96,12 +96,13 @@ def _lines(order):
     return lines
 
 
-def _option(order):
-    for option in order.quote.document["quote"]["options"]:
-        if (option["service_level"] == order.service_level
-                and option["term_months"] == order.term_months):
-            return option
-    return {}
+def _option_amounts(order):
+    """The order's option's fees as the quote document wrote them; {} when not quoted."""
+    option = order.quote.option(order.service_level, order.term_months)
+    if option is None:
+        return {}
+    return {name: amount_string(getattr(option, name), order.quote_currency)
+            for name in ("term_fee", "backdated_fee", "reinstatement_fee")}
 
 
 def _charge(order):
@@ -110,7 +111,7 @@ def _charge(order):
 
 
 def _content(order, number, issued_on):
-    option = _option(order)
+    option = _option_amounts(order)
     payment = _charge(order)
     return {
         "number": number,
@@ -214,8 +215,6 @@ def document_pdf(document, locale):
 
 
 def documents_of_contract(contract_id):
-    from portal.orders.models import Order
-
     return db.session.scalars(
         select(BillingDocument).join(Order, Order.id == BillingDocument.order_id)
         .where(Order.contract_id == contract_id).order_by(BillingDocument.id)).all()
@@ -224,8 +223,6 @@ def documents_of_contract(contract_id):
 def contract_document(contract_id, number):
     """The invoice or credit note ``number`` of the contract, or None (also for a number
     of another contract, or text that is no document number)."""
-    from portal.orders.models import Order
-
     if not DOCUMENT_NUMBER.fullmatch(number):
         return None
     return db.session.scalar(

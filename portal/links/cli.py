@@ -5,7 +5,7 @@ from flask.cli import with_appcontext
 from portal.audit.models import record
 from portal.extensions import db
 from portal.links.services import issue_link, link_url
-from portal.renewals.cli import find_contract
+from portal.clitools import find_contract
 
 
 @click.command("link")

@@ -4,6 +4,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from portal import logs
+from portal.errors import ConfigError
 from portal.mail.outbox import drain, failed_messages
 
 
@@ -20,7 +21,7 @@ def drain_command(limit):
     """Deliver staged email, retrying what failed before when it is due."""
     try:
         counts = drain(limit=limit)
-    except ValueError as error:
+    except ConfigError as error:  # SMTP_URL set past the startup check
         raise click.ClickException(str(error)) from None
     where = ("" if current_app.config.get("SMTP_URL")
              else f" (written to {current_app.config['OUTBOX_DIR']}: no SMTP_URL)")

@@ -19,6 +19,7 @@ import os
 import re
 import smtplib
 import socket
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -31,8 +32,9 @@ from flask import current_app, render_template
 from flask_babel import force_locale
 from sqlalchemy import or_, select
 
+from portal import logs
 from portal.audit.models import record
-from portal.errors import PortalError
+from portal.errors import ConfigError, PortalError
 from portal.extensions import db, write_intent
 from portal.mail.addresses import deliverable
 from portal.mail.models import OutboxMessage
@@ -194,10 +196,12 @@ def due_message_ids(now=None, limit=None):
 class SmtpTransport:
     """One SMTP connection, opened on first use and reopened after an error."""
 
+    name = "smtp"
+
     def __init__(self, url, timeout):
         parts = urlsplit(url)
         if parts.scheme != "smtp" or not parts.hostname:
-            raise ValueError(f"SMTP_URL must look like smtp://host:port, not {url!r}")
+            raise ConfigError(f"SMTP_URL must look like smtp://host:port, not {url!r}")
         self.host, self.port, self.timeout = parts.hostname, parts.port or 25, timeout
         self.connection = None
 
@@ -235,6 +239,8 @@ def _classify(code, answer):
 
 class FileTransport:
     """Writes each message as ``<id>.eml`` into the outbox folder."""
+
+    name = "folder"
 
     def __init__(self, folder):
         self.folder = Path(folder)
@@ -308,7 +314,15 @@ def deliver_one(message_id, now=None):
 
 
 def _attempt(sender, claim):
-    """Talk to the mail server, outside any transaction: ``(outcome, error)``."""
+    """Talk to the mail server, outside any transaction: ``(outcome, error)``, logged."""
+    started = time.perf_counter()
+    outcome, error = _exchange(sender, claim)
+    logs.mail_attempt(claim.id, sender.name, outcome,
+                      duration_ms=round((time.perf_counter() - started) * 1000, 1))
+    return outcome, error
+
+
+def _exchange(sender, claim):
     if not deliverable(claim.to):  # the envelope and the To: header must name one mailbox
         return "failed", f"not an email address: {claim.to!r}"
     try:

@@ -3,6 +3,7 @@
 from portal.contracts.models import Contact
 from portal.extensions import company, db
 from portal.i18n import email_locale
+from portal.invoices.services import credit_note_for, document_pdf, invoice_for
 from portal.mail.outbox import stage_email
 from portal.checkout.labels import level_label
 
@@ -32,8 +33,6 @@ def send_payment_received(order):
 
 def document_attachments(order, locale, refund=None):
     """The order's invoice (or the refund's credit note) as an email attachment."""
-    from portal.invoices.services import credit_note_for, document_pdf, invoice_for
-
     document = credit_note_for(refund) if refund is not None else invoice_for(order)
     if document is None:
         return []

@@ -12,7 +12,6 @@ constraint, so it skips the contract.
 """
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import Decimal
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -20,7 +19,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from portal.autorenew.services import manual_path_condition
+from portal.autorenew.milestones import manual_path_condition
 from portal.contracts.models import Account, Contract, ContractLine
 from portal.extensions import company, db, write_intent
 from portal.checkout.labels import level_label
@@ -243,26 +242,21 @@ def store_notice(draft, milestone, today, report):
 
 
 def _options(quote):
-    document = quote.document["quote"]
     return [
         {
-            "service_level": option["service_level"],
-            "level_name": level_label(option["service_level"]),
-            "term_months": option["term_months"],
-            "term_start": _date(option["term_start"]),
-            "term_end": _date(option["term_end"]),
-            "total": Decimal(option["total"]),
-            "backdated_fee": Decimal(option["backdated_fee"]),
-            "reinstatement_fee": Decimal(option["reinstatement_fee"]),
-            "lapsed_days": option["lapsed_days"],
-            "within_cap": option["within_cap"],
+            "service_level": option.service_level,
+            "level_name": level_label(option.service_level),
+            "term_months": option.term_months,
+            "term_start": option.term_start,
+            "term_end": option.term_end,
+            "total": option.total,
+            "backdated_fee": option.backdated_fee,
+            "reinstatement_fee": option.reinstatement_fee,
+            "lapsed_days": option.lapsed_days,
+            "within_cap": option.within_cap,
         }
-        for option in document["options"]
+        for option in quote.options()
     ]
-
-
-def _date(text):
-    return date.fromisoformat(text)
 
 
 def notice_context(contract, quote, milestone, contact, link, url):

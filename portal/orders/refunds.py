@@ -15,9 +15,12 @@ from portal.audit.models import record
 from portal.contracts.models import Contract
 from portal.errors import PortalError
 from portal.extensions import db
+from portal.invoices.services import issue_credit_note
 from portal.orders.emails import send_refund_confirmation
 from portal.orders.models import Order, Payment, Refund
+from portal.orders.services import lock_order
 from portal.renewals.refunds import RefundCharge, refund_decision
+from portal.signals import announce, order_refunded
 from portal.timeutil import utc_now
 
 
@@ -85,8 +88,6 @@ def refund_renewal(contract_id, today, actor, *, expected_amount=None, card_prov
     are refused as ``card_unavailable``). Returns ``(refund, refunded_now)``; the caller
     commits. Raises RefundRefused.
     """
-    from portal.payments.services import lock_order  # payments builds on orders
-
     contract = db.session.get(Contract, contract_id)
     order = refundable_order(contract)
     if order is None:
@@ -122,11 +123,8 @@ def refund_renewal(contract_id, today, actor, *, expected_amount=None, card_prov
         contract.service_level = order.previous_service_level
     if order.previous_term_months is not None:
         contract.term_months = order.previous_term_months
-    # The customer took the renewal back: charging the card again for the same end date
-    # would undo the refund, so automatic renewal stops here (they can opt in again).
-    from portal.autorenew.services import turn_off
-
-    turn_off(contract, actor)
+    # Automatic renewal hears of it and stops (portal/autorenew/services.py).
+    announce(order_refunded, order=order, contract=contract, actor=actor)
     if by_card:
         refund.provider_ref = card_provider.refund(
             payment.provider_ref, decision.amount, order.pay_currency,
@@ -142,8 +140,6 @@ def refund_renewal(contract_id, today, actor, *, expected_amount=None, card_prov
            rule=decision.rule, end_date=contract.end_date.isoformat(),
            provider_ref=refund.provider_ref or "")
     db.session.flush()
-    from portal.invoices.services import issue_credit_note  # invoices build on orders
-
     issue_credit_note(refund)
     send_refund_confirmation(refund)
     return refund, True

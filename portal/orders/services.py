@@ -5,12 +5,14 @@ from datetime import timedelta
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 
 from portal.audit.models import record
 from portal.errors import PortalError
 from portal.contracts.models import Contract, ContractLine
-from portal.extensions import company, db
+from portal.extensions import WriteLockNeeded, company, db, write_intent
+from portal.invoices.services import issue_invoice
 from portal.mail.receipts import send_payment_received
 from portal.markets.methods import methods_for
 from portal.money import round_amount
@@ -62,6 +64,25 @@ def lock_contract(contract_id):
     return db.session.scalar(select(Contract).where(Contract.id == contract_id).with_for_update())
 
 
+def lock_order(order_id):
+    """Lock one order row until the transaction ends; call it before any other write of
+    the transaction. PostgreSQL takes a row lock on the no-op UPDATE. SQLite takes its
+    database write lock there; when another request holds it while this transaction has
+    read, SQLite refuses at once rather than wait, so the read-only transaction is rolled
+    back and the UPDATE, now the first statement, waits for the lock."""
+    lock = (update(Order).where(Order.id == order_id)
+            .values(provider_payment_id=Order.provider_payment_id))
+    try:
+        db.session.execute(lock)
+    except (OperationalError, WriteLockNeeded) as error:
+        if db.session.get_bind().dialect.name != "sqlite" or "locked" not in str(error):
+            raise
+        db.session.rollback()
+        with write_intent(True):
+            db.session.execute(lock)
+    return db.session.get(Order, order_id, populate_existing=True)
+
+
 def open_order(contract_id):
     return db.session.scalar(
         select(Order).where(Order.contract_id == contract_id, Order.status.in_(OPEN_STATUSES))
@@ -82,13 +103,13 @@ def place_order(quote, service_level, term_months, pay_currency, method_code, *,
         raise OrderError("quote_expired", "the quote is no longer valid")
     if not quote.eligible:
         raise OrderError(quote.reason or "not_eligible", "the contract cannot be renewed online")
-    if contract.end_date.isoformat() != _quoted_end(quote):
+    if contract.end_date.isoformat() != quote.contract_end_date():
         raise OrderError("quote_expired", "the contract changed since the quote was issued")
-    option = _option(quote, service_level, term_months)
-    if not option["within_cap"]:
+    option = offered_option(quote, service_level, term_months)
+    if not option.within_cap:
         raise OrderError("over_cap", "this option is over the online limit")
     rates = rate_table(quote.quote_date)
-    payment = rules.payment(_result(quote), _option_value(option), pay_currency, rates, settings())
+    payment = rules.payment(quote.result(), option, pay_currency, rates, settings())
     methods = {m.code: m for m in methods_offered(contract.account.country, pay_currency)}
     if method_code not in methods:
         raise OrderError("method_not_offered", "this payment method is not offered here")
@@ -116,11 +137,11 @@ def place_order(quote, service_level, term_months, pay_currency, method_code, *,
         previous_term_months=contract.term_months,
         service_level=service_level,
         term_months=term_months,
-        term_start=_date(option["term_start"]),
-        term_end=_date(option["term_end"]),
-        lapsed_days=option["lapsed_days"],
+        term_start=option.term_start,
+        term_end=option.term_end,
+        lapsed_days=option.lapsed_days,
         quote_currency=quote.currency,
-        total=Decimal(option["total"]),
+        total=option.total,
         pay_currency=pay_currency,
         rate=payment.rate,
         fx_fee=payment.fx_fee,
@@ -213,8 +234,6 @@ def record_payment(order_id, *, provider, provider_ref, amount, currency, receiv
            term_start=order.term_start.isoformat(), term_end=order.term_end.isoformat(),
            amount=f"{order.amount_due} {order.pay_currency}", method=order.method)
     db.session.flush()
-    from portal.invoices.services import issue_invoice  # invoices build on orders
-
     issue_invoice(order)
     if send_receipt:
         send_payment_received(order)
@@ -275,40 +294,13 @@ def expire_offline_orders(today):
 # --- reading the stored quote document ---
 
 
-def _quoted_end(quote):
-    return quote.document.get("contract_end_date", "")
-
-
-def _option(quote, service_level, term_months):
-    for option in quote.document["quote"]["options"]:
-        if option["service_level"] == service_level and option["term_months"] == term_months:
-            return option
-    raise OrderError("option_not_offered", "this renewal option is not offered")
-
-
-def _date(text):
-    from datetime import date
-
-    return date.fromisoformat(text)
-
-
-def _option_value(option):
-    return rules.Option(
-        service_level=option["service_level"], term_months=option["term_months"],
-        term_start=_date(option["term_start"]), term_end=_date(option["term_end"]),
-        lapsed_days=option["lapsed_days"], term_fee=Decimal(option["term_fee"]),
-        backdated_fee=Decimal(option["backdated_fee"]),
-        reinstatement_fee=Decimal(option["reinstatement_fee"]), total=Decimal(option["total"]),
-        usd_equivalent=Decimal(option["usd_equivalent"]), within_cap=option["within_cap"],
-    )
-
-
-def _result(quote):
-    document = quote.document["quote"]
-    return rules.QuoteResult(
-        contract=document["contract"], quote_date=quote.quote_date, currency=quote.currency,
-        eligible=quote.eligible, reason=quote.reason, options=(), valid_until=quote.valid_until,
-    )
+def offered_option(quote, service_level, term_months):
+    """The (level, term) option of ``quote`` as a rule object; OrderError when the quote
+    does not offer it."""
+    option = quote.option(service_level, term_months)
+    if option is None:
+        raise OrderError("option_not_offered", "this renewal option is not offered")
+    return option
 
 
 __all__ = ["quote_document", "place_order", "record_payment", "expire_offline_orders",

@@ -1,6 +1,4 @@
-"""``portal payments reconcile`` and ``portal up`` (the local demo with a Stripe emulator)."""
-import os
-
+"""``portal payments reconcile``."""
 import click
 from flask.cli import with_appcontext
 
@@ -30,13 +28,3 @@ def reconcile_command():
         raise click.ClickException(f"{len(failed)} of {len(results)} order(s) could not be "
                                    "read from the provider; they stay unsettled")
 
-
-@click.command("up")
-@click.option("--port", default=5000, show_default=True, help="Port on 127.0.0.1.")
-@click.pass_context
-def up_command(ctx, port):
-    """Run the portal on 127.0.0.1 with demo data and, unless STRIPE_SECRET_KEY is set,
-    a local Stripe emulator; prints a renewal link per demo contract."""
-    from portal.payments.demo import run
-
-    run(ctx, port, real_stripe=bool(os.environ.get("STRIPE_SECRET_KEY")))

@@ -3,16 +3,15 @@ says (never from what a browser says), webhooks and reconciliation. No request h
 import logging
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from portal.audit.models import record
-from portal.autorenew.services import keep_card
 from portal.errors import PortalError
-from portal.extensions import WriteLockNeeded, db, write_intent
+from portal.extensions import db
 from portal.orders.models import IllegalTransition, Order
 from portal.mail.receipts import send_payment_received
-from portal.orders.services import PaymentMismatch, record_payment
+from portal.orders.services import PaymentMismatch, lock_order, record_payment
 from portal.payments.models import ProcessedEvent
 from portal.payments.provider import (
     FAILED,
@@ -22,6 +21,7 @@ from portal.payments.provider import (
     ProviderError,
 )
 from portal.payments.stripe_provider import StripeProvider
+from portal.signals import announce, opt_in_paid
 from portal.timeutil import utc_today
 
 log = logging.getLogger(__name__)
@@ -57,25 +57,6 @@ def card_provider():
     if card is None:
         raise ProviderError("card payments are not configured (STRIPE_SECRET_KEY)")
     return card
-
-
-def lock_order(order_id):
-    """Lock one order row until the transaction ends; call it before any other write of
-    the transaction. PostgreSQL takes a row lock on the no-op UPDATE. SQLite takes its
-    database write lock there; when another request holds it while this transaction has
-    read, SQLite refuses at once rather than wait, so the read-only transaction is rolled
-    back and the UPDATE, now the first statement, waits for the lock."""
-    lock = (update(Order).where(Order.id == order_id)
-            .values(provider_payment_id=Order.provider_payment_id))
-    try:
-        db.session.execute(lock)
-    except (OperationalError, WriteLockNeeded) as error:
-        if db.session.get_bind().dialect.name != "sqlite" or "locked" not in str(error):
-            raise
-        db.session.rollback()
-        with write_intent(True):
-            db.session.execute(lock)
-    return db.session.get(Order, order_id, populate_existing=True)
 
 
 def start_card_payment(order):
@@ -170,8 +151,8 @@ def settle(order, state, *, actor):
         except IllegalTransition:  # paid after the order was replaced or lapsed
             return _refund_orphan(order, state, actor)
         if renewed:
-            if order.auto_renew:  # the customer opted in: keep the card
-                keep_card(order, state, card_provider())
+            if order.auto_renew:  # the customer opted in: automatic renewal keeps the card
+                announce(opt_in_paid, order=order, state=state, provider=card_provider())
             send_payment_received(order)  # says whether automatic renewal is on
         return "renewed" if renewed else "already_paid"
     if not current:  # a replaced attempt's late news changes nothing

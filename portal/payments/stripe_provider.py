@@ -7,6 +7,8 @@ import json
 import stripe
 
 from portal import logs, money
+from portal.markets.methods import all_methods
+from portal.money import PAYMENT_CURRENCIES
 from portal.payments.provider import (
     ACTION,
     CANCELED,
@@ -88,9 +90,6 @@ class StripeProvider(PaymentProvider):
 
     def supports(self, method_code, currency):
         """Card methods of the markets table, in any payment currency."""
-        from portal.markets.methods import all_methods
-        from portal.money import PAYMENT_CURRENCIES
-
         cards = {m.code for m in all_methods() if m.kind == "card"}
         return method_code in cards and currency in PAYMENT_CURRENCIES
 

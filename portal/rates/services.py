@@ -1,6 +1,7 @@
 """The exchange-rate store: history in, the rates in force on a date out."""
 from sqlalchemy import func, select
 
+from portal import logs
 from portal.audit.models import record
 from portal.extensions import db
 from portal.money import EURO_LEGACY
@@ -50,7 +51,9 @@ def refresh_rates(source, today, timeout, actor):
     """Fetch ``today``'s rates from the provider ``source`` and store them, committed.
     Returns ``(written, newest day, currencies not covered)``; raises
     ``providers.ProviderError`` when the provider fails (nothing is written then)."""
-    rates = providers.provider(source, timeout=timeout).fetch(today)
+    provider = providers.provider(source, timeout=timeout)
+    with logs.provider_call(source, "rates.fetch"):
+        rates = provider.fetch(today)
     written = upsert_rates(rates, source=source)
     record(actor, "rates.refresh", source, written=written)
     db.session.commit()

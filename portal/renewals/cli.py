@@ -3,21 +3,11 @@ import json
 
 import click
 from flask.cli import with_appcontext
-from sqlalchemy import select
 
-from portal.clitools import ISO_DATE
-from portal.contracts.models import Contract
-from portal.extensions import db
+from portal.clitools import ISO_DATE, find_contract
 from portal.money import amount_string
 from portal.renewals import rules, services
 from portal.timeutil import utc_today
-
-
-def find_contract(number):
-    contract = db.session.scalar(select(Contract).where(Contract.number == number))
-    if contract is None:
-        raise click.ClickException(f"unknown contract number {number!r}")
-    return contract
 
 
 @click.command("quote")

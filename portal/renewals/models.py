@@ -1,11 +1,13 @@
 """Issued quotes. A quote stores what it was computed from and never changes after issue."""
 from datetime import date, datetime
+from decimal import Decimal
 
 from sqlalchemy import JSON, ForeignKey, String, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.errors import PortalError
 from portal.extensions import db
+from portal.renewals import rules
 from portal.timeutil import utc_now
 
 
@@ -32,6 +34,45 @@ class Quote(db.Model):
 
     def is_valid_on(self, day):
         return self.quote_date <= day <= self.valid_until
+
+    # The stored document as rule objects: code outside this class reads a quote's
+    # options through these, never through the document's shape.
+
+    def options(self):
+        """The quoted options as :class:`rules.Option`, in the quote's order."""
+        return [stored_option(option) for option in self.document["quote"]["options"]]
+
+    def option(self, service_level, term_months):
+        """The (``service_level``, ``term_months``) option, or None when it is not offered."""
+        return next((option for option in self.options()
+                     if (option.service_level, option.term_months)
+                     == (service_level, term_months)), None)
+
+    def result(self):
+        """The quote as :class:`rules.QuoteResult` (without its options): with an option,
+        what :func:`rules.payment` prices."""
+        return rules.QuoteResult(
+            contract=self.document["quote"]["contract"], quote_date=self.quote_date,
+            currency=self.currency, eligible=self.eligible, reason=self.reason, options=(),
+            valid_until=self.valid_until,
+        )
+
+    def contract_end_date(self):
+        """The contract's end date the quote was computed for (ISO text), or ''."""
+        return self.document.get("contract_end_date", "")
+
+
+def stored_option(option):
+    """One option of a stored quote document as :class:`rules.Option`."""
+    return rules.Option(
+        service_level=option["service_level"], term_months=option["term_months"],
+        term_start=date.fromisoformat(option["term_start"]),
+        term_end=date.fromisoformat(option["term_end"]),
+        lapsed_days=option["lapsed_days"], term_fee=Decimal(option["term_fee"]),
+        backdated_fee=Decimal(option["backdated_fee"]),
+        reinstatement_fee=Decimal(option["reinstatement_fee"]), total=Decimal(option["total"]),
+        usd_equivalent=Decimal(option["usd_equivalent"]), within_cap=option["within_cap"],
+    )
 
 
 @event.listens_for(Quote, "before_update")

@@ -11,6 +11,7 @@ from portal.i18n import EMAIL_LOCALES
 from portal.invoices.services import contract_document, document_pdf, documents_of_contract
 from portal.orders.refunds import RefundRefused, latest_refund, refund_offer, refund_renewal
 from portal.payments.provider import CardDeclined, ProviderError
+from portal.payments.services import provider
 from portal.selfservice.forms import AutoRenewOffForm, ConfirmForm
 from portal.selfservice.labels import refund_message
 from portal.timeutil import utc_today
@@ -107,8 +108,6 @@ def confirm_refund():
 
 
 def _card_provider():
-    from portal.payments.services import provider
-
     return provider()
 
 

@@ -1,7 +1,4 @@
 """Email from the renewals desk: a regenerated quote with a fresh renewal link."""
-from datetime import date
-from decimal import Decimal
-
 from flask import render_template
 from flask_babel import force_locale
 
@@ -16,10 +13,9 @@ def send_regenerated_quote(quote, link, token, actor):
     """Stage the new quote for the link's contact, in the contact's email language."""
     contract, contact = link.contract, link.contact
     options = [
-        {"level_name": level_label(option["service_level"]), "term_months": option["term_months"],
-         "term_start": date.fromisoformat(option["term_start"]),
-         "term_end": date.fromisoformat(option["term_end"]), "total": Decimal(option["total"])}
-        for option in quote.document["quote"]["options"]
+        {"level_name": level_label(option.service_level), "term_months": option.term_months,
+         "term_start": option.term_start, "term_end": option.term_end, "total": option.total}
+        for option in quote.options()
     ]
     return _stage("quote_regenerated", f"quote-regenerated:{quote.id}:{link.reference}",
                   contract, contact, actor, quote=quote, options=options, url=link_url(token),

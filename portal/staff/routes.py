@@ -6,14 +6,19 @@ from sqlalchemy import select
 
 from portal.checkout.models import CHANGE_STATUSES, QuoteChangeRequest
 from portal.audit.models import record
+from portal.autorenew.services import off_reason_counts, recent_off_comments
 from portal.extensions import db
+from portal.i18n import EMAIL_LOCALES
+from portal.invoices.services import contract_document
 from portal.mail.models import OutboxMessage
 from portal.markets.models import MarketLaunch
 from portal.orders.models import Refund
 from portal.orders.offline import record_offline_payment
 from portal.orders.services import PaymentRefused
 from portal.partners import webhooks as partner_webhooks
+from portal.payments.services import provider
 from portal.money import amount_string
+from portal.selfservice.routes import pdf_response
 from portal.staff import emails, services, throttle
 from portal.staff.accounts import authenticate, normalise_email, now
 from portal.staff.auth import current_staff, end_session, staff_required, start_session
@@ -143,10 +148,6 @@ def contract(number):
 @staff_required()
 def document(number, document_number):
     """An invoice or credit note of the contract; ``?lang=`` one of the email locales."""
-    from portal.i18n import EMAIL_LOCALES
-    from portal.invoices.services import contract_document
-    from portal.selfservice.routes import pdf_response
-
     item = _contract_or_404(number)
     found = contract_document(item.id, document_number[:80])
     if found is None:
@@ -365,8 +366,6 @@ def answer_request(request_id):
 @staff_required()
 def auto_renew_reasons():
     """Why customers turned automatic renewal off: counts per reason, latest comments."""
-    from portal.autorenew.services import off_reason_counts, recent_off_comments
-
     return render_template("staff/auto_renew_reasons.html", counts=off_reason_counts(),
                            comments=recent_off_comments())
 
@@ -398,8 +397,6 @@ def issue_refund(number):
     if not form.validate_on_submit():
         flash(_("Not done: %(error)s", error=_form_problems(form) or _("invalid form")), "error")
         return redirect(url_for("staff.refund", number=item.number), code=303)
-    from portal.payments.services import provider
-
     return _perform(
         lambda: services.issue_refund(item, utc_today(), form.amount_shown.data, _actor(),
                                       provider()),

@@ -31,7 +31,7 @@ from portal.orders.services import (
 from portal.payments.provider import CardDeclined, ProviderError
 from portal.renewals import rules
 from portal.renewals.models import Quote
-from portal.renewals.services import compute_quote, current_quote, issue_quote
+from portal.renewals.services import compute_quote, current_quote, issue_quote, quoted_lines
 from portal.staff.accounts import StaffError, add_staff
 
 SEARCH_LIMIT = 50
@@ -167,7 +167,7 @@ def regenerate_quote(contract, today, actor, quantities=None):
         raise unpriceable(error) from None
     record(actor, "quote.regenerate", contract.number, quote=quote.id,
            eligible=quote.eligible, reason=quote.reason,
-           lines={line["product_code"]: line["quantity"] for line in quote.document["lines"]})
+           lines={line.product_code: line.quantity for line in quoted_lines(quote)})
     return quote
 
 

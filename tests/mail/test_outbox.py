@@ -10,15 +10,7 @@ from portal.audit.models import AuditEntry
 from portal.extensions import db
 from portal.mail.models import OutboxMessage
 from portal.mail.outbox import _now, drain, stage_email
-from tests.smtpsink import SmtpSink, free_port
-
-
-@pytest.fixture
-def smtp(app, monkeypatch):
-    with SmtpSink() as sink:
-        monkeypatch.setitem(app.config, "SMTP_URL", sink.url)
-        monkeypatch.setitem(app.config, "SMTP_TIMEOUT_SECONDS", 5)
-        yield sink.handler
+from tests.smtpsink import free_port
 
 
 def stage(to="eva@muster.example", key=None):

@@ -29,6 +29,8 @@ class Watching:
     """A transport that, while 'talking to the mail server', checks that another
     connection can write at once and that no second delivery can take the message."""
 
+    name = "watching"
+
     def __init__(self, path):
         self.path = path
         self.sent = []

@@ -1,5 +1,6 @@
 """Rates providers (offline ECB data, forex-python behind a timeout), ``portal rates
 refresh`` and the rate store's "latest on or before D"."""
+import logging
 import threading
 from datetime import date
 from decimal import Decimal
@@ -182,6 +183,18 @@ def test_refresh_failure_changes_nothing(cli, forex_client):
     forex_client(error=ValueError("bad gateway\n<html>...</html>"))
     assert_fails_unchanged(lambda: cli("rates", "refresh", "--source", "forex"),
                            "forex: rates service failed: bad gateway")
+
+
+def test_each_fetch_is_one_logged_provider_call(cli, forex_client, captured):
+    assert cli("rates", "refresh", "--source", "ecb").exit_code == 0
+    forex_client(error=ValueError("bad gateway"))
+    assert cli("rates", "refresh", "--source", "forex").exit_code != 0
+    ok, failed = [r for r in captured if getattr(r, "event", None) == "provider_call"]
+    assert (ok.provider, ok.call, ok.outcome, ok.levelno) == ("ecb", "rates.fetch", "ok",
+                                                               logging.INFO)
+    assert (failed.provider, failed.outcome, failed.levelno) == ("forex", "ProviderError",
+                                                                 logging.WARNING)
+    assert failed.error == "forex: rates service failed: bad gateway"
 
 
 # --- the rate store ---

@@ -1,6 +1,8 @@
-"""The local demo behind ``portal up``: database, demo data, Stripe emulator, web server."""
+"""``portal up``, the local demo: database, demo data, Stripe emulator, web server. A
+command of the console script (portal/cli.py), not of the application it builds."""
 import hashlib
 import hmac
+import os
 import signal
 import sys
 
@@ -103,3 +105,12 @@ def run(ctx, port, real_stripe=False):
             scheduler.stop()
         if emulator is not None:
             emulator.stop()
+
+
+@click.command("up")
+@click.option("--port", default=5000, show_default=True, help="Port on 127.0.0.1.")
+@click.pass_context
+def up_command(ctx, port):
+    """Run the portal on 127.0.0.1 with demo data and, unless STRIPE_SECRET_KEY is set,
+    a local Stripe emulator; prints a renewal link per demo contract."""
+    run(ctx, port, real_stripe=bool(os.environ.get("STRIPE_SECRET_KEY")))
