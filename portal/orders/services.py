@@ -14,7 +14,7 @@ from portal.extensions import company, db
 from portal.mail.receipts import send_payment_received
 from portal.markets.methods import methods_for
 from portal.money import round_amount
-from portal.orders.models import OPEN_STATUSES, IllegalTransition, Order, Payment
+from portal.orders.models import OPEN_STATUSES, IllegalTransition, Order, OrderStatus, Payment
 from portal.rates.services import rate_table
 from portal.renewals import rules
 from portal.renewals.services import quote_document, quoted_lines, settings
@@ -104,7 +104,7 @@ def place_order(quote, service_level, term_months, pay_currency, method_code, *,
             return existing
         if existing.status == "awaiting_payment":
             raise OrderError("already_renewed", "an order for this renewal awaits payment")
-        existing.transition("cancelled")
+        existing.transition(OrderStatus.CANCELLED)
 
     order = Order(
         reference=new_reference(),
@@ -126,7 +126,7 @@ def place_order(quote, service_level, term_months, pay_currency, method_code, *,
         fx_fee=payment.fx_fee,
         amount_due=payment.amount_due,
         method=method_code,
-        status="pending" if method.kind == "card" else "awaiting_payment",
+        status=OrderStatus.PENDING if method.kind == "card" else OrderStatus.AWAITING_PAYMENT,
         channel=contract.channel,
         auto_renew=bool(auto_renew) and method.kind == "card",
         expires_on=(today + timedelta(days=current_app.config["OFFLINE_PAYMENT_DAYS"])
@@ -199,7 +199,7 @@ def record_payment(order_id, *, provider, provider_ref, amount, currency, receiv
         record(actor, "payment.duplicate", order.contract.number, order=order.reference,
                provider_ref=provider_ref)
         return order, False
-    order.transition("paid")
+    order.transition(OrderStatus.PAID)
     order.paid_at = utc_now()
     db.session.add(Payment(order_id=order.id, provider=provider, provider_ref=provider_ref,
                            amount=amount, currency=currency, received_on=received_on,
@@ -233,7 +233,7 @@ def cancel_offline_order(order_id, actor, reason):
                               .execution_options(populate_existing=True))
     if order is None or order.status != "awaiting_payment":
         raise OrderError("not_cancellable", "only an order awaiting payment can be cancelled")
-    order.transition("cancelled")
+    order.transition(OrderStatus.CANCELLED)
     order.cancelled_at = utc_now()
     order.cancelled_by = actor
     order.cancel_reason = (reason or "").strip()[:500] or None
@@ -266,7 +266,7 @@ def expire_offline_orders(today):
         .with_for_update()
     ).all()
     for order in expired:
-        order.transition("expired")
+        order.transition(OrderStatus.EXPIRED)
         record("system", "order.expire", order.contract.number, order=order.reference)
         announce(order_lapsed, order=order)
     return expired

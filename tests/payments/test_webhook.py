@@ -121,7 +121,7 @@ def test_a_rule_refusing_a_genuine_event_is_not_read_as_a_bad_signature(
     payload, signature = signed_event(stripe_emulator.webhook_secret,
                                       "payment_intent.succeeded", order.provider_payment_id)
 
-    def refused(_event):
+    def refused(_provider, _event):
         raise RuleError("no exchange rate for the quote date")
 
     with pytest.MonkeyPatch.context() as patch:
