@@ -33,7 +33,11 @@ class StateMachine:
         """Set ``row``'s status to ``new``; IllegalTransition when the machine forbids it.
         ``label`` names the row in the error (its reference, its id)."""
         current = getattr(row, self.attribute)
-        if not self.allows(current, new):
+        try:
+            allowed = self.allows(current, new)
+        except ValueError:  # a status the machine does not know
+            allowed = False
+        if not allowed:
             raise IllegalTransition(
                 f"{self.name} {label or getattr(row, 'id', '')}: {current} -> {new}")
         setattr(row, self.attribute, self.states(new))

@@ -390,13 +390,18 @@ def _customer(order):
 # --- webhooks ---
 
 
-def _payment_event(card, event):
+def _read_payment(card, event):
+    """Re-read the event's payment from the provider (the body is not trusted); returns
+    its PaymentState, or an outcome code when there is nothing to settle."""
     if not event.provider_ref:
         return "ignored"
     try:
-        state = card.confirm(event.provider_ref)  # re-read: the body is not trusted
+        return card.confirm(event.provider_ref)
     except PaymentNotFound:  # not a payment of this account: retrying will not change that
         return "unknown_payment"
+
+
+def _settle_payment(card, state):
     attempt = PaymentAttempt.find(card.name, state.provider_ref)
     order_id = attempt.order_id if attempt is not None else None
     if order_id is None and state.order_reference:  # its attempt's answer never came
@@ -420,13 +425,14 @@ def _adopt(order, provider_name, state):
         db.session.flush()
 
 
-#: Event type -> handler. Other events are acknowledged and ignored.
+#: Event type -> what to read from the provider about it (called with no transaction
+#: open). Other events are acknowledged and ignored.
 WEBHOOK_HANDLERS = {
-    "payment_intent.succeeded": _payment_event,
-    "payment_intent.payment_failed": _payment_event,
-    "payment_intent.canceled": _payment_event,
-    "charge.succeeded": _payment_event,
-    "charge.failed": _payment_event,
+    "payment_intent.succeeded": _read_payment,
+    "payment_intent.payment_failed": _read_payment,
+    "payment_intent.canceled": _read_payment,
+    "charge.succeeded": _read_payment,
+    "charge.failed": _read_payment,
 }
 
 
@@ -439,14 +445,16 @@ def handle_webhook(payload, signature, provider_name=None):
     if card is None or not card.webhook_secret:
         raise WebhookRefused("webhooks need the provider's secret key and signing secret")
     event = card.handle_webhook(payload, signature)
+    handler = WEBHOOK_HANDLERS.get(event.type)
+    db.session.commit()  # the provider is read with no transaction open
+    news = handler(card, event) if handler else "ignored"
     processed = ProcessedEvent(provider=card.name, event_id=event.event_id, type=event.type[:64])
     try:
         with db.session.begin_nested():
             db.session.add(processed)
     except IntegrityError:
         return "duplicate"
-    handler = WEBHOOK_HANDLERS.get(event.type)
-    processed.outcome = handler(card, event) if handler else "ignored"
+    processed.outcome = news if isinstance(news, str) else _settle_payment(card, news)
     db.session.flush()
     return processed.outcome
 
