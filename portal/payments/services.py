@@ -210,10 +210,9 @@ def _claim_start(order_id, provider_name):
             current.transition(AttemptState.STARTING)
         current.updated_at = utc_now()  # taken up again, with the same idempotency key
         db.session.flush()
-        claim = StartClaim(order_id, current.id, request=payment_request(order, current))
+        claim = StartClaim(order_id, current.id, request=payment_request(order, current),
+                           replaces=_replaced(order, current))
     else:
-        replaces = (current.provider_ref if current is not None and current.provider_ref
-                    and current.state in (AttemptState.OPEN, AttemptState.FAILED) else None)
         attempt = PaymentAttempt(
             order=order, provider=provider_name, amount=order.amount_due,
             currency=order.pay_currency, state=AttemptState.STARTING,
@@ -221,9 +220,19 @@ def _claim_start(order_id, provider_name):
         db.session.add(attempt)
         db.session.flush()
         claim = StartClaim(order_id, attempt.id, request=payment_request(order, attempt),
-                           replaces=replaces)
+                           replaces=_replaced(order, attempt))
     db.session.commit()
     return claim
+
+
+def _replaced(order, attempt):
+    """The provider id of the payment a new attempt replaces (the latest earlier one that
+    could still be charged, e.g. a declined one): it is cancelled first."""
+    for earlier in reversed(order.attempts):
+        if earlier.id != attempt.id and earlier.provider_ref:
+            live = earlier.state in (AttemptState.OPEN, AttemptState.FAILED)
+            return earlier.provider_ref if live else None
+    return None
 
 
 def _wait_for(card, attempt_id, reference):
@@ -267,6 +276,9 @@ def _record_start(card, claim, *, state=None, replaced_paid=None, refused=None,
                provider_ref=state.provider_ref, replaces=claim.replaces or "",
                attempt=attempt.idempotency_key)
         _apply(attempt, state)
+        replaced = PaymentAttempt.find(card.name, claim.replaces)
+        if replaced is not None and replaced.state in (AttemptState.OPEN, AttemptState.FAILED):
+            replaced.transition(AttemptState.CANCELLED, error="replaced by a new attempt")
         if order.status == OrderStatus.FAILED and state.state != FAILED:
             order.transition(OrderStatus.PENDING)  # a new attempt after a decline
         if state.state == SUCCEEDED:
