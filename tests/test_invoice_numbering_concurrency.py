@@ -11,8 +11,7 @@ from portal.renewals.services import issue_quote
 from portal.timeutil import utc_today
 from tests import factories
 from tests.checkout.conftest import PRICES
-from tests.payments.conftest import stripe_emulator  # noqa: F401
-from tests.payments.test_concurrency import live_app  # noqa: F401
+from tests.payments.conftest import live_app, stripe_emulator  # noqa: F401
 from tests.threads import run_together
 
 COUNT = 4

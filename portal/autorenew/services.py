@@ -38,7 +38,14 @@ from portal.orders.services import (
     open_order,
     place_order,
 )
-from portal.payments.provider import FAILED, SUCCEEDED, CardDeclined, ProviderError
+from portal.orders.models import AttemptState, OrderStatus, PaymentAttempt
+from portal.payments.provider import (
+    FAILED,
+    SUCCEEDED,
+    CardDeclined,
+    PaymentRequest,
+    ProviderError,
+)
 from portal.payments.services import settle
 from portal.rates.services import rate_table
 from portal.renewals import rules
@@ -366,19 +373,24 @@ def charge(contract_id, number, end_date, milestone, today, provider, report):
     if provider is None:
         report.errors.append((number, "card payments are not configured"))
         return
+    request, customer_ref, card_ref = _claim_payment(order, attempt, renewal, provider)
+    order_id, attempt_id, payment_key = order.id, attempt.id, request.idempotency_key
+    db.session.commit()  # no transaction is open while the provider charges the card
     try:
-        state = provider.charge_saved_card(order, renewal.customer_ref, renewal.card_ref,
-                                           idempotency_key=attempt.idempotency_key)
+        state = provider.charge_saved_card(request, customer_ref, card_ref)
     except ProviderError as error:  # left claimed: a later run retries with the same key
         db.session.rollback()
+        _payment_unknown(payment_key, error)
         report.errors.append((number, str(error)))
         return
-    order = lock_order(order.id)
-    attempt = db.session.get(AutoRenewAttempt, attempt.id)
+    order = lock_order(order_id)
+    attempt = db.session.get(AutoRenewAttempt, attempt_id)
     attempt.provider_ref = state.provider_ref or None
+    payment = db.session.scalar(select(PaymentAttempt)
+                                .where(PaymentAttempt.idempotency_key == payment_key))
+    payment.provider_ref = state.provider_ref or None
     if state.state == SUCCEEDED:
-        order.provider_payment_id = state.provider_ref
-        outcome = settle(order, state, actor="autorenew")
+        outcome = settle(order, state, actor="autorenew", provider_name=provider.name)
         if outcome in ("renewed", "already_paid"):
             _finish(attempt, "succeeded", outcome, report.charged, number, order.reference)
         else:  # paid but not as the order says: the desk reviews it (audited by settle)
@@ -386,16 +398,51 @@ def charge(contract_id, number, end_date, milestone, today, provider, report):
         db.session.commit()
         return
     if state.state != FAILED:  # still processing: the provider's event settles it
+        if payment.state != AttemptState.OPEN:
+            payment.transition(AttemptState.OPEN)
         db.session.commit()
         report.skipped.append((number, milestone, f"provider_{state.state}"))
         return
-    if order.status == "pending":
-        order.transition("failed")
+    if payment.state != AttemptState.FAILED:
+        payment.transition(AttemptState.FAILED, error=state.error_code or "declined")
+    if order.status == OrderStatus.PENDING:
+        order.transition(OrderStatus.FAILED)
     record("autorenew", "autorenew.declined", number, order=order.reference,
            milestone=milestone, code=state.error_code or "", provider_ref=state.provider_ref)
     _finish(attempt, "failed", state.error_code or "declined", report.failed, number)
     _pay_by_hand(contract, renewal, attempt)
     db.session.commit()
+
+
+def _claim_payment(order, attempt, renewal, provider):
+    """The order's payment attempt for this charge, ``starting`` (a charge taken up again
+    reuses its attempt and key); returns what the provider is called with, as plain
+    values."""
+    payment = db.session.scalar(select(PaymentAttempt).where(
+        PaymentAttempt.idempotency_key == attempt.idempotency_key))
+    if payment is None:
+        payment = PaymentAttempt(order=order, provider=provider.name, off_session=True,
+                                 idempotency_key=attempt.idempotency_key,
+                                 amount=order.amount_due, currency=order.pay_currency,
+                                 state=AttemptState.STARTING)
+        db.session.add(payment)
+    elif payment.state == AttemptState.UNKNOWN:
+        payment.transition(AttemptState.STARTING)
+    db.session.flush()
+    request = PaymentRequest(
+        order_reference=order.reference, contract_number=order.contract.number,
+        amount=payment.amount, currency=payment.currency,
+        idempotency_key=payment.idempotency_key)
+    return request, renewal.customer_ref, renewal.card_ref
+
+
+def _payment_unknown(payment_key, error):
+    """The charge's answer never came: its attempt is unknown until the cycle asks again."""
+    payment = db.session.scalar(select(PaymentAttempt)
+                                .where(PaymentAttempt.idempotency_key == payment_key))
+    if payment is not None and payment.state == AttemptState.STARTING:
+        payment.transition(AttemptState.UNKNOWN, error=error)
+        db.session.commit()
 
 
 def _available_currency(renewal, quote):

@@ -14,7 +14,7 @@ from portal.mail.receipts import send_change_request_received
 from portal.links.models import RenewalLink
 from portal.links.services import find_link, is_usable, issue_link, window_closes
 from portal.money import amount_string
-from portal.orders.models import Order
+from portal.orders.models import Order, OrderStatus
 from portal.orders.services import OrderError, methods_offered, open_order, place_order
 from portal.rates.services import rate_table
 from portal.renewals import rules
@@ -228,7 +228,7 @@ def switch_to_card(link, today):
     offline = open_order(contract.id)
     if offline is None or offline.status != "awaiting_payment" or offline.payments:
         raise OrderError("nothing_to_switch", "no offline order awaits payment")
-    offline.transition("cancelled")
+    offline.transition(OrderStatus.CANCELLED)
     record(f"customer:{link.contact_id}", "order.switch_to_card", contract.number,
            order=offline.reference)
     db.session.flush()

@@ -1,8 +1,8 @@
 """The outbox: every email the portal sends, from staging to delivery or permanent failure."""
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
-    CheckConstraint,
     ForeignKey,
     Index,
     LargeBinary,
@@ -12,15 +12,30 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.extensions import db
+from portal.states import StateMachine
 from portal.timeutil import utc_now
 
-STATUSES = ("staged", "retry", "sent", "failed")
+
+class OutboxStatus(StrEnum):
+    STAGED = "staged"
+    RETRY = "retry"  # a delivery failed for now: tried again after a back-off
+    SENT = "sent"
+    FAILED = "failed"  # given up; staff may put it back in the queue
+
+
+OUTBOX_STATES = StateMachine("outbox message", OutboxStatus, {
+    OutboxStatus.STAGED: {OutboxStatus.SENT, OutboxStatus.RETRY, OutboxStatus.FAILED},
+    OutboxStatus.RETRY: {OutboxStatus.SENT, OutboxStatus.RETRY, OutboxStatus.FAILED},
+    OutboxStatus.FAILED: {OutboxStatus.RETRY},
+    OutboxStatus.SENT: set(),
+})
+STATUSES = tuple(OutboxStatus)
 
 
 class OutboxMessage(db.Model):
     __tablename__ = "outbox_message"
     __table_args__ = (
-        CheckConstraint("status in ('staged', 'retry', 'sent', 'failed')", name="status"),
+        OUTBOX_STATES.check_constraint(),
         Index("ix_outbox_message_due", "status", "next_attempt_at"),
     )
 
@@ -34,7 +49,7 @@ class OutboxMessage(db.Model):
     subject: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(64))
     contract_id: Mapped[int | None] = mapped_column(ForeignKey("contract.id"), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="staged")
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.STAGED)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -42,3 +57,6 @@ class OutboxMessage(db.Model):
     sent_at: Mapped[datetime | None]
     #: The whole rendered MIME message, as sent.
     mime: Mapped[bytes] = mapped_column(LargeBinary)
+
+    def transition(self, new_status):
+        OUTBOX_STATES.move(self, new_status, label=self.message_id)

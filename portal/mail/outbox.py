@@ -37,7 +37,7 @@ from portal.audit.models import record
 from portal.errors import ConfigError, PortalError
 from portal.extensions import db, write_intent
 from portal.mail.addresses import deliverable
-from portal.mail.models import OutboxMessage
+from portal.mail.models import OutboxMessage, OutboxStatus
 from portal.timeutil import utc_now as _now  # the outbox's clock: naive UTC
 
 #: Backoff after the n-th temporary failure: BASE * 2**(n-1), at most MAX.
@@ -123,7 +123,7 @@ def stage_email(to, kind=None, template=None, context=None, locale="en", attachm
         message_id=message["Message-ID"], key=key, to=to, locale=locale,
         subject=str(message["Subject"]), kind=kind,
         contract_id=contract.id if contract is not None else contract_id,
-        status="staged", attempts=0, mime=message.as_bytes(),
+        status=OutboxStatus.STAGED, attempts=0, mime=message.as_bytes(),
     )
     db.session.add(row)
     db.session.flush()
@@ -347,16 +347,18 @@ def _settle(claim, outcome, error, now):
         if error:
             row.last_error = error[:2000]
         if outcome == "sent":
-            row.status, row.sent_at, row.next_attempt_at = "sent", now, None
+            row.transition(OutboxStatus.SENT)
+            row.sent_at, row.next_attempt_at = now, None
         elif outcome == "retry":
-            row.status, row.next_attempt_at = "retry", now + backoff(row.attempts)
+            row.transition(OutboxStatus.RETRY)
+            row.next_attempt_at = now + backoff(row.attempts)
         else:
             _fail(row)
         db.session.commit()
 
 
 def _fail(row):
-    row.status = "failed"
+    row.transition(OutboxStatus.FAILED)
     row.next_attempt_at = None
     record("system", "mail.failed", row.message_id, to=row.to, kind=row.kind,
            error=row.last_error)

@@ -1,35 +1,49 @@
-"""Orders and payments, with their status as small explicit state machines."""
+"""Orders, payment attempts, payments and refunds, with their statuses as small explicit
+state machines (portal/states.py)."""
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Numeric, String, UniqueConstraint, false
+from sqlalchemy import ForeignKey, Numeric, String, UniqueConstraint, false, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.errors import PortalError
 from portal.extensions import db
+from portal.states import IllegalTransition, StateMachine  # noqa: F401  (re-exported)
 from portal.timeutil import utc_now
 
 
-class IllegalTransition(PortalError):
-    """A status change the state machine does not allow."""
+class OrderStatus(StrEnum):
+    PENDING = "pending"  # card: waiting for the provider
+    AWAITING_PAYMENT = "awaiting_payment"  # offline: waiting for money
+    FAILED = "failed"  # the card was declined; the customer may try again
+    PAID = "paid"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
 
 
+ORDER_STATES = StateMachine("order", OrderStatus, {
+    OrderStatus.PENDING: {OrderStatus.PAID, OrderStatus.FAILED, OrderStatus.EXPIRED,
+                          OrderStatus.CANCELLED},
+    OrderStatus.AWAITING_PAYMENT: {OrderStatus.PAID, OrderStatus.EXPIRED,
+                                   OrderStatus.CANCELLED},
+    OrderStatus.FAILED: {OrderStatus.PENDING, OrderStatus.PAID, OrderStatus.CANCELLED},
+    OrderStatus.PAID: {OrderStatus.REFUNDED},
+    OrderStatus.EXPIRED: set(),
+    OrderStatus.CANCELLED: set(),
+    OrderStatus.REFUNDED: set(),
+})
 #: status -> statuses it may move to.
-ORDER_TRANSITIONS = {
-    "pending": {"paid", "failed", "expired", "cancelled"},  # card: waiting for the provider
-    "awaiting_payment": {"paid", "expired", "cancelled"},  # offline: waiting for money
-    "failed": {"pending", "paid", "cancelled"},  # a declined card may be tried again
-    "paid": {"refunded"},
-    "expired": set(),
-    "cancelled": set(),
-    "refunded": set(),
-}
+ORDER_TRANSITIONS = ORDER_STATES.moves
 #: Orders that hold the next term: at most one per contract.
-OPEN_STATUSES = ("pending", "awaiting_payment", "failed")
+OPEN_STATUSES = (OrderStatus.PENDING, OrderStatus.AWAITING_PAYMENT, OrderStatus.FAILED)
+#: The ``provider`` of money recorded by staff (bank transfer, cheque): no provider call.
+OFFLINE = "offline"
 
 
 class Order(db.Model):
     __tablename__ = "renewal_order"  # "order" is an SQL keyword
+    __table_args__ = (ORDER_STATES.check_constraint(),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(32), unique=True)
@@ -59,7 +73,6 @@ class Order(db.Model):
     placed_at: Mapped[datetime] = mapped_column(default=utc_now)
     expires_on: Mapped[date | None]
     paid_at: Mapped[datetime | None]
-    provider_payment_id: Mapped[str | None] = mapped_column(String(128), unique=True)
     #: Who cancelled an order awaiting payment, when, and why.
     cancelled_at: Mapped[datetime | None]
     cancelled_by: Mapped[str | None] = mapped_column(String(254))
@@ -74,15 +87,96 @@ class Order(db.Model):
     contract: Mapped["Contract"] = relationship()  # noqa: F821
     quote: Mapped["Quote"] = relationship()  # noqa: F821
     payments: Mapped[list["Payment"]] = relationship(back_populates="order")
+    #: Every attempt to take this order's money through a provider, oldest first.
+    attempts: Mapped[list["PaymentAttempt"]] = relationship(
+        back_populates="order", order_by="PaymentAttempt.id")
 
     @property
     def is_open(self):
         return self.status in OPEN_STATUSES
 
+    @property
+    def current_attempt(self):
+        """The latest payment attempt, or None: the one a card page or a webhook acts on."""
+        return self.attempts[-1] if self.attempts else None
+
+    @property
+    def provider_payment_id(self):
+        """The provider's id of the current attempt's payment, or None."""
+        attempt = self.current_attempt
+        return attempt.provider_ref if attempt is not None else None
+
     def transition(self, new_status):
-        if new_status not in ORDER_TRANSITIONS[self.status]:
-            raise IllegalTransition(f"order {self.reference}: {self.status} -> {new_status}")
-        self.status = new_status
+        ORDER_STATES.move(self, new_status, label=self.reference)
+
+
+class AttemptState(StrEnum):
+    STARTING = "starting"  # claimed: the provider is being asked to open the payment
+    OPEN = "open"  # the provider holds the payment: waiting for a card, 3-D Secure, funds
+    UNKNOWN = "unknown"  # the provider's answer never came: reconciliation asks again
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # declined, or refused by the provider: nothing was charged
+    CANCELLED = "cancelled"  # replaced or no longer wanted: it can no longer be charged
+
+
+#: The provider's word moves an attempt between open, failed and succeeded (a declined
+#: payment may be confirmed again with another card); only an unknown one is claimed again.
+ATTEMPT_STATES = StateMachine("payment attempt", AttemptState, {
+    AttemptState.STARTING: {AttemptState.OPEN, AttemptState.UNKNOWN, AttemptState.SUCCEEDED,
+                            AttemptState.FAILED, AttemptState.CANCELLED},
+    AttemptState.UNKNOWN: {AttemptState.STARTING, AttemptState.OPEN, AttemptState.SUCCEEDED,
+                           AttemptState.FAILED, AttemptState.CANCELLED},
+    AttemptState.OPEN: {AttemptState.SUCCEEDED, AttemptState.FAILED, AttemptState.CANCELLED},
+    AttemptState.FAILED: {AttemptState.OPEN, AttemptState.SUCCEEDED, AttemptState.CANCELLED},
+    # Cancelling lost a race with the customer's payment: the money is on record all the same.
+    AttemptState.CANCELLED: {AttemptState.SUCCEEDED},
+    AttemptState.SUCCEEDED: set(),
+}, attribute="state")
+#: Attempts whose outcome the provider knows and the portal may not.
+UNSETTLED_ATTEMPTS = (AttemptState.STARTING, AttemptState.OPEN, AttemptState.UNKNOWN)
+
+
+class PaymentAttempt(db.Model):
+    """One try at taking an order's money through a provider: a customer's card page, a
+    retry after a decline, an automatic-renewal charge. Its idempotency key is sent with
+    every call that could create money movement at the provider, so a repeat of the
+    same attempt never charges twice."""
+
+    __tablename__ = "payment_attempt"
+    __table_args__ = (UniqueConstraint("provider", "provider_ref"),
+                      ATTEMPT_STATES.check_constraint())
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("renewal_order.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    #: The provider's id of the payment (a PaymentIntent id); None until it answered.
+    provider_ref: Mapped[str | None] = mapped_column(String(128))
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    #: An automatic-renewal charge (the customer is not there): only the automatic
+    #: renewal cycle repeats it, with the same key.
+    off_session: Mapped[bool] = mapped_column(default=False, server_default=false())
+    amount: Mapped[Decimal] = mapped_column(Numeric(18, 4))
+    currency: Mapped[str] = mapped_column(String(3))
+    state: Mapped[str] = mapped_column(String(16), default=AttemptState.STARTING)
+    #: The decline code or the provider's error, for the desk.
+    error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
+
+    order: Mapped[Order] = relationship(back_populates="attempts")
+
+    def transition(self, new_state, error=None):
+        ATTEMPT_STATES.move(self, new_state, label=self.idempotency_key)
+        if error is not None:
+            self.error = str(error)[:500]
+
+    @classmethod
+    def find(cls, provider, provider_ref):
+        """The attempt a provider's payment id belongs to, or None."""
+        if not provider_ref:
+            return None
+        return db.session.scalar(select(cls).where(cls.provider == provider,
+                                                   cls.provider_ref == provider_ref))
 
 
 class Payment(db.Model):
@@ -93,7 +187,7 @@ class Payment(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("renewal_order.id"), index=True)
-    provider: Mapped[str] = mapped_column(String(32))  # "stripe", "offline"
+    provider: Mapped[str] = mapped_column(String(32))  # a provider's name, or OFFLINE
     provider_ref: Mapped[str] = mapped_column(String(128))
     #: charge | refund | to_return (money that came for a cancelled or lapsed order: it
     #: renews nothing and the renewals desk pays it back)
@@ -107,8 +201,18 @@ class Payment(db.Model):
     order: Mapped[Order] = relationship(back_populates="payments")
 
 
-#: Refund states: paid back through the provider, or waiting for staff to pay it back.
-REFUND_STATUSES = ("refunded", "staff_task", "done")
+class RefundStatus(StrEnum):
+    REFUNDED = "refunded"  # paid back through the provider
+    STAFF_TASK = "staff_task"  # waiting for staff to pay it back by hand
+    DONE = "done"  # staff paid it back
+
+
+REFUND_STATES = StateMachine("refund", RefundStatus, {
+    RefundStatus.REFUNDED: set(),
+    RefundStatus.STAFF_TASK: {RefundStatus.DONE},
+    RefundStatus.DONE: set(),
+})
+REFUND_STATUSES = tuple(RefundStatus)
 
 
 class Refund(db.Model):
@@ -116,6 +220,7 @@ class Refund(db.Model):
     one per order: the unique order id makes a repeated request refund once."""
 
     __tablename__ = "refund"
+    __table_args__ = (REFUND_STATES.check_constraint(),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("renewal_order.id"), unique=True)
@@ -135,3 +240,6 @@ class Refund(db.Model):
     completed_by: Mapped[str | None] = mapped_column(String(254))
 
     order: Mapped[Order] = relationship()
+
+    def transition(self, new_status):
+        REFUND_STATES.move(self, new_status)

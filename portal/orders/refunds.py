@@ -17,7 +17,7 @@ from portal.errors import PortalError
 from portal.extensions import db
 from portal.invoices.services import issue_credit_note
 from portal.orders.emails import send_refund_confirmation
-from portal.orders.models import Order, Payment, Refund
+from portal.orders.models import Order, OrderStatus, Payment, PaymentAttempt, Refund, RefundStatus
 from portal.orders.services import lock_order
 from portal.renewals.refunds import RefundCharge, refund_decision
 from portal.signals import announce, order_refunded
@@ -40,7 +40,7 @@ def refund_idempotency_key(order):
 def refundable_order(contract):
     """The paid order that bought the contract's current term, or None."""
     return db.session.scalar(
-        select(Order).where(Order.contract_id == contract.id, Order.status == "paid",
+        select(Order).where(Order.contract_id == contract.id, Order.status == OrderStatus.PAID,
                             Order.term_end == contract.end_date)
         .order_by(Order.id.desc()).limit(1)
     )
@@ -102,13 +102,15 @@ def refund_renewal(contract_id, today, actor, *, expected_amount=None, card_prov
     if expected_amount is not None and expected_amount != decision.amount:
         raise RefundRefused("amount_changed")
     payment = _charge_payment(order)
-    by_card = payment is not None and payment.provider == "stripe"
-    if by_card and card_provider is None:
+    # Money taken through a provider goes back through it; offline money, by staff.
+    attempt = PaymentAttempt.find(payment.provider, payment.provider_ref) if payment else None
+    by_card = attempt is not None
+    if by_card and (card_provider is None or card_provider.name != attempt.provider):
         raise RefundRefused("card_unavailable")
     refund = Refund(
         order_id=order.id, contract_id=contract.id, amount=decision.amount,
         currency=order.pay_currency, rule=decision.rule,
-        status="refunded" if by_card else "staff_task", requested_by=actor,
+        status=RefundStatus.REFUNDED if by_card else RefundStatus.STAFF_TASK, requested_by=actor,
         requested_on=today, refunded_end_date=contract.end_date,
         restored_end_date=order.previous_end_date,
     )
@@ -117,7 +119,7 @@ def refund_renewal(contract_id, today, actor, *, expected_amount=None, card_prov
             db.session.add(refund)
     except IntegrityError:  # a concurrent request refunded this order first
         return db.session.scalar(select(Refund).where(Refund.order_id == order.id)), False
-    order.transition("refunded")
+    order.transition(OrderStatus.REFUNDED)
     contract.end_date = order.previous_end_date
     if order.previous_service_level is not None:
         contract.service_level = order.previous_service_level
@@ -150,9 +152,9 @@ def complete_offline_refund(refund, actor, reference):
     # Two desk members pressing "paid back" at once: the second waits and then sees it done.
     refund = db.session.scalar(select(Refund).where(Refund.id == refund.id)
                                .with_for_update().execution_options(populate_existing=True))
-    if refund.status != "staff_task":
+    if refund.status != RefundStatus.STAFF_TASK:
         return False
-    refund.status = "done"
+    refund.transition(RefundStatus.DONE)
     refund.provider_ref = reference
     refund.completed_at = utc_now()
     refund.completed_by = actor

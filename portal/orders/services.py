@@ -16,7 +16,7 @@ from portal.invoices.services import issue_invoice
 from portal.mail.receipts import send_payment_received
 from portal.markets.methods import methods_for
 from portal.money import round_amount
-from portal.orders.models import OPEN_STATUSES, IllegalTransition, Order, Payment
+from portal.orders.models import OPEN_STATUSES, IllegalTransition, Order, OrderStatus, Payment
 from portal.rates.services import rate_table
 from portal.renewals import rules
 from portal.renewals.services import quote_document, quoted_lines, settings
@@ -70,8 +70,7 @@ def lock_order(order_id):
     database write lock there; when another request holds it while this transaction has
     read, SQLite refuses at once rather than wait, so the read-only transaction is rolled
     back and the UPDATE, now the first statement, waits for the lock."""
-    lock = (update(Order).where(Order.id == order_id)
-            .values(provider_payment_id=Order.provider_payment_id))
+    lock = update(Order).where(Order.id == order_id).values(status=Order.status)
     try:
         db.session.execute(lock)
     except (OperationalError, WriteLockNeeded) as error:
@@ -125,7 +124,7 @@ def place_order(quote, service_level, term_months, pay_currency, method_code, *,
             return existing
         if existing.status == "awaiting_payment":
             raise OrderError("already_renewed", "an order for this renewal awaits payment")
-        existing.transition("cancelled")
+        existing.transition(OrderStatus.CANCELLED)
 
     order = Order(
         reference=new_reference(),
@@ -147,7 +146,7 @@ def place_order(quote, service_level, term_months, pay_currency, method_code, *,
         fx_fee=payment.fx_fee,
         amount_due=payment.amount_due,
         method=method_code,
-        status="pending" if method.kind == "card" else "awaiting_payment",
+        status=OrderStatus.PENDING if method.kind == "card" else OrderStatus.AWAITING_PAYMENT,
         channel=contract.channel,
         auto_renew=bool(auto_renew) and method.kind == "card",
         expires_on=(today + timedelta(days=current_app.config["OFFLINE_PAYMENT_DAYS"])
@@ -220,7 +219,7 @@ def record_payment(order_id, *, provider, provider_ref, amount, currency, receiv
         record(actor, "payment.duplicate", order.contract.number, order=order.reference,
                provider_ref=provider_ref)
         return order, False
-    order.transition("paid")
+    order.transition(OrderStatus.PAID)
     order.paid_at = utc_now()
     db.session.add(Payment(order_id=order.id, provider=provider, provider_ref=provider_ref,
                            amount=amount, currency=currency, received_on=received_on,
@@ -252,7 +251,7 @@ def cancel_offline_order(order_id, actor, reason):
                               .execution_options(populate_existing=True))
     if order is None or order.status != "awaiting_payment":
         raise OrderError("not_cancellable", "only an order awaiting payment can be cancelled")
-    order.transition("cancelled")
+    order.transition(OrderStatus.CANCELLED)
     order.cancelled_at = utc_now()
     order.cancelled_by = actor
     order.cancel_reason = (reason or "").strip()[:500] or None
@@ -285,7 +284,7 @@ def expire_offline_orders(today):
         .with_for_update()
     ).all()
     for order in expired:
-        order.transition("expired")
+        order.transition(OrderStatus.EXPIRED)
         record("system", "order.expire", order.contract.number, order=order.reference)
         announce(order_lapsed, order=order)
     return expired

@@ -123,6 +123,34 @@ def _keep_state_in(store, directory):
     store.clear()
 
 
+def idempotent_requests(web):
+    """An aiohttp middleware that answers a repeated POST with the same ``Idempotency-Key``
+    as Stripe does (localstripe has no idempotency): the first answer again, or 400 when
+    the repeat carries other parameters."""
+    answers = {}
+
+    @web.middleware
+    async def middleware(request, handler):
+        key = request.headers.get("Idempotency-Key")
+        if request.method != "POST" or not key:
+            return await handler(request)
+        sent = (request.path, await request.read())
+        if key in answers:
+            first, status, body, content_type = answers[key]
+            if first != sent:
+                return web.json_response({"error": {
+                    "type": "idempotency_error", "message": "Keys for idempotent requests "
+                    "can only be used with the same parameters they were first used with."}},
+                    status=400)
+            return web.Response(status=status, body=body, content_type=content_type)
+        response = await handler(request)
+        if response.status < 500 and getattr(response, "body", None) is not None:
+            answers[key] = (sent, response.status, response.body, response.content_type)
+        return response
+
+    return middleware
+
+
 def serve(port, state_dir):
     import logging
 
@@ -130,6 +158,7 @@ def serve(port, state_dir):
     from localstripe import resources, server
 
     _keep_state_in(resources.store, state_dir)
+    server.app.middlewares.append(idempotent_requests(web))
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     web.run_app(server.app, host=LOOPBACK, port=port, print=None, access_log=None)
 

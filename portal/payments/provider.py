@@ -18,7 +18,12 @@ WAITING = "waiting"  # no card yet, or the provider is still processing
 CANCELED = "canceled"
 
 
-class PaymentNotFound(ProviderError):
+class ProviderRefused(ProviderError):
+    """The provider answered and refused the request (a bad request, a key it does not
+    accept): nothing was done there, and asking again the same way will not help."""
+
+
+class PaymentNotFound(ProviderRefused):
     """The provider has no such payment (a permanent answer: asking again will not help)."""
 
 
@@ -29,6 +34,22 @@ class CardDeclined(PortalError):
 class SignatureInvalid(PortalError):
     """A webhook whose signature the provider cannot verify, or that is not an event it
     sends; raised only by a provider's ``handle_webhook``."""
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    """What a provider needs to open or charge one payment attempt, as plain values read
+    before the call: a provider is called with no database transaction open."""
+
+    order_reference: str
+    contract_number: str
+    amount: Decimal
+    currency: str
+    #: Sent with every call that creates something at the provider: the same attempt
+    #: asked twice (a timeout, a crash, a double click) gets the same payment back.
+    idempotency_key: str
+    #: The customer opted in to automatic renewal: the card is to be kept.
+    keep_card: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,17 +79,24 @@ class WebhookEvent:
 
 class PaymentProvider(ABC):
     name = "provider"
+    #: The secret a webhook's signature is checked with; None: webhooks are refused.
+    webhook_secret = None
 
     @abstractmethod
     def supports(self, method_code, currency):
         """Whether this provider takes ``method_code`` in ``currency``. Moves no money."""
 
     @abstractmethod
-    def start(self, order, replaces=None):
-        """Open a payment for ``order`` and return its :class:`PaymentState`. Moves no money
-        by itself; idempotent per order, so a repeated call returns the same payment. With
-        ``replaces`` (a declined attempt's payment), that one is cancelled and a new one
-        opened, idempotent per replaced payment."""
+    def start(self, request):
+        """Open a payment for a :class:`PaymentRequest` and return its
+        :class:`PaymentState`. Moves no money by itself; idempotent on the request's
+        ``idempotency_key``, so asking again returns the same payment."""
+
+    @abstractmethod
+    def cancel(self, provider_ref):
+        """Cancel a payment that has not been paid, so it can never be charged; returns its
+        :class:`PaymentState` afterwards (SUCCEEDED when it was paid meanwhile). Moves no
+        money."""
 
     @abstractmethod
     def confirm(self, provider_ref, card_ref=None):
@@ -85,11 +113,11 @@ class PaymentProvider(ABC):
         ``provider_ref``, before that payment is confirmed. Moves no money."""
         raise ProviderError(f"{self.name} cannot save cards from tokens")
 
-    def charge_saved_card(self, order, customer_ref, card_ref, *, idempotency_key):
-        """Charge a saved card off-session (the customer is not there) for ``order``.
-        MOVES money. A decline or a card that needs the customer (3-D Secure) comes back
-        as a FAILED state with its ``error_code``; a retry with the same
-        ``idempotency_key`` never charges twice."""
+    def charge_saved_card(self, request, customer_ref, card_ref):
+        """Charge a saved card off-session (the customer is not there) for a
+        :class:`PaymentRequest`. MOVES money. A decline or a card that needs the customer
+        (3-D Secure) comes back as a FAILED state with its ``error_code``; a retry with the
+        same ``idempotency_key`` never charges twice."""
         raise ProviderError(f"{self.name} cannot charge saved cards")
 
     @abstractmethod

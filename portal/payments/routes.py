@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
+    abort,
     current_app,
     g,
     jsonify,
@@ -22,7 +23,7 @@ from portal.checkout.services import help_mailto, shown_order, usable_link
 from portal.errors import PortalError
 from portal.extensions import db
 from portal.money import amount_string
-from portal.payments import services
+from portal.payments import registry, services
 from portal.payments.provider import ACTION, SUCCEEDED, ProviderError, SignatureInvalid
 from portal.timeutil import utc_today
 from portal.web import csrf, limiter
@@ -166,12 +167,17 @@ def pay_return(order):
     return redirect(url_for("payments.pay"), code=303)  # not paid yet: the card form
 
 
-@bp.post("/stripe/webhook")
+@bp.post("/<provider_name>/webhook")
 @csrf.exempt
-def webhook():
+def webhook(provider_name):
+    """A provider's event (Stripe's at ``/stripe/webhook``)."""
+    if provider_name not in registry.names():
+        abort(404)
     payload = request.get_data(cache=False)
     try:
-        outcome = services.handle_webhook(payload, request.headers.get("Stripe-Signature"))
+        outcome = services.handle_webhook(
+            payload, request.headers.get(registry.SIGNATURE_HEADERS[provider_name]),
+            provider_name)
     except services.WebhookRefused:
         log.warning("webhook refused: card payments or the signing secret are not set")
         return jsonify(error="webhooks_not_configured"), 503

@@ -20,6 +20,7 @@ from portal.payments.provider import (
     PaymentNotFound,
     PaymentState,
     ProviderError,
+    ProviderRefused,
     SignatureInvalid,
     WebhookEvent,
 )
@@ -58,17 +59,13 @@ STATES = {
 }
 #: Statuses in which a card may be attached and the intent confirmed.
 CONFIRMABLE = ("requires_payment_method", "requires_confirmation")
-
-
-def intent_idempotency_key(order, replaces=None):
-    """One PaymentIntent per order and attempt: Stripe answers a repeated create with the
-    same intent. A new attempt after a decline is keyed by the intent it replaces."""
-    key = f"renewal-order-{order.reference}-intent"
-    return f"{key}-after-{replaces}" if replaces else key
+#: Statuses in which an intent can still be cancelled.
+CANCELLABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
 
 
 class StripeProvider(PaymentProvider):
     name = "stripe"
+    signature_header = "Stripe-Signature"
 
     def __init__(self, secret_key, webhook_secret=None, api_base=None, *, timeouts=(3, 8),
                  retries=1):
@@ -84,6 +81,16 @@ class StripeProvider(PaymentProvider):
         self.webhook_secret = webhook_secret
         self.emulated = bool(api_base)
 
+    @classmethod
+    def from_config(cls, config):
+        """Built from ``STRIPE_*`` and the provider deadlines; None without a secret key."""
+        if not config.get("STRIPE_SECRET_KEY"):
+            return None
+        return cls(config["STRIPE_SECRET_KEY"], config.get("STRIPE_WEBHOOK_SECRET"),
+                   config.get("STRIPE_API_BASE"),
+                   timeouts=(config["PROVIDER_CONNECT_TIMEOUT_SECONDS"],
+                             config["PROVIDER_READ_TIMEOUT_SECONDS"]),
+                   retries=config["PROVIDER_MAX_RETRIES"])
     @property
     def intents(self):
         return self.client.v1.payment_intents
@@ -93,34 +100,28 @@ class StripeProvider(PaymentProvider):
         cards = {m.code for m in all_methods() if m.kind == "card"}
         return method_code in cards and currency in PAYMENT_CURRENCIES
 
-    def start(self, order, replaces=None):
-        with logs.about(order=order.reference, contract=order.contract.number):
-            return self._start(order, replaces)
+    def start(self, request):
+        with logs.about(order=request.order_reference, contract=request.contract_number):
+            params = {
+                "amount": to_stripe_amount(request.amount, request.currency),
+                "currency": request.currency.lower(),
+                "payment_method_types": ["card"],
+                "metadata": {"order": request.order_reference,
+                             "contract": request.contract_number},
+            }
+            if request.keep_card:  # kept for automatic renewal: a customer holds the card
+                params["customer"] = self._customer(request)
+                if not self.emulated:  # localstripe refuses setup_future_usage
+                    params["setup_future_usage"] = "off_session"
+            intent = self._call(self.intents.create, params=params,
+                                options={"idempotency_key": request.idempotency_key})
+            return self._state(intent)
 
-    def _start(self, order, replaces):
-        if replaces:
-            self._cancel(replaces)
-        elif order.provider_payment_id:
-            return self.confirm(order.provider_payment_id)
-        params = {
-            "amount": to_stripe_amount(order.amount_due, order.pay_currency),
-            "currency": order.pay_currency.lower(),
-            "payment_method_types": ["card"],
-            "metadata": {"order": order.reference, "contract": order.contract.number},
-        }
-        if order.auto_renew:  # the card is kept for automatic renewal: a customer holds it
-            params["customer"] = self._customer(order)
-            if not self.emulated:  # localstripe refuses setup_future_usage
-                params["setup_future_usage"] = "off_session"
-        intent = self._call(self.intents.create, params=params,
-                            options={"idempotency_key": intent_idempotency_key(order, replaces)})
-        return self._state(intent)
-
-    def _customer(self, order):
+    def _customer(self, request):
         customer = self._call(
             self.client.v1.customers.create,
-            params={"metadata": {"contract": order.contract.number}},
-            options={"idempotency_key": f"renewal-order-{order.reference}-customer"})
+            params={"metadata": {"contract": request.contract_number}},
+            options={"idempotency_key": f"renewal-order-{request.order_reference}-customer"})
         return customer.id
 
     def keep_card(self, customer_ref, card_ref):
@@ -140,49 +141,50 @@ class StripeProvider(PaymentProvider):
         self._call(self.client.v1.customers.payment_sources.create, customer,
                    params={"source": card_token})
 
-    def charge_saved_card(self, order, customer_ref, card_ref, *, idempotency_key):
+    def charge_saved_card(self, request, customer_ref, card_ref):
         params = {
-            "amount": to_stripe_amount(order.amount_due, order.pay_currency),
-            "currency": order.pay_currency.lower(),
+            "amount": to_stripe_amount(request.amount, request.currency),
+            "currency": request.currency.lower(),
             "payment_method_types": ["card"],
             "customer": customer_ref,
             "payment_method": card_ref,
             "off_session": True,
             "confirm": True,
-            "metadata": {"order": order.reference, "contract": order.contract.number,
-                         "automatic_renewal": "1"},
+            "metadata": {"order": request.order_reference,
+                         "contract": request.contract_number, "automatic_renewal": "1"},
         }
         try:
-            with logs.provider_call("stripe", "PaymentIntentService.create",
-                                    order=order.reference, contract=order.contract.number):
-                intent = self.intents.create(params=params,
-                                             options={"idempotency_key": idempotency_key})
+            with logs.provider_call(self.name, "PaymentIntentService.create",
+                                    order=request.order_reference,
+                                    contract=request.contract_number):
+                intent = self.intents.create(
+                    params=params, options={"idempotency_key": request.idempotency_key})
         except stripe.CardError as error:  # declined, or authentication_required
             intent_id = ((error.json_body or {}).get("error") or {}).get("payment_intent", {})
             intent_id = intent_id.get("id") if isinstance(intent_id, dict) else None
             if intent_id:
                 return self._state(self._call(self.intents.retrieve, intent_id),
                                    error_code=error.code)
-            return PaymentState(provider_ref="", state=FAILED, amount=order.amount_due,
-                                currency=order.pay_currency, order_reference=order.reference,
+            return PaymentState(provider_ref="", state=FAILED, amount=request.amount,
+                                currency=request.currency,
+                                order_reference=request.order_reference,
                                 error_code=error.code or "card_declined")
         except stripe.StripeError as error:
-            raise ProviderError(str(error)) from error
+            raise _provider_error(error) from error
         state = self._state(intent)
         if state.state == ACTION:  # the customer is not there to authenticate: not charged
-            self._cancel(state.provider_ref)
+            self.cancel(state.provider_ref)
             return PaymentState(provider_ref=state.provider_ref, state=FAILED,
                                 amount=state.amount, currency=state.currency,
                                 order_reference=state.order_reference,
                                 error_code="authentication_required")
         return state
 
-    def _cancel(self, provider_ref):
-        """Cancel a declined attempt so it can never be charged later."""
+    def cancel(self, provider_ref):
         intent = self._call(self.intents.retrieve, provider_ref)
-        if intent.status in ("requires_payment_method", "requires_confirmation",
-                             "requires_action"):
-            self._call(self.intents.cancel, provider_ref)
+        if intent.status in CANCELLABLE:
+            intent = self._call(self.intents.cancel, provider_ref)
+        return self._state(intent)
 
     def confirm(self, provider_ref, card_ref=None):
         intent = self._call(self.intents.retrieve, provider_ref)
@@ -190,13 +192,13 @@ class StripeProvider(PaymentProvider):
             return self._state(intent)
         self._call(self.intents.update, provider_ref, params={"payment_method": card_ref})
         try:
-            with logs.provider_call("stripe", "PaymentIntentService.confirm",
+            with logs.provider_call(self.name, "PaymentIntentService.confirm",
                                     payment=provider_ref):
                 intent = self.intents.confirm(provider_ref)
         except stripe.CardError:
             intent = self._call(self.intents.retrieve, provider_ref)
         except stripe.StripeError as error:
-            raise ProviderError(str(error)) from error
+            raise _provider_error(error) from error
         return self._state(intent)
 
     def refund(self, provider_ref, amount=None, currency=None, *, idempotency_key):
@@ -230,21 +232,16 @@ class StripeProvider(PaymentProvider):
 
     # --- helpers ---
 
-    @staticmethod
-    def _call(method, *args, **kwargs):
+    def _call(self, method, *args, **kwargs):
         try:
-            with logs.provider_call("stripe", _call_name(method),
+            with logs.provider_call(self.name, _call_name(method),
                                     payment=args[0] if args and isinstance(args[0], str)
                                     else None):
                 return method(*args, **kwargs)
         except stripe.CardError as error:
             raise CardDeclined(error.code or "card_declined") from error
-        except stripe.InvalidRequestError as error:
-            if error.http_status == 404:
-                raise PaymentNotFound(str(error)) from error
-            raise ProviderError(str(error)) from error
         except stripe.StripeError as error:
-            raise ProviderError(str(error)) from error
+            raise _provider_error(error) from error
 
     @staticmethod
     def _state(intent, error_code=None):
@@ -266,6 +263,20 @@ class StripeProvider(PaymentProvider):
             customer_ref=_id(intent.get("customer")),
             card_ref=_id(intent.get("payment_method")),
         )
+
+
+def _provider_error(error):
+    """The portal's error for a Stripe error: a refusal Stripe answered (a bad request, a
+    key it does not accept) is permanent; anything else (no answer in time, a connection
+    that failed, Stripe's own fault, an idempotent request still in flight) leaves what
+    Stripe did unknown."""
+    if isinstance(error, stripe.InvalidRequestError) and error.http_status == 404:
+        return PaymentNotFound(str(error))
+    if isinstance(error, (stripe.InvalidRequestError, stripe.AuthenticationError,
+                          stripe.PermissionError, stripe.IdempotencyError)) and (
+            error.http_status != 409):
+        return ProviderRefused(str(error))
+    return ProviderError(str(error))
 
 
 def _call_name(method):

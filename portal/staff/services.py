@@ -10,13 +10,13 @@ from sqlalchemy import func, or_, select
 
 from portal.audit.models import AuditEntry, record
 from portal.pricing.models import PriceEntry, Product
-from portal.checkout.models import QuoteChangeRequest
+from portal.checkout.models import ChangeRequestStatus, QuoteChangeRequest
 from portal.contracts.models import Account, Contact, Contract, Partner
 from portal.errors import PortalError
 from portal.extensions import db
 from portal.links.models import RenewalLink
 from portal.links.services import issue_link, revoke
-from portal.mail.models import OutboxMessage
+from portal.mail.models import OutboxMessage, OutboxStatus
 from portal.markets.models import MarketLaunch
 from portal.notices.models import NoticeRecord
 from portal.money import amount_string
@@ -281,7 +281,7 @@ def answer_change_request(item, answer, actor):
     if item.status == "answered":
         raise ConsoleError(_("request %(id)s was already answered", id=item.id))
     item.answer = answer
-    item.status = "answered"
+    item.transition(ChangeRequestStatus.ANSWERED)
     record(actor, "change_request.answer", item.contract.number, request=item.id,
            kind=item.kind)
 
@@ -302,7 +302,7 @@ def retry_message(message, actor, at):
     if message.status != "failed":
         raise ConsoleError(_("message %(id)s is %(status)s, not failed", id=message.id,
                              status=message.status))
-    message.status = "retry"
+    message.transition(OutboxStatus.RETRY)
     message.attempts = 0
     message.next_attempt_at = at
     record(actor, "mail.retry", message.message_id, to=message.to, kind=message.kind)

@@ -13,8 +13,7 @@ from portal.payments.services import provider
 from portal.timeutil import utc_today
 from tests import factories
 from tests.checkout.conftest import PRICES
-from tests.payments.conftest import card, stripe_client, stripe_emulator  # noqa: F401
-from tests.payments.test_concurrency import live_app  # noqa: F401
+from tests.payments.conftest import card, live_app, stripe_client, stripe_emulator  # noqa: F401
 from tests.threads import run_together
 
 

@@ -3,6 +3,7 @@ at it, card orders placed through the checkout, and signed webhook events."""
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import time
 
@@ -13,6 +14,7 @@ from portal.extensions import db
 from portal.orders.models import Order
 from portal.payments.emulator import Emulator
 from portal.web import limiter
+from tests.conftest import _database_url, own_database_app
 from tests.checkout.conftest import (  # noqa: F401  (fixtures shared with the checkout)
     FreshGlobalsClient,
     csrf_token,
@@ -49,6 +51,19 @@ def card_app(app, stripe_emulator, monkeypatch):
     monkeypatch.delitem(app.extensions, "payments_provider", raising=False)
     yield app
     app.extensions.pop("payments_provider", None)
+
+
+@pytest.fixture
+def live_app(backend, request, tmp_path_factory, stripe_emulator):
+    """An app with card payments whose transactions really commit, so threads see each
+    other's work: a database of its own per test module."""
+    if backend == "postgresql" and os.environ.get("TEST_DATABASE_URL"):
+        pytest.skip("needs a database of its own, not the shared TEST_DATABASE_URL")
+    name = "live_" + request.module.__name__.rpartition(".")[2]
+    url = _database_url(backend, request, tmp_path_factory, name)
+    with own_database_app(url, tmp_path_factory.mktemp(name),
+                          **stripe_emulator.config()) as app:
+        yield app
 
 
 @pytest.fixture

@@ -83,7 +83,7 @@ def test_successful_card_payment_renews_the_contract_once(card_app, web, make_ch
 
 
 def test_declined_card_shows_the_declined_page_and_another_card_recovers(
-        card_app, web, make_checkout, card):
+        card_app, web, make_checkout, card, stripe_client):
     contract, _link, token = make_checkout()
     old_end = contract.end_date
     _response, order = place_card_order(web, token)
@@ -101,6 +101,12 @@ def test_declined_card_shows_the_declined_page_and_another_card_recovers(
     db.session.refresh(contract)
     assert order.status == "paid" and contract.end_date == order.term_end
     assert _payments(order) == 1
+    # The order keeps both attempts; the declined payment was cancelled at the provider.
+    declined, paid = order.attempts
+    assert (declined.state, paid.state) == ("cancelled", "succeeded")
+    assert stripe_client.v1.payment_intents.retrieve(declined.provider_ref).status == "canceled"
+    assert [declined.idempotency_key, paid.idempotency_key] == [
+        f"renewal-order-{order.reference}-attempt-1", f"renewal-order-{order.reference}-attempt-2"]
 
 
 def test_three_d_secure_waits_for_the_browser_then_renews(card_app, web, make_checkout, card,

@@ -1,9 +1,7 @@
 """Two tabs (or a double click) paying the same order at the same time, on a real
 database with committed data: one PaymentIntent, one charge, one renewal."""
-import os
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 from portal.contracts.models import Contract
@@ -15,19 +13,7 @@ from portal.renewals.services import issue_quote
 from portal.timeutil import utc_today
 from tests import factories
 from tests.checkout.conftest import PRICES
-from tests.conftest import _database_url, own_database_app
 from tests.threads import run_together
-
-
-@pytest.fixture
-def live_app(backend, request, tmp_path_factory, stripe_emulator):
-    """An app whose transactions really commit, so threads see each other's work."""
-    if backend == "postgresql" and os.environ.get("TEST_DATABASE_URL"):
-        pytest.skip("needs a database of its own, not the shared TEST_DATABASE_URL")
-    url = _database_url(backend, request, tmp_path_factory, "payments_race")
-    with own_database_app(url, tmp_path_factory.mktemp("race"),
-                          **stripe_emulator.config()) as app:
-        yield app
 
 
 def _card_order(today):

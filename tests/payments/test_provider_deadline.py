@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+from portal.extensions import db
+from portal.orders.models import AttemptState
 from tests.payments.conftest import place_card_order
 
 #: Connect 1 s, read 1 s, one repeat: a silent provider costs a call about 2.5 s.
@@ -63,12 +65,27 @@ def test_a_silent_provider_gives_the_unavailable_page_within_the_deadline(
 
 
 def test_placing_a_card_order_against_a_silent_provider_ends_within_the_deadline(
-        deadlines, web, make_checkout, monkeypatch, silent_provider):
+        deadlines, web, make_checkout, monkeypatch, silent_provider, stripe_client):
+    """The order is placed and its attempt recorded before the provider is asked; the
+    answer that never came leaves the attempt unknown, nothing charged, and the next
+    visit asks again with the same idempotency key."""
     _contract, _link, token = make_checkout()
+    emulator = deadlines.config["STRIPE_API_BASE"]
     _go_silent(deadlines, monkeypatch, silent_provider)
     started = time.monotonic()
     response, order = place_card_order(web, token)
     took = time.monotonic() - started
     assert response.status_code == 503 and took < 2 * DEADLINE_SECONDS, took
     assert "Card payments are not available at the moment" in response.get_data(as_text=True)
-    assert order is None  # nothing placed, nothing charged: the customer may try again
+    assert order.status == "pending" and order.payments == []
+    (attempt,) = order.attempts
+    assert attempt.state == AttemptState.UNKNOWN and attempt.provider_ref is None
+
+    _go_silent(deadlines, monkeypatch, emulator)
+    page = web.get("/renewal/pay")
+    db.session.refresh(attempt)
+    assert page.status_code == 200 and attempt.state == AttemptState.OPEN
+    assert order.attempts == [attempt]  # the same attempt, asked again with its key
+    intent = stripe_client.v1.payment_intents.retrieve(attempt.provider_ref)
+    assert intent.metadata["order"] == order.reference
+    assert f'data-client-secret="{intent.client_secret}"' in page.get_data(as_text=True)

@@ -4,7 +4,7 @@ import stripe
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.orders.models import Payment
+from portal.orders.models import AttemptState, Payment
 from portal.payments.services import WEBHOOK_HANDLERS
 from portal.payments.models import ProcessedEvent
 from portal.renewals.rules import RuleError
@@ -121,7 +121,7 @@ def test_a_rule_refusing_a_genuine_event_is_not_read_as_a_bad_signature(
     payload, signature = signed_event(stripe_emulator.webhook_secret,
                                       "payment_intent.succeeded", order.provider_payment_id)
 
-    def refused(_event):
+    def refused(_provider, _event):
         raise RuleError("no exchange rate for the quote date")
 
     with pytest.MonkeyPatch.context() as patch:
@@ -198,3 +198,33 @@ def test_an_event_for_a_payment_the_provider_does_not_know_is_acknowledged(
                                         "payment_intent.succeeded", "pi_nobody_knows_this"))
     assert response.status_code == 200 and response.json["outcome"] == "unknown_payment"
 
+
+
+def test_an_event_finds_the_attempt_whose_answer_never_came(
+        card_app, web, make_checkout, card, stripe_client, stripe_emulator):
+    """The provider opened the payment but its answer was lost (the attempt is unknown,
+    with no provider id): the event finds the order by the payment's metadata, and the
+    attempt takes the payment's id."""
+    contract, _link, token = make_checkout()
+    _response, order = place_card_order(web, token)
+    (attempt,) = order.attempts
+    intent_id = attempt.provider_ref
+    _charged_behind_the_portal(stripe_client, order, card("ok"))
+    attempt.provider_ref, attempt.state = None, AttemptState.UNKNOWN
+    db.session.flush()
+    response = _post(web, *signed_event(stripe_emulator.webhook_secret,
+                                        "payment_intent.succeeded", intent_id))
+    assert response.json["outcome"] == "renewed"
+    db.session.refresh(attempt)
+    assert (attempt.provider_ref, attempt.state) == (intent_id, AttemptState.SUCCEEDED)
+    assert order.status == "paid" and _payments(order) == 1
+
+
+def test_a_webhook_for_a_provider_nobody_registered_is_not_found(card_app, web,
+                                                                 stripe_emulator):
+    payload, signature = signed_event(stripe_emulator.webhook_secret,
+                                      "payment_intent.succeeded", "pi_x")
+    response = web.post("/nopay/webhook", data=payload, content_type="application/json",
+                        headers={"Stripe-Signature": signature})
+    assert response.status_code == 404
+    assert db.session.scalar(select(func.count()).select_from(ProcessedEvent)) == 0

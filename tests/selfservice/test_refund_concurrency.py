@@ -9,8 +9,13 @@ from portal.orders.models import Order, Payment, Refund
 from portal.orders.refunds import RefundRefused, refund_renewal
 from portal.payments.services import pay_with_card, provider, start_card_payment
 from portal.timeutil import utc_today
-from tests.payments.conftest import card, stripe_client, stripe_emulator  # noqa: F401
-from tests.payments.test_concurrency import _card_order, live_app  # noqa: F401
+from tests.payments.conftest import (  # noqa: F401
+    card,
+    live_app,
+    stripe_client,
+    stripe_emulator,
+)
+from tests.payments.test_concurrency import _card_order
 from tests.threads import run_together
 
 
