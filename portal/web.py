@@ -3,10 +3,11 @@ error pages. Each piece is one small function called from ``create_app``."""
 from datetime import timedelta
 
 from flask import Flask, abort, g, render_template, request, session
-from flask_babel import Babel, get_locale, gettext
+from flask_babel import Babel, get_locale, get_translations, gettext
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from jinja2 import pass_context
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
@@ -106,6 +107,7 @@ def init_i18n(app):
     if assets.is_source_tree():
         compile_catalogs()
     babel.init_app(app, locale_selector=select_page_locale)
+    install_template_gettext(app)
     app.jinja_env.globals["greeting"] = greeting
     init_company(app)
 
@@ -134,6 +136,33 @@ def init_i18n(app):
             "text_direction": i18n.text_direction(locale),
             "page_languages": page_languages,
         }
+
+
+def install_template_gettext(app):
+    """Templates' ``_``, ``gettext`` and ``ngettext`` take the catalog of the locale the
+    template is rendered in (``page_locale``, set once per render by ``locale_context``)
+    from a dictionary. Flask-Babel's own callables find the locale and the catalog again
+    for every string, a good part of the time a page takes to render. A template rendered
+    without ``page_locale`` (no context processors) asks Flask-Babel as before."""
+    catalogs = {}
+
+    def catalog(context):
+        locale = context.get("page_locale")
+        if locale is None:
+            return get_translations()
+        if locale not in catalogs:
+            catalogs[locale] = get_translations()
+        return catalogs[locale]
+
+    @pass_context
+    def template_gettext(context, string):
+        return catalog(context).ugettext(string)
+
+    @pass_context
+    def template_ngettext(context, singular, plural, number):
+        return catalog(context).ungettext(singular, plural, number)
+
+    app.jinja_env.install_gettext_callables(template_gettext, template_ngettext, newstyle=True)
 
 
 def init_company(app):
