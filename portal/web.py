@@ -3,10 +3,12 @@ error pages. Each piece is one small function called from ``create_app``."""
 from datetime import timedelta
 
 from flask import Flask, abort, g, render_template, request, session
-from flask_babel import Babel, get_locale, gettext
+from flask_babel import Babel, get_locale, get_translations, gettext
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from jinja2 import pass_context
+from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from portal import assets, i18n, logs
@@ -105,8 +107,25 @@ def init_i18n(app):
     if assets.is_source_tree():
         compile_catalogs()
     babel.init_app(app, locale_selector=select_page_locale)
+    install_template_gettext(app)
     app.jinja_env.globals["greeting"] = greeting
     init_company(app)
+
+    #: (code, own name) of every page language, and the picker's markup per page locale:
+    #: both depend on nothing but the locale, so each is built once per process.
+    page_languages = tuple((code, i18n.language_name(code)) for code in i18n.PAGE_LOCALES)
+    pickers = {}
+
+    def language_picker():
+        """The language picker (templates/_language_picker.html) in the page's locale."""
+        locale = str(get_locale() or "en")
+        if locale not in pickers:
+            template = app.jinja_env.get_template("_language_picker.html")
+            pickers[locale] = Markup(template.render(page_languages=page_languages,
+                                                     page_locale=locale))
+        return pickers[locale]
+
+    app.jinja_env.globals["language_picker"] = language_picker
 
     @app.context_processor
     def locale_context():
@@ -115,8 +134,35 @@ def init_i18n(app):
             "page_locale": locale,
             "html_lang": locale.replace("_", "-"),
             "text_direction": i18n.text_direction(locale),
-            "page_languages": [(code, i18n.language_name(code)) for code in i18n.PAGE_LOCALES],
+            "page_languages": page_languages,
         }
+
+
+def install_template_gettext(app):
+    """Templates' ``_``, ``gettext`` and ``ngettext`` take the catalog of the locale the
+    template is rendered in (``page_locale``, set once per render by ``locale_context``)
+    from a dictionary. Flask-Babel's own callables find the locale and the catalog again
+    for every string, a good part of the time a page takes to render. A template rendered
+    without ``page_locale`` (no context processors) asks Flask-Babel as before."""
+    catalogs = {}
+
+    def catalog(context):
+        locale = context.get("page_locale")
+        if locale is None:
+            return get_translations()
+        if locale not in catalogs:
+            catalogs[locale] = get_translations()
+        return catalogs[locale]
+
+    @pass_context
+    def template_gettext(context, string):
+        return catalog(context).ugettext(string)
+
+    @pass_context
+    def template_ngettext(context, singular, plural, number):
+        return catalog(context).ungettext(singular, plural, number)
+
+    app.jinja_env.install_gettext_callables(template_gettext, template_ngettext, newstyle=True)
 
 
 def init_company(app):
@@ -162,11 +208,10 @@ def init_security(app):
     logo = app.extensions["company"].brand.logo or ""
     logo_origin = " " + "/".join(logo.split("/")[:3]) if logo.startswith("https://") else ""
 
-    @app.after_request
-    def security_headers(response):
+    def content_security_policy():
         stripe_js = app.config.get("STRIPE_JS_ORIGIN", STRIPE_JS_ORIGIN)
         stripe_api = app.config.get("STRIPE_API_ORIGIN", "https://api.stripe.com")
-        response.headers["Content-Security-Policy"] = "; ".join([
+        return "; ".join([
             "default-src 'self'",
             f"script-src 'self' {stripe_js}",
             # Real Stripe shows 3-D Secure challenges in a frame from its hooks origin.
@@ -180,6 +225,15 @@ def init_security(app):
             "form-action 'self'",
             "frame-ancestors 'none'",
         ])
+
+    policies = {}  # built once per configuration, not once per response
+
+    @app.after_request
+    def security_headers(response):
+        key = (app.config.get("STRIPE_JS_ORIGIN"), app.config.get("STRIPE_API_ORIGIN"))
+        if key not in policies:
+            policies[key] = content_security_policy()
+        response.headers["Content-Security-Policy"] = policies[key]
         response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers["X-Content-Type-Options"] = "nosniff"

@@ -5,10 +5,12 @@ from urllib.parse import quote as url_quote
 
 from flask_babel import gettext
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from portal.audit.models import record
 from portal.autorenew.services import cycle_dates
 from portal.checkout.models import QuoteChangeRequest
+from portal.contracts.models import Contract
 from portal.extensions import company, db
 from portal.mail.receipts import send_change_request_received
 from portal.links.models import RenewalLink
@@ -25,6 +27,8 @@ from portal.renewals.services import (
     settings,
 )
 
+LINK_WITH_CONTRACT = (joinedload(RenewalLink.contact),
+                      joinedload(RenewalLink.contract).joinedload(Contract.account))
 #: Orders a customer is shown after placing one: waiting for money, or paid.
 SHOWN_STATUSES = ("awaiting_payment", "pending", "failed", "paid")
 
@@ -36,7 +40,9 @@ def usable_link(link_id, today):
     """The link stored in a visitor's session, if it still opens the checkout."""
     if not isinstance(link_id, int):
         return None
-    link = db.session.get(RenewalLink, link_id)
+    # One query for what every checkout page reads: the link, its contact (the page's
+    # language), its contract and the contract's account (country, name).
+    link = db.session.get(RenewalLink, link_id, options=LINK_WITH_CONTRACT)
     return link if link is not None and is_usable(link, today) else None
 
 

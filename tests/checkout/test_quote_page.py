@@ -2,7 +2,7 @@
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from portal.extensions import db
 from portal.orders.models import Order
@@ -160,3 +160,35 @@ def test_a_lats_quote_paid_in_euros_never_mentions_a_conversion_fee(web, make_ch
     page = open_checkout(web, token).get_data(as_text=True)
     assert 'data-currency="EUR"' in page and "data-converted" in page
     assert "conversion fee" not in page.lower() and "data-fx-fee" not in page
+
+
+#: What one view of the quote page reads, one statement each (portal/checkout/services.py):
+#: the link with its contact, contract and account; the newest quote; whether a renewal is
+#: in progress (an order awaiting payment, a paid order for the current term); the rates of
+#: the quote date; the account's last billing details; the open card order; the product
+#: names; whether automatic renewal is on.
+QUOTE_PAGE_QUERIES = 9
+
+
+def test_the_quote_page_is_read_in_a_fixed_number_of_queries(web, make_checkout):
+    """Adding a query to the page (or loading the link's contract lazily again) fails here."""
+    _, _, token = make_checkout()
+    open_checkout(web, token)  # issues the quote: the views after it only read
+    db.session.expunge_all()  # nothing already loaded, as in a fresh request in production
+    statements = []
+
+    def count(_conn, _cursor, statement, *_args):
+        if statement.lstrip().split(None, 1)[0].upper() in ("SELECT", "INSERT", "UPDATE",
+                                                             "DELETE"):
+            statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        response = web.get("/renewal")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert response.status_code == 200
+    assert amount_due(response.get_data(as_text=True)) == ("900.00", "USD")
+    assert len(statements) == QUOTE_PAGE_QUERIES, "\n".join(statements)
+    assert not any(s.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
+                   for s in statements)
