@@ -89,6 +89,38 @@ def test_the_customer_cancels_an_offline_order_and_can_order_again(web, make_che
     assert statuses == [("bank_transfer", "cancelled"), ("check", "awaiting_payment")]
 
 
+def test_the_customer_switches_an_offline_order_to_another_method(web, make_checkout):
+    contract, _link, token = make_checkout()
+    _place(web, token)
+    [order] = _orders(contract)
+    page = web.get("/renewal/confirmation").get_data(as_text=True)
+    assert "data-switch-method" in page and '<option value="check">' in page
+    assert '<option value="bank_transfer">' not in page  # the order's own method
+    response = web.post("/renewal/order/method",
+                        data={"csrf_token": csrf_token(page), "payment_method": "check"})
+    assert response.status_code == 303 and response.headers["Location"].endswith("/confirmation")
+    statuses = sorted((o.method, o.status) for o in _orders(contract))
+    assert statuses == [("bank_transfer", "cancelled"), ("check", "awaiting_payment")]
+    new = next(o for o in _orders(contract) if o.status == "awaiting_payment")
+    text, _html = _mail_text(f"order-confirmation:{new.reference}")
+    assert new.reference in text  # the new order's payment instructions, by email
+    page = web.get("/renewal/confirmation").get_data(as_text=True)
+    assert f'data-payment-reference="{new.reference}"' in page
+    assert f'data-amount-due="{new.amount_due:.2f}" data-currency="USD"' in page
+
+
+@pytest.mark.parametrize("method", ["ideal", "visa", "", "x" * 40])
+def test_a_switch_to_a_method_not_offered_changes_nothing(web, make_checkout, method):
+    contract, _link, token = make_checkout()
+    _place(web, token)
+    page = web.get("/renewal/confirmation").get_data(as_text=True)
+    response = web.post("/renewal/order/method",
+                        data={"csrf_token": csrf_token(page), "payment_method": method})
+    assert response.status_code == 409
+    assert [(o.method, o.status) for o in _orders(contract)] == [
+        ("bank_transfer", "awaiting_payment")]
+
+
 @pytest.mark.parametrize(("country", "told"), [("DE", True), ("GB", True), ("CH", True),
                                                ("NO", True), ("US", False), ("JP", False)])
 def test_the_withdrawal_right_is_told_in_the_eea_switzerland_and_gb(web, make_checkout, country,
