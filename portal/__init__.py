@@ -126,9 +126,11 @@ def register_models():
 
 def register_signal_receivers():
     """Features that react to another feature's changes subscribe to its signals."""
+    from portal.invoices import services as invoices
     from portal.partners import events as partner_events
 
     partner_events.connect()
+    invoices.connect()  # the outbox makes invoice PDFs at delivery
 
 
 def register_cli(app):

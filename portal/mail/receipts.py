@@ -31,13 +31,14 @@ def send_payment_received(order):
 
 
 def document_attachments(order, locale, refund=None):
-    """The order's invoice (or the refund's credit note) as an email attachment."""
-    from portal.invoices.services import credit_note_for, document_pdf, invoice_for
+    """The order's invoice (or the refund's credit note) as an email attachment, rendered
+    when the email is delivered: not in the payment's or the refund's transaction."""
+    from portal.invoices.services import credit_note_for, deferred_pdf, invoice_for
 
     document = credit_note_for(refund) if refund is not None else invoice_for(order)
     if document is None:
         return []
-    return [(document.filename, document_pdf(document, locale), "application/pdf")]
+    return [deferred_pdf(document, locale)]
 
 
 def send_change_request_received(change):

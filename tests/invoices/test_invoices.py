@@ -14,6 +14,7 @@ from portal.extensions import db
 from portal.invoices.models import BillingDocument
 from portal.invoices.services import document_pdf, invoice_for
 from portal.mail.models import OutboxMessage
+from portal.mail.outbox import deliver_one
 from portal.orders.refunds import refund_renewal
 from portal.orders.services import PaymentMismatch, place_order, record_payment
 from portal.renewals.services import issue_quote
@@ -25,7 +26,10 @@ def pdf_text(data):
 
 
 def attachment_of(kind):
+    """The attachment of the one message of ``kind``, as delivered (the PDF is made then)."""
     row = db.session.scalar(select(OutboxMessage).where(OutboxMessage.kind == kind))
+    assert deliver_one(row.id) == "sent"
+    db.session.refresh(row)
     message = email.message_from_bytes(row.mime, policy=policy.default)
     (attachment,) = list(message.iter_attachments())
     return attachment.get_filename(), attachment.get_content()
