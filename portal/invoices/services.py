@@ -205,6 +205,14 @@ def _view(content):
             view[key] = Decimal(view[key])
     view["lines"] = [{**line, **{key: Decimal(line[key]) for key in ("unit_price", "amount")
                                  if line.get(key)}} for line in content["lines"]]
+    view["rate"] = Decimal(content["rate"])
+    # What the quote total became in the pay currency, before the conversion fee.
+    view["converted"] = view["amount_due"] - view["fx_fee"]
+    buyer = dict(content["buyer"])
+    address = list(buyer["address"])
+    if address and address[0].casefold() == buyer["name"].casefold():
+        address = address[1:]  # the buyer typed their company name as the first line
+    view["buyer"] = {**buyer, "address": address}
     return view
 
 

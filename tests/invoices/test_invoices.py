@@ -133,3 +133,22 @@ def test_the_customer_and_staff_download_the_documents(renewed_offline, web, mak
     assert response.status_code == 200 and "請求書" in pdf_text(response.data)
     assert sales.get(f"/staff/contracts/{contract.number}/documents/"
                      f"{invoice_for(other).number}.pdf").status_code == 404
+
+
+def test_a_converted_payment_shows_its_rate_and_amount_in_the_readers_format(make_checkout,
+                                                                              today):
+    contract, _link, _token = make_checkout(country="GB", list_code="GB", currency="GBP")
+    contract.account.name = "Northwind Analytics Ltd"
+    order = place_order(issue_quote(contract, today), "basic", 12, "EUR", "bank_transfer",
+                        contact_id=None, today=today, actor="customer")
+    order.billing_address = "northwind analytics ltd\nAccounts Payable\n14 Wellington Street"
+    record_payment(order.id, provider="offline", provider_ref="BANK-FX", amount=order.amount_due,
+                   currency="EUR", received_on=today, actor="desk")
+    db.session.commit()
+    text = pdf_text(document_pdf(invoice_for(order), "de"))
+    # 900.00 GBP at 1 / 0.8412 EUR per GBP; the rate shown to six decimals, German style.
+    assert "Umgerechnet in EUR zum Kurs 1,188778 1.069,90 €" in text
+    assert "Währungsumrechnungsgebühr 32,10 €" in text and "Insgesamt bezahlt 1.102,00 €" in text
+    # The buyer's company typed again as the address's first line is shown once.
+    assert text.count("Northwind Analytics Ltd") + text.count("northwind analytics") == 1
+    assert "Accounts Payable" in text
