@@ -8,7 +8,13 @@ from portal.checkout import emails, services
 from portal.orders.services import cancel_offline_order
 from portal.renewals.refunds import has_withdrawal_right
 from portal.checkout import billing
-from portal.checkout.forms import ChangeRequestForm, OrderForm, ResendLinkForm, SwitchToCardForm
+from portal.checkout.forms import (
+    BillingForm,
+    ChangeRequestForm,
+    OrderForm,
+    ResendLinkForm,
+    SwitchToCardForm,
+)
 from portal.checkout.instructions import is_offline, payment_instructions
 from portal.checkout.labels import error_message, level_label, method_label
 from portal.extensions import db
@@ -300,8 +306,38 @@ def confirmation():
     order = services.shown_order(g.link.contract)
     if order is None:
         return redirect(url_for("checkout.renewal"), code=303)
+    return _confirmation_page(order)
+
+
+def _confirmation_page(order, billing_form=None, errors=(), status=200):
+    if billing_form is None and order.status == "awaiting_payment":
+        billing_form = BillingForm(formdata=None, obj=order)
     return render_template("checkout/confirmation.html", order=order,
-                           instructions=_instructions(order), contract=g.link.contract)
+                           instructions=_instructions(order), contract=g.link.contract,
+                           billing_form=billing_form,
+                           errors=[error_message(code) for code in errors]), status
+
+
+@bp.post("/renewal/order/billing")
+@limiter.limit(FORM_LIMIT)
+@link_required
+def change_billing():
+    """Change the billing details of the offline order awaiting payment: what its invoice
+    will show (a card order's are changed on the quote page until it is paid)."""
+    order = services.open_order(g.link.contract.id)
+    if order is None or order.status != "awaiting_payment":
+        return redirect(url_for("checkout.confirmation"), code=303)
+    form = BillingForm()
+    if not form.validate_on_submit():
+        return _confirmation_page(order, form, status=400)
+    tax_id = form.tax_id.data and billing.valid_tax_id(form.tax_id.data,
+                                                       order.contract.account.country)
+    if form.tax_id.data and tax_id is None:
+        return _confirmation_page(order, form, ["tax_id_invalid"], status=400)
+    billing.apply(order, {"po_number": form.po_number.data, "tax_id": tax_id,
+                          "billing_address": form.billing_address.data})
+    db.session.commit()
+    return redirect(url_for("checkout.confirmation"), code=303)
 
 
 @bp.post("/renewal/change-request")

@@ -273,6 +273,8 @@ def switch_offline_order(order_id, method_code, requote, *, contact_id, today, a
         placed = place_order(requote(order.contract), order.service_level, order.term_months,
                              order.pay_currency, method_code, contact_id=contact_id,
                              today=today, actor=actor)
+        placed.po_number, placed.tax_id, placed.billing_address = (
+            order.po_number, order.tax_id, order.billing_address)  # the same purchase
         record(actor, "order.switch", order.contract.number, order=order.reference,
                new_order=placed.reference, method=method_code)
     return placed

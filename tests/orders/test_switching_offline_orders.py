@@ -45,6 +45,8 @@ def _today_quote(today):
 def test_a_switch_cancels_the_offline_order_and_places_the_new_one(app):
     today = utc_today()
     offline = _offline_order(today)
+    offline.po_number, offline.tax_id, offline.billing_address = (
+        "PO-77", "12-3456789", "Buyer Inc\nAccounts Payable")
     switched = switch_offline_order(offline.id, "check", _today_quote(today), contact_id=None,
                                     today=today, actor="customer:1")
     db.session.commit()
@@ -54,6 +56,8 @@ def test_a_switch_cancels_the_offline_order_and_places_the_new_one(app):
     assert new.id == switched.id and (new.status, new.method) == ("awaiting_payment", "check")
     assert (new.service_level, new.term_months, new.pay_currency, new.amount_due) == (
         old.service_level, old.term_months, old.pay_currency, old.amount_due)
+    assert (new.po_number, new.tax_id, new.billing_address) == (
+        "PO-77", "12-3456789", "Buyer Inc\nAccounts Payable")  # the same purchase
     entries = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "order.switch"))
     assert [(e.details["order"], e.details["new_order"]) for e in entries] == [
         (old.reference, new.reference)]
