@@ -152,3 +152,19 @@ def test_a_converted_payment_shows_its_rate_and_amount_in_the_readers_format(mak
     # The buyer's company typed again as the address's first line is shown once.
     assert text.count("Northwind Analytics Ltd") + text.count("northwind analytics") == 1
     assert "Accounts Payable" in text
+
+
+def test_the_invoice_is_rendered_in_each_of_the_11_email_locales(make_checkout, today):
+    from flask_babel import force_locale, gettext
+
+    from portal.i18n import EMAIL_LOCALES
+
+    order = pay_offline(make_checkout()[0], today, "BANK-LOCALES")
+    invoice = invoice_for(order)
+    assert len(EMAIL_LOCALES) == 11
+    for locale in EMAIL_LOCALES:
+        with force_locale(locale):
+            title, method = gettext("Invoice"), gettext("Payment method")
+        text = pdf_text(document_pdf(invoice, locale))
+        assert f"{title} {invoice.number}" in text and method in text, locale
+        assert locale == "en" or "Payment method" not in text, locale
