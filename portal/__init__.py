@@ -14,6 +14,7 @@ from portal.extensions import db, migrate
 from portal.health import bp as health_bp
 from portal.i18n.cli import translations_group
 from portal.imports.cli import import_group
+from portal.invoices import services as invoices_services
 from portal.links.cli import link_command
 from portal.mail.cli import outbox_group
 from portal.notices.cli import notices_group
@@ -136,6 +137,7 @@ def register_signal_receivers():
     """Features that react to another feature's changes subscribe to its signals."""
     autorenew_services.connect()
     partner_events.connect()
+    invoices_services.connect()  # the outbox makes invoice PDFs at delivery
 
 
 def register_cli(app):

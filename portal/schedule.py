@@ -9,7 +9,7 @@ its module in ``TASK_MODULES``).
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from celery.schedules import crontab
 

@@ -53,7 +53,19 @@ def _term(value):
         return value
 
 
-class OrderForm(FlaskForm):
+class BillingForm(FlaskForm):
+    """Billing details for the invoice, all optional (portal/checkout/billing.py): on the
+    order form, and on the confirmation page while the order awaits payment."""
+
+    po_number = StringField(_l("Purchase order number (optional)"),
+                            validators=[Optional(), Length(max=64)])
+    tax_id = StringField(_l("VAT or tax number (optional)"),
+                         validators=[Optional(), Length(max=32)])
+    billing_address = TextAreaField(_l("Billing address (optional)"),
+                                    validators=[Optional(), Length(max=500)])
+
+
+class OrderForm(BillingForm):
     # i18n: the renewal option's service level (basic, production)
     service_level = OfferedSelect(_l("Service level"), validate_choice=True)
     # i18n: the length of the renewal term
@@ -63,13 +75,6 @@ class OrderForm(FlaskForm):
     payment_method = OfferedRadio(_l("Payment method"), validate_choice=True)
     # i18n: opt-in checkbox, unticked by default (docs/rules.md, "Automatic renewal")
     auto_renew = BooleanField(_l("Renew automatically with this card every term"), default=False)
-    # Billing details for the invoice, all optional (portal/checkout/billing.py).
-    po_number = StringField(_l("Purchase order number (optional)"),
-                            validators=[Optional(), Length(max=64)])
-    tax_id = StringField(_l("VAT or tax number (optional)"),
-                         validators=[Optional(), Length(max=32)])
-    billing_address = TextAreaField(_l("Billing address (optional)"),
-                                    validators=[Optional(), Length(max=500)])
     #: The amount due the customer saw, "<amount> <currency>": an order is placed only for it.
     amount_shown = HiddenField(validators=[Optional(), Length(max=64)])
     update = SubmitField(_l("Update amounts"))

@@ -8,10 +8,17 @@ from portal.checkout import emails, services
 from portal.orders.services import cancel_offline_order
 from portal.renewals.refunds import has_withdrawal_right
 from portal.checkout import billing
-from portal.checkout.forms import ChangeRequestForm, OrderForm, ResendLinkForm, SwitchToCardForm
+from portal.checkout.forms import (
+    BillingForm,
+    ChangeRequestForm,
+    OrderForm,
+    ResendLinkForm,
+    SwitchToCardForm,
+)
 from portal.checkout.instructions import is_offline, payment_instructions
 from portal.checkout.labels import error_message, level_label, method_label
 from portal.extensions import db
+from portal.money import amount_string
 from portal.orders.services import OrderError
 from portal.payments import services as payments
 from portal.renewals.services import quote_products
@@ -40,7 +47,9 @@ def load_link():
 @bp.app_context_processor
 def checkout_helpers():
     return {"level_label": level_label, "method_label": method_label,
-            "quote_products": quote_products, "has_withdrawal_right": has_withdrawal_right}
+            "quote_products": quote_products, "has_withdrawal_right": has_withdrawal_right,
+            "offline_alternatives": services.offline_alternatives,
+            "amount_string": amount_string}
 
 
 @bp.context_processor
@@ -238,17 +247,35 @@ def place_order():
 def switch_to_card():
     """Pay an offline order awaiting payment by card instead: the same option, today's
     quote, the card page next."""
-    start_card_payment = _card_payments()
+    return _switch_method(None)
+
+
+@bp.post("/renewal/order/method")
+@limiter.limit(FORM_LIMIT)
+@link_required
+def switch_method():
+    """Pay an offline order awaiting payment with another offline method (``payment_method``):
+    the same option, today's quote, the new instructions on the page and by email."""
+    code = request.form.get("payment_method", "")[:32]
+    return _switch_method(code if is_offline(code) else "")  # a card: "Pay by card instead"
+
+
+def _switch_method(method_code):
+    """Replace the offline order in one transaction; on any refusal nothing changes."""
     today = utc_today()
-    if not SwitchToCardForm().validate_on_submit() or start_card_payment is None:
+    if not SwitchToCardForm().validate_on_submit():  # the CSRF token
         return redirect(url_for("checkout.confirmation"), code=303)
     try:
-        order = services.switch_to_card(g.link, today)
+        order = services.switch_method(g.link, today, method_code)
     except OrderError as error:
         db.session.rollback()
-        page = services.quote_page(g.link, today)
-        return _render_page(page, errors=[error.code], status=409)
-    if start_card_payment(order) is None:
+        return _render_page(services.quote_page(g.link, today), errors=[error.code], status=409)
+    if is_offline(order.method):
+        emails.send_order_confirmation(order, g.link)
+        db.session.commit()
+        return redirect(url_for("checkout.confirmation"), code=303)
+    start_card_payment = _card_payments()
+    if start_card_payment is None or start_card_payment(order) is None:
         db.session.rollback()
         page = services.quote_page(g.link, today)
         return _render_page(page, errors=["card_unavailable"], status=503)
@@ -276,8 +303,38 @@ def confirmation():
     order = services.shown_order(g.link.contract)
     if order is None:
         return redirect(url_for("checkout.renewal"), code=303)
+    return _confirmation_page(order)
+
+
+def _confirmation_page(order, billing_form=None, errors=(), status=200):
+    if billing_form is None and order.status == "awaiting_payment":
+        billing_form = BillingForm(formdata=None, obj=order)
     return render_template("checkout/confirmation.html", order=order,
-                           instructions=_instructions(order), contract=g.link.contract)
+                           instructions=_instructions(order), contract=g.link.contract,
+                           billing_form=billing_form,
+                           errors=[error_message(code) for code in errors]), status
+
+
+@bp.post("/renewal/order/billing")
+@limiter.limit(FORM_LIMIT)
+@link_required
+def change_billing():
+    """Change the billing details of the offline order awaiting payment: what its invoice
+    will show (a card order's are changed on the quote page until it is paid)."""
+    order = services.open_order(g.link.contract.id)
+    if order is None or order.status != "awaiting_payment":
+        return redirect(url_for("checkout.confirmation"), code=303)
+    form = BillingForm()
+    if not form.validate_on_submit():
+        return _confirmation_page(order, form, status=400)
+    tax_id = form.tax_id.data and billing.valid_tax_id(form.tax_id.data,
+                                                       order.contract.account.country)
+    if form.tax_id.data and tax_id is None:
+        return _confirmation_page(order, form, ["tax_id_invalid"], status=400)
+    billing.apply(order, {"po_number": form.po_number.data, "tax_id": tax_id,
+                          "billing_address": form.billing_address.data})
+    db.session.commit()
+    return redirect(url_for("checkout.confirmation"), code=303)
 
 
 @bp.post("/renewal/change-request")

@@ -17,7 +17,13 @@ from portal.links.models import RenewalLink
 from portal.links.services import find_link, is_usable, issue_link, window_closes
 from portal.money import amount_string
 from portal.orders.models import Order, OrderStatus
-from portal.orders.services import OrderError, methods_offered, open_order, place_order
+from portal.orders.services import (
+    OrderError,
+    methods_offered,
+    open_order,
+    place_order,
+    switch_offline_order,
+)
 from portal.rates.services import rate_table
 from portal.renewals import rules
 from portal.renewals.services import (
@@ -225,26 +231,34 @@ def place(link, page, method_code, today, auto_renew=False):
     return order, order.id not in before
 
 
-def switch_to_card(link, today):
-    """Replace the contract's offline order that awaits payment by a card order for the
-    same option and currency, at today's quote. Returns the card order; raises OrderError
-    when there is no such offline order or no card is offered. The caller starts the card
-    payment and commits."""
+def switch_method(link, today, method_code=None):
+    """Pay the contract's offline order that awaits payment with ``method_code`` (None: the
+    first card offered) instead: the same option and currency at today's quote, in one
+    transaction (``switch_offline_order``). Returns the new order; raises OrderError when
+    there is no such offline order or the method is not offered. The caller starts a card
+    payment or emails the new instructions, and commits."""
     contract = link.contract
     offline = open_order(contract.id)
-    if offline is None or offline.status != "awaiting_payment" or offline.payments:
+    if offline is None or offline.status != OrderStatus.AWAITING_PAYMENT or offline.payments:
         raise OrderError("nothing_to_switch", "no offline order awaits payment")
-    offline.transition(OrderStatus.CANCELLED)
-    record(f"customer:{link.contact_id}", "order.switch_to_card", contract.number,
-           order=offline.reference)
-    db.session.flush()
-    page = quote_page(link, today, offline.service_level, offline.term_months,
-                      offline.pay_currency)
-    card = next((m.code for m in page.methods if m.kind == "card"), None)
-    if card is None or page.errors:
-        raise OrderError("method_not_offered", "no card is offered for this order")
-    order, _placed_now = place(link, page, card, today)
-    return order
+    offered = methods_offered(contract.account.country, offline.pay_currency)
+    if method_code is None:
+        method_code = next((m.code for m in offered if m.kind == "card"), None)
+    if method_code not in {m.code for m in offered}:
+        raise OrderError("method_not_offered", "this payment method is not offered here")
+    try:
+        return switch_offline_order(offline.id, method_code,
+                                    lambda contract: fresh_quote(contract, today),
+                                    contact_id=link.contact_id, today=today,
+                                    actor=f"customer:{link.contact_id}")
+    except rules.RuleError as error:
+        raise OrderError("currency_not_offered", str(error)) from None
+
+
+def offline_alternatives(order):
+    """The other offline methods an order awaiting payment could be paid with."""
+    offered = methods_offered(order.contract.account.country, order.pay_currency)
+    return [m.code for m in offered if m.kind != "card" and m.code != order.method]
 
 
 def open_card_order(contract):

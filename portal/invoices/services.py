@@ -1,5 +1,6 @@
 """Issuing invoices and credit notes and rendering them ("Invoices and credit notes" in
-docs/rules.md).
+docs/rules.md). No PDF is rendered in the transaction that issues a document: the
+emails carry it as an attachment made at delivery, downloads render it on request.
 
 An invoice is issued in the transaction that records an order's payment, a credit note
 in the transaction that records its refund. The number comes from the contracting
@@ -19,6 +20,7 @@ from portal.pricing.models import Product
 from portal.checkout.labels import level_label, method_label
 from portal.extensions import company, db
 from portal.invoices.models import CREDIT_NOTE, INVOICE, BillingDocument, DocumentCounter
+from portal.mail.outbox import DeferredAttachment, register_attachment_maker
 from portal.money import amount_string
 from portal.orders.models import Order, Payment
 from portal.pdf import render_pdf
@@ -204,6 +206,14 @@ def _view(content):
             view[key] = Decimal(view[key])
     view["lines"] = [{**line, **{key: Decimal(line[key]) for key in ("unit_price", "amount")
                                  if line.get(key)}} for line in content["lines"]]
+    view["rate"] = Decimal(content["rate"])
+    # What the quote total became in the pay currency, before the conversion fee.
+    view["converted"] = view["amount_due"] - view["fx_fee"]
+    buyer = dict(content["buyer"])
+    address = list(buyer["address"])
+    if address and address[0].casefold() == buyer["name"].casefold():
+        address = address[1:]  # the buyer typed their company name as the first line
+    view["buyer"] = {**buyer, "address": address}
     return view
 
 
@@ -212,6 +222,32 @@ def document_pdf(document, locale):
     return render_pdf("invoices/document.html", locale, doc=_view(document.content),
                       credit=document.kind == CREDIT_NOTE, level_label=level_label,
                       method_label=method_label)
+
+
+#: The outbox source of invoice and credit note attachments.
+PDF_SOURCE = "billing_document"
+
+
+def deferred_pdf(document, locale):
+    """The document's PDF in ``locale`` as an email attachment made at delivery, so no
+    PDF is rendered inside the transaction that issues the document (and holds the
+    party's counter and the order locked)."""
+    return DeferredAttachment(document.filename, "application/pdf", PDF_SOURCE,
+                              f"{document.id}:{locale}")
+
+
+def _pdf_attachment(key):
+    """The PDF bytes of a deferred attachment ``"<document id>:<locale>"``."""
+    document_id, _, locale = key.partition(":")
+    document = db.session.get(BillingDocument, int(document_id))
+    if document is None:
+        raise LookupError(f"no invoice or credit note {document_id}")
+    return document_pdf(document, locale)
+
+
+def connect():
+    """Let the outbox make invoice and credit note attachments at delivery."""
+    register_attachment_maker(PDF_SOURCE, _pdf_attachment)
 
 
 def documents_of_contract(contract_id):

@@ -55,7 +55,8 @@ class OutboxMessage(db.Model):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     sent_at: Mapped[datetime | None]
-    #: The whole rendered MIME message, as sent.
+    #: The whole rendered MIME message, as sent (a deferred attachment is made at the
+    #: first delivery attempt and stored here with its outcome).
     mime: Mapped[bytes] = mapped_column(LargeBinary)
 
     def transition(self, new_status):

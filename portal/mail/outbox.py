@@ -11,6 +11,12 @@ caused it is committed. ``drain`` delivers what is staged:
   permanent one (5xx) is recorded as ``failed`` with the server's answer.
 - without ``SMTP_URL``, as ``.eml`` files in ``OUTBOX_DIR``.
 
+An attachment that is slow to make (an invoice PDF) can be staged as a
+:class:`DeferredAttachment`: the staged message holds an empty part that names it, and
+the first delivery attempt makes it, after the claim's transaction committed and in a
+reading one, so no write lock is held while WeasyPrint works. The finished message is
+stored with the attempt's outcome; later attempts send it as it is.
+
 The Message-ID is fixed at staging. If the process dies after the server accepted a
 message but before the commit, the next drain sends it again with the same Message-ID:
 the one case where a recipient can get two copies, recognisable as the same message.
@@ -20,8 +26,9 @@ import re
 import smtplib
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate, make_msgid, parseaddr
@@ -55,6 +62,28 @@ class PermanentFailure(PortalError):
     """The server refused the message for good (5xx)."""
 
 
+#: The header of a staged part whose content is made at delivery: ``<source> <key>``.
+DEFERRED_HEADER = "X-Portal-Deferred"
+_attachment_makers = {}
+
+
+@dataclass(frozen=True)
+class DeferredAttachment:
+    """An attachment made at delivery by the maker registered for ``source``, from
+    ``key`` (what to make: a document id and a locale, say)."""
+
+    filename: str
+    mimetype: str
+    source: str
+    key: str
+
+
+def register_attachment_maker(source, make):
+    """``make(key) -> bytes`` makes the deferred attachments of ``source``; a feature
+    that stages them registers it when the app is created (mail imports no feature)."""
+    _attachment_makers[source] = make
+
+
 def _sender():
     return current_app.config["MAIL_FROM"]
 
@@ -84,7 +113,14 @@ def build_message(to, subject, text, html=None, attachments=(), locale="en"):
     message.set_content(text)
     if html is not None:
         message.add_alternative(html, subtype="html")
-    for filename, content, mimetype in attachments:
+    for attachment in attachments:
+        if isinstance(attachment, DeferredAttachment):
+            maintype, _, subtype = attachment.mimetype.partition("/")
+            message.add_attachment(b"", maintype=maintype, subtype=subtype,
+                                   filename=attachment.filename)
+            message.get_payload()[-1][DEFERRED_HEADER] = f"{attachment.source} {attachment.key}"
+            continue
+        filename, content, mimetype = attachment
         maintype, _, subtype = mimetype.partition("/")
         message.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
     # last: setting the body or adding parts moves Content-* headers into a subpart
@@ -107,7 +143,8 @@ def stage_email(to, kind=None, template=None, context=None, locale="en", attachm
     ``template`` names the folder under ``templates/`` (default: ``kind``), rendered with
     ``context`` in ``locale``; or pass an already rendered ``subject`` and ``body``
     (and optionally ``html``), or a ``message`` built by :func:`compose`.
-    ``attachments``: ``(filename, bytes, mimetype)`` tuples. With ``key``, a message
+    ``attachments``: ``(filename, bytes, mimetype)`` tuples, or DeferredAttachment
+    (made at delivery, outside the caller's transaction). With ``key``, a message
     already staged under that key is returned instead of a new one.
     """
     if key is not None:
@@ -150,6 +187,8 @@ class Claim:
     mime: bytes
     attempts: int
     lease: datetime
+    #: The deferred attachments were made for this attempt: store the finished message.
+    completed: bool = False
 
 
 def lease_length():
@@ -284,8 +323,7 @@ def drain(now=None, limit=None):
             if claim is None:
                 break
             tried.append(claim.id)
-            outcome, error = _attempt(sender, claim)
-            _settle(claim, outcome, error, now_at)
+            outcome, error = _deliver(sender, claim, now_at)
             counts[outcome] += 1
             if outcome == "retry" and error.startswith("connection:"):
                 break
@@ -305,12 +343,51 @@ def deliver_one(message_id, now=None):
         claim = _claim(now, message_id=message_id)
         if claim is None:
             return None
-        outcome, error = _attempt(sender, claim)
-        _settle(claim, outcome, error, now)
+        outcome, _error = _deliver(sender, claim, now)
         return outcome
     finally:
         db.session.rollback()
         sender.close()
+
+
+def _deliver(sender, claim, now):
+    """Finish the claimed message, hand it to the server and record the outcome:
+    ``(outcome, error)``. A deferred attachment that cannot be made is retried like a
+    server that is down, and given up after as many attempts."""
+    try:
+        claim = _complete(claim)
+    except Exception as problem:  # noqa: BLE001  (whatever the maker raises, the run goes on)
+        current_app.logger.warning("attachment of message %s not made: %s", claim.id, problem)
+        outcome = "failed" if claim.attempts >= MAX_ATTEMPTS else "retry"
+        error = f"attachment: {problem!r}"
+    else:
+        outcome, error = _attempt(sender, claim)
+    _settle(claim, outcome, error, now)
+    return outcome, error
+
+
+def _complete(claim):
+    """The claim with its deferred attachments made, in a reading transaction that ends
+    before the mail server is called (no write lock is held while they render)."""
+    if DEFERRED_HEADER.encode() not in claim.mime or not deliverable(claim.to):
+        return claim
+    message = message_from_bytes(claim.mime, policy=SMTP_POLICY)
+    with write_intent(False):
+        try:
+            for part in message.walk():
+                spec = part.get(DEFERRED_HEADER)
+                if spec is None:
+                    continue
+                source, _, key = str(spec).partition(" ")
+                content = _attachment_makers[source](key)
+                filename = part.get_filename()
+                maintype, subtype = part.get_content_maintype(), part.get_content_subtype()
+                del part[DEFERRED_HEADER]
+                part.set_content(content, maintype=maintype, subtype=subtype,
+                                 filename=filename)
+        finally:
+            db.session.rollback()
+    return replace(claim, mime=message.as_bytes(), completed=True)
 
 
 def _attempt(sender, claim):
@@ -344,6 +421,8 @@ def _settle(claim, outcome, error, now):
                                                                                "failed"):
             db.session.rollback()
             return
+        if claim.completed:
+            row.mime = claim.mime
         if error:
             row.last_error = error[:2000]
         if outcome == "sent":

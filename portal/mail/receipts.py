@@ -3,7 +3,7 @@
 from portal.contracts.models import Contact
 from portal.extensions import company, db
 from portal.i18n import email_locale
-from portal.invoices.services import credit_note_for, document_pdf, invoice_for
+from portal.invoices.services import credit_note_for, deferred_pdf, invoice_for
 from portal.mail.outbox import stage_email
 from portal.checkout.labels import level_label
 
@@ -32,11 +32,12 @@ def send_payment_received(order):
 
 
 def document_attachments(order, locale, refund=None):
-    """The order's invoice (or the refund's credit note) as an email attachment."""
+    """The order's invoice (or the refund's credit note) as an email attachment, rendered
+    when the email is delivered: not in the payment's or the refund's transaction."""
     document = credit_note_for(refund) if refund is not None else invoice_for(order)
     if document is None:
         return []
-    return [(document.filename, document_pdf(document, locale), "application/pdf")]
+    return [deferred_pdf(document, locale)]
 
 
 def send_change_request_received(change):

@@ -243,3 +243,20 @@ class Refund(db.Model):
 
     def transition(self, new_status):
         REFUND_STATES.move(self, new_status)
+
+class ReturnedPayment(db.Model):
+    """Staff paid back money that came for a cancelled or lapsed order (a ``to_return``
+    payment): with which bank or cheque reference, when, by whom and why. At most one
+    per payment: the unique payment id makes a second "paid back" impossible."""
+
+    __tablename__ = "returned_payment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payment.id"), unique=True)
+    reference: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(String(500))
+    returned_on: Mapped[date]
+    returned_by: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+    payment: Mapped[Payment] = relationship()

@@ -1,4 +1,5 @@
-"""Recording money that arrived outside the card provider (bank transfer, cheque).
+"""Recording money that arrived outside the card provider (bank transfer, cheque), and
+paying back the money that came for a cancelled or lapsed order.
 
 The one service behind the staff console's payment form and ``portal orders
 record-payment``: both pass the text they were given and show ``str(error)`` of a
@@ -9,15 +10,18 @@ import re
 
 from sqlalchemy import select
 
+from portal.audit.models import record
 from portal.extensions import db
 from portal.markets.methods import method as payment_method
-from portal.money import CURRENCIES, MoneyError, parse_amount
-from portal.orders.models import IllegalTransition, Order
+from portal.money import CURRENCIES, MoneyError, amount_string, parse_amount
+from portal.orders.models import IllegalTransition, Order, Payment, ReturnedPayment
 from portal.orders.services import CLOSED_STATUSES, OrderClosed, PaymentRefused, record_payment
 
 #: Plain digits with an optional decimal part: no sign, exponent, spaces or separators.
 AMOUNT_TEXT = re.compile(r"\d{1,12}(\.\d{1,12})?")
 REFERENCE_LENGTH = (2, 128)
+#: Why money was paid back: required, at most this long.
+REASON_LENGTH = 500
 #: Order states for which money can still be recorded (a second payment of a paid order
 #: is kept for a refund and renews nothing).
 RECORDABLE = ("awaiting_payment", "paid")
@@ -43,10 +47,7 @@ def record_offline_payment(order_reference, amount, currency, received_on, bank_
     if code not in CURRENCIES:
         raise PaymentRefused(f"unknown currency {currency!r}")
     value = _amount(amount, code)
-    reference = str(bank_reference or "").strip()
-    low, high = REFERENCE_LENGTH
-    if not low <= len(reference) <= high:
-        raise PaymentRefused(f"the bank or cheque reference must be {low} to {high} characters")
+    reference = _reference(bank_reference)
     if received_on > today:
         raise PaymentRefused("the payment date is in the future")
     try:
@@ -57,6 +58,56 @@ def record_offline_payment(order_reference, amount, currency, received_on, bank_
     except IllegalTransition:  # the order lapsed since it was read
         raise PaymentRefused(f"order {order.reference} is {order.status}: no payment can be "
                              "recorded for it; ask the customer to order again") from None
+
+
+def return_payment(payment_id, bank_reference, reason, *, actor, today):
+    """Staff paid back money that came for a cancelled or lapsed order (a ``to_return``
+    payment) by bank transfer or cheque ``bank_reference``, because of ``reason``. The
+    caller commits; a refusal (PaymentRefused) changes nothing. Returns the
+    ReturnedPayment. Two desk members at once: the second waits for the payment row,
+    then is told it was paid back already."""
+    payment = db.session.scalar(select(Payment).where(Payment.id == payment_id)
+                                .with_for_update().execution_options(populate_existing=True))
+    if payment is None or payment.kind != "to_return":
+        raise PaymentRefused(f"payment {payment_id} is not one to pay back")
+    done = db.session.scalar(select(ReturnedPayment).where(ReturnedPayment.payment_id
+                                                          == payment.id))
+    if done is not None:
+        raise PaymentRefused(f"payment {payment.provider_ref} was paid back on "
+                             f"{done.returned_on.isoformat()} by {done.returned_by}")
+    reference = _reference(bank_reference)
+    why = str(reason or "").strip()
+    if not why or len(why) > REASON_LENGTH:
+        raise PaymentRefused(f"say why the payment is paid back, in at most {REASON_LENGTH} "
+                             "characters")
+    returned = ReturnedPayment(payment_id=payment.id, reference=reference, reason=why,
+                               returned_on=today, returned_by=actor)
+    db.session.add(returned)
+    record(actor, "payment.returned", payment.order.contract.number,
+           order=payment.order.reference, payment=payment.provider_ref,
+           amount=f"{amount_string(payment.amount, payment.currency)} {payment.currency}",
+           reference=reference, reason=why)
+    db.session.flush()
+    return returned
+
+
+def payments_to_return(limit=200):
+    """``[(payment, ReturnedPayment or None)]`` of money that came for cancelled or lapsed
+    orders, those still to pay back first, then the newest."""
+    rows = db.session.execute(
+        select(Payment, ReturnedPayment)
+        .outerjoin(ReturnedPayment, ReturnedPayment.payment_id == Payment.id)
+        .where(Payment.kind == "to_return")
+        .order_by(ReturnedPayment.id.is_(None).desc(), Payment.id.desc()).limit(limit))
+    return [tuple(row) for row in rows]
+
+
+def _reference(text):
+    reference = str(text or "").strip()
+    low, high = REFERENCE_LENGTH
+    if not low <= len(reference) <= high:
+        raise PaymentRefused(f"the bank or cheque reference must be {low} to {high} characters")
+    return reference
 
 
 def _order(reference, contract):

@@ -247,10 +247,18 @@ CLOSED_STATUSES = ("cancelled", "expired")
 def cancel_offline_order(order_id, actor, reason):
     """Cancel an order awaiting an offline payment; the caller commits. ``reason`` is
     kept with the order. Raises OrderError when the order is not awaiting payment."""
-    order = db.session.scalar(select(Order).where(Order.id == order_id).with_for_update()
-                              .execution_options(populate_existing=True))
+    order = _lock_order_row(order_id)
     if order is None or order.status != "awaiting_payment":
         raise OrderError("not_cancellable", "only an order awaiting payment can be cancelled")
+    return _cancel(order, actor, reason)
+
+
+def _lock_order_row(order_id):
+    return db.session.scalar(select(Order).where(Order.id == order_id).with_for_update()
+                             .execution_options(populate_existing=True))
+
+
+def _cancel(order, actor, reason):
     order.transition(OrderStatus.CANCELLED)
     order.cancelled_at = utc_now()
     order.cancelled_by = actor
@@ -259,6 +267,35 @@ def cancel_offline_order(order_id, actor, reason):
            reason=order.cancel_reason or "")
     db.session.flush()
     return order
+
+
+def switch_offline_order(order_id, method_code, requote, *, contact_id, today, actor):
+    """Pay the order awaiting an offline payment with ``method_code`` instead: the same
+    option and pay currency, at ``requote(contract)`` (today's quote, asked once the
+    offline order no longer holds the renewal). Returns the new order; the caller commits.
+
+    One transaction, inside a savepoint: the offline order is cancelled only together with
+    placing the new one, so the contract never has two open orders, nor none when the new
+    order cannot be placed (OrderError, nothing changed). The order row is locked before
+    the contract, in the order ``record_payment`` takes them: a payment recorded at the
+    same moment either comes first (nothing left to switch) or waits and finds the order
+    cancelled (kept to be paid back).
+    """
+    order = _lock_order_row(order_id)
+    if order is None or order.status != "awaiting_payment" or order.payments:
+        raise OrderError("nothing_to_switch", "no offline order awaits payment")
+    if order.method == method_code:
+        return order
+    with db.session.begin_nested():
+        _cancel(order, actor, f"switched to {method_code}")
+        placed = place_order(requote(order.contract), order.service_level, order.term_months,
+                             order.pay_currency, method_code, contact_id=contact_id,
+                             today=today, actor=actor)
+        placed.po_number, placed.tax_id, placed.billing_address = (
+            order.po_number, order.tax_id, order.billing_address)  # the same purchase
+        record(actor, "order.switch", order.contract.number, order=order.reference,
+               new_order=placed.reference, method=method_code)
+    return placed
 
 
 def renew_lines(contract, quote):
@@ -304,4 +341,4 @@ def offered_option(quote, service_level, term_months):
 
 __all__ = ["quote_document", "place_order", "record_payment", "expire_offline_orders",
            "OrderClosed", "OrderError", "PaymentMismatch", "PaymentRefused",
-           "cancel_offline_order"]
+           "cancel_offline_order", "switch_offline_order"]

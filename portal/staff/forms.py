@@ -93,6 +93,14 @@ class RefundDoneForm(ConsoleForm):
                             validators=[DataRequired(), Length(min=2, max=128)])
 
 
+class ReturnPaymentForm(ConsoleForm):
+    """Money for a cancelled or lapsed order was paid back; the service checks the values
+    (``portal.orders.offline.return_payment``)."""
+
+    reference = StringField(_l("Bank or cheque reference"), validators=[DataRequired()])
+    reason = StringField(_l("Reason"), validators=[DataRequired()])
+
+
 class StaffUserForm(ConsoleForm):
     email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254), Email(
         message=_l("Enter an email address."))])

@@ -13,7 +13,7 @@ from portal.invoices.services import contract_document
 from portal.mail.models import OutboxMessage
 from portal.markets.models import MarketLaunch
 from portal.orders.models import Refund
-from portal.orders.offline import record_offline_payment
+from portal.orders.offline import payments_to_return, record_offline_payment, return_payment
 from portal.orders.services import PaymentRefused
 from portal.partners import webhooks as partner_webhooks
 from portal.payments.services import provider
@@ -31,6 +31,7 @@ from portal.staff.forms import (
     RefundDoneForm,
     RefundForm,
     RegenerateQuoteForm,
+    ReturnPaymentForm,
     SignInForm,
     StaffRoleForm,
     StaffUserForm,
@@ -377,7 +378,8 @@ def auto_renew_reasons():
 @staff_required()
 def refunds():
     return render_template("staff/refunds.html", refunds=services.open_refunds(),
-                           done_form=RefundDoneForm, to_return=services.payments_to_return())
+                           done_form=RefundDoneForm, to_return=payments_to_return(),
+                           return_form=ReturnPaymentForm)
 
 
 @bp.get("/contracts/<number>/refund")
@@ -416,6 +418,21 @@ def complete_refund(refund_id):
         return redirect(url_for("staff.refunds"), code=303)
     return _perform(lambda: services.complete_refund(item, form.reference.data, _actor()),
                     lambda _result: _("Refund marked as paid back."), url_for("staff.refunds"))
+
+
+@bp.post("/payments/<int(max=2147483647):payment_id>/returned")
+@staff_required()
+def return_closed_order_payment(payment_id):
+    """Money that came for a cancelled or lapsed order was paid back, with a reason."""
+    form = ReturnPaymentForm()
+    if not form.validate_on_submit():
+        flash(_("Not done: %(error)s", error=_form_problems(form) or _("invalid form")), "error")
+        return redirect(url_for("staff.refunds"), code=303)
+    return _perform(lambda: return_payment(payment_id, form.reference.data, form.reason.data,
+                                           actor=_actor(), today=utc_today()),
+                    lambda returned: _("Payment %(payment)s marked as paid back.",
+                                       payment=returned.payment.provider_ref),
+                    url_for("staff.refunds"))
 
 
 # --- the outbox ---

@@ -21,7 +21,7 @@ from portal.markets.models import MarketLaunch
 from portal.notices.models import NoticeRecord
 from portal.money import amount_string
 from portal.orders import refunds
-from portal.orders.models import Order, Payment, Refund
+from portal.orders.models import Order, Refund
 from portal.orders.services import (
     OrderError,
     cancel_offline_order,
@@ -200,10 +200,6 @@ def cancel_order(contract, order_reference, reason, actor):
                              status=order.status)) from None
 
 
-def payments_to_return():
-    """Money that came for cancelled or lapsed orders, for the desk to pay back."""
-    return db.session.scalars(select(Payment).where(Payment.kind == "to_return")
-                              .order_by(Payment.id.desc()).limit(200)).all()
 
 
 # --- refunds ---

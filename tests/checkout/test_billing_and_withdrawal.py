@@ -53,6 +53,42 @@ def test_billing_details_go_on_the_order_and_the_invoice(web, make_checkout, tod
     assert buyer["address"] == ["Buyer Ltd", "Accounts Payable", "1 High Street, Leeds"]
 
 
+def test_billing_details_of_an_offline_order_can_be_changed_until_it_is_paid(
+        web, make_checkout, today):
+    contract, _link, token = make_checkout(country="GB")
+    _place(web, token, po_number="PO-1", tax_id="GB980780684")
+    [order] = _orders(contract)
+    page = web.get("/renewal/confirmation").get_data(as_text=True)
+    assert "data-billing-save" in page and 'value="PO-1"' in page
+
+    def change(**fields):
+        return web.post("/renewal/order/billing", data={"csrf_token": csrf_token(page),
+                                                       **fields})
+
+    refused = change(po_number="PO-2", tax_id="GB123")  # not a GB VAT number
+    assert refused.status_code == 400
+    assert "does not have the format of your country" in refused.get_data(as_text=True)
+    assert change(po_number="P" * 65).status_code == 400
+    db.session.refresh(order)
+    assert (order.po_number, order.tax_id) == ("PO-1", "GB980780684")
+    response = change(po_number=" PO-2 ", tax_id="gb 980 7806 84",
+                      billing_address="Buyer Ltd\nAccounts Payable")
+    assert response.status_code == 303
+    db.session.refresh(order)
+    assert (order.po_number, order.tax_id, order.billing_address) == (
+        "PO-2", "GB 980 7806 84", "Buyer Ltd\nAccounts Payable")
+    record_payment(order.id, provider="offline", provider_ref="BANK-BILL-2",
+                   amount=order.amount_due, currency=order.pay_currency, received_on=today,
+                   actor="desk")
+    db.session.commit()
+    assert invoice_for(order).content["buyer"]["po_number"] == "PO-2"
+    # Paid: the invoice is issued, the details no longer change.
+    assert change(po_number="PO-3").status_code == 303
+    db.session.refresh(order)
+    assert order.po_number == "PO-2"
+    assert "data-billing-save" not in web.get("/renewal/confirmation").get_data(as_text=True)
+
+
 @pytest.mark.parametrize(("country", "tax_id"), [("GB", "GB123"), ("DE", "DE13669597"),
                                                  ("GB", "x" * 33)])
 def test_a_tax_number_of_the_wrong_format_is_refused_and_orders_nothing(
@@ -87,6 +123,38 @@ def test_the_customer_cancels_an_offline_order_and_can_order_again(web, make_che
     assert _place(web, token, payment_method="check").status_code == 303
     statuses = sorted((o.method, o.status) for o in _orders(contract))
     assert statuses == [("bank_transfer", "cancelled"), ("check", "awaiting_payment")]
+
+
+def test_the_customer_switches_an_offline_order_to_another_method(web, make_checkout):
+    contract, _link, token = make_checkout()
+    _place(web, token)
+    [order] = _orders(contract)
+    page = web.get("/renewal/confirmation").get_data(as_text=True)
+    assert "data-switch-method" in page and '<option value="check">' in page
+    assert '<option value="bank_transfer">' not in page  # the order's own method
+    response = web.post("/renewal/order/method",
+                        data={"csrf_token": csrf_token(page), "payment_method": "check"})
+    assert response.status_code == 303 and response.headers["Location"].endswith("/confirmation")
+    statuses = sorted((o.method, o.status) for o in _orders(contract))
+    assert statuses == [("bank_transfer", "cancelled"), ("check", "awaiting_payment")]
+    new = next(o for o in _orders(contract) if o.status == "awaiting_payment")
+    text, _html = _mail_text(f"order-confirmation:{new.reference}")
+    assert new.reference in text  # the new order's payment instructions, by email
+    page = web.get("/renewal/confirmation").get_data(as_text=True)
+    assert f'data-payment-reference="{new.reference}"' in page
+    assert f'data-amount-due="{new.amount_due:.2f}" data-currency="USD"' in page
+
+
+@pytest.mark.parametrize("method", ["ideal", "visa", "", "x" * 40])
+def test_a_switch_to_a_method_not_offered_changes_nothing(web, make_checkout, method):
+    contract, _link, token = make_checkout()
+    _place(web, token)
+    page = web.get("/renewal/confirmation").get_data(as_text=True)
+    response = web.post("/renewal/order/method",
+                        data={"csrf_token": csrf_token(page), "payment_method": method})
+    assert response.status_code == 409
+    assert [(o.method, o.status) for o in _orders(contract)] == [
+        ("bank_transfer", "awaiting_payment")]
 
 
 @pytest.mark.parametrize(("country", "told"), [("DE", True), ("GB", True), ("CH", True),

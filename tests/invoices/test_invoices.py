@@ -14,6 +14,7 @@ from portal.extensions import db
 from portal.invoices.models import BillingDocument
 from portal.invoices.services import document_pdf, invoice_for
 from portal.mail.models import OutboxMessage
+from portal.mail.outbox import deliver_one
 from portal.orders.refunds import refund_renewal
 from portal.orders.services import PaymentMismatch, place_order, record_payment
 from portal.renewals.services import issue_quote
@@ -25,7 +26,10 @@ def pdf_text(data):
 
 
 def attachment_of(kind):
+    """The attachment of the one message of ``kind``, as delivered (the PDF is made then)."""
     row = db.session.scalar(select(OutboxMessage).where(OutboxMessage.kind == kind))
+    assert deliver_one(row.id) == "sent"
+    db.session.refresh(row)
     message = email.message_from_bytes(row.mime, policy=policy.default)
     (attachment,) = list(message.iter_attachments())
     return attachment.get_filename(), attachment.get_content()
@@ -129,3 +133,38 @@ def test_the_customer_and_staff_download_the_documents(renewed_offline, web, mak
     assert response.status_code == 200 and "請求書" in pdf_text(response.data)
     assert sales.get(f"/staff/contracts/{contract.number}/documents/"
                      f"{invoice_for(other).number}.pdf").status_code == 404
+
+
+def test_a_converted_payment_shows_its_rate_and_amount_in_the_readers_format(make_checkout,
+                                                                              today):
+    contract, _link, _token = make_checkout(country="GB", list_code="GB", currency="GBP")
+    contract.account.name = "Northwind Analytics Ltd"
+    order = place_order(issue_quote(contract, today), "basic", 12, "EUR", "bank_transfer",
+                        contact_id=None, today=today, actor="customer")
+    order.billing_address = "northwind analytics ltd\nAccounts Payable\n14 Wellington Street"
+    record_payment(order.id, provider="offline", provider_ref="BANK-FX", amount=order.amount_due,
+                   currency="EUR", received_on=today, actor="desk")
+    db.session.commit()
+    text = pdf_text(document_pdf(invoice_for(order), "de"))
+    # 900.00 GBP at 1 / 0.8412 EUR per GBP; the rate shown to six decimals, German style.
+    assert "Umgerechnet in EUR zum Kurs 1,188778 1.069,90 €" in text
+    assert "Währungsumrechnungsgebühr 32,10 €" in text and "Insgesamt bezahlt 1.102,00 €" in text
+    # The buyer's company typed again as the address's first line is shown once.
+    assert text.count("Northwind Analytics Ltd") + text.count("northwind analytics") == 1
+    assert "Accounts Payable" in text
+
+
+def test_the_invoice_is_rendered_in_each_of_the_11_email_locales(make_checkout, today):
+    from flask_babel import force_locale, gettext
+
+    from portal.i18n import EMAIL_LOCALES
+
+    order = pay_offline(make_checkout()[0], today, "BANK-LOCALES")
+    invoice = invoice_for(order)
+    assert len(EMAIL_LOCALES) == 11
+    for locale in EMAIL_LOCALES:
+        with force_locale(locale):
+            title, method = gettext("Invoice"), gettext("Payment method")
+        text = pdf_text(document_pdf(invoice, locale))
+        assert f"{title} {invoice.number}" in text and method in text, locale
+        assert locale == "en" or "Payment method" not in text, locale

@@ -158,3 +158,13 @@ def test_no_lapsed_reminder_once_online_reinstatement_is_over(book):
     contract = factories.contract(book, end_date=END)
     send_notices(END + timedelta(days=400))
     assert milestones(contract) == [] and emails() == 0
+
+
+def test_a_lapsed_reminder_is_in_the_contacts_language_and_none_when_not_online(book):
+    german = factories.contract(book, end_date=END, country="DE", language="de")
+    premier = factories.contract(book, end_date=END, level="premier")  # level_not_online
+    send_notices(END + timedelta(days=1))
+    assert milestones(german) == [-1] and milestones(premier) == []
+    (row,) = db.session.scalars(select(OutboxMessage)).all()
+    assert row.locale == "de" and row.subject.startswith(f"Vertrag {german.number} ist abgelaufen")
+    assert "Reaktivierungsgebühr" in text_of(row)
