@@ -1,7 +1,7 @@
 """payments for cancelled or lapsed orders that staff paid back
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 """
 from alembic import op
 import sqlalchemy as sa
