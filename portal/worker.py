@@ -13,6 +13,7 @@ from portal import create_app
 from portal.celery_app import AppTask, broker_settings, celery, yield_cpu
 from portal.errors import ConfigError
 from portal.extensions import db
+from portal.pdf import CJK_FACES, prepared_font
 from portal.schedule import beat_schedule, load_tasks
 
 flask_app = create_app()
@@ -31,6 +32,15 @@ def _batch_priority(**_):
     """Workers and the scheduler run at ``BATCH_NICENESS``, so pages come first on a
     machine that serves them too (a pool's processes inherit it)."""
     yield_cpu(flask_app.config)
+
+
+@worker_init.connect
+def _prepare_pdf_fonts(**_):
+    """The prepared CJK fonts of the PDFs, made now if this machine has none yet (a few
+    seconds each, once), so no notice task waits for them."""
+    with flask_app.app_context():
+        for locale in CJK_FACES:
+            prepared_font(locale)
 
 
 @worker_process_init.connect
