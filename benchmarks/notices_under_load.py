@@ -95,8 +95,8 @@ def measure(contracts=2000, seconds=20, connections=16, workers=2, finish=False,
                      SMALL_DAY.isoformat()],
                     env=job_env, stdout=log, stderr=subprocess.STDOUT)
             time.sleep(3)  # past the scan, into the quotes, PDFs and writes
-            figures["job_niceness"] = niceness(job.pid)
             figures["with_job"] = run_wrk(url, seconds, connections, cookie)
+            figures["job_niceness"] = niceness(job.pid)  # set by the job itself as it starts
             figures["job_running_during_load"] = job.poll() is None
             if finish:
                 job.wait(timeout=3 * 3600)
