@@ -24,7 +24,9 @@ notice state (records, quotes, links, outbox) is emptied before each run.
 ``--write`` appends the figures to benchmarks/README.md.
 """
 import argparse
+import os
 import re
+import statistics
 import sys
 import tempfile
 import time
@@ -79,11 +81,10 @@ def build_book(contracts, small, large):
             return SMALL_DAY + timedelta(days=60)
         if n < small + large:  # the 30-day notice is due on LARGE_DAY (spread over 1 day)
             return LARGE_DAY + timedelta(days=30)
-        # the rest: well outside both 60-day windows, from 2027-03-06 to 2027-03-31 and
-        # from 2027-08-01 over the following two years
+        # the rest: outside every window of both days (60 days ahead, and the lapsed
+        # reminders up to REINSTATEMENT_MAX_LAPSE_DAYS back): from 2027-08-01 over the
+        # following two years
         rest = n - small - large
-        if rest % 4 == 0:
-            return date(2027, 3, 6) + timedelta(days=rest % 26)
         return date(2027, 8, 1) + timedelta(days=rest % 730)
 
     for first in range(0, contracts, BATCH):
@@ -141,6 +142,49 @@ def clock(results, label):
     results[label] = time.perf_counter() - start
 
 
+def _proc_cpu(pid, reaped=False):
+    """CPU seconds (user + system) of process ``pid`` from /proc, with ``reaped`` the
+    time of its children that have ended too; 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = sum(int(value) for value in fields[11:15 if reaped else 13])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _children(parent):
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                yield int(stat.parent.name)
+        except (OSError, ValueError):
+            pass
+
+
+class CpuMeter:
+    """CPU time used by each part of a run: the worker processes, PostgreSQL (the
+    postmaster, its live backends and those that ended), Redis and this process (the
+    SMTP sink and the sampling)."""
+
+    def __init__(self, workers, postgres, redis):
+        postmaster = Path(postgres.datadir, "postmaster.pid").read_text().split()[0]
+        self.roles = {"workers": lambda: sum(_proc_cpu(p.pid) for p in workers.processes),
+                      "PostgreSQL": lambda: _proc_cpu(int(postmaster), reaped=True) + sum(
+                          _proc_cpu(pid) for pid in _children(int(postmaster))),
+                      "Redis": lambda: _proc_cpu(redis.process.pid),
+                      "benchmark (SMTP sink)": lambda: _proc_cpu(os.getpid())}
+        self.start = self.read()
+
+    def read(self):
+        return {role: read() for role, read in self.roles.items()}
+
+    def spent(self):
+        """CPU seconds per role since the meter was made."""
+        now = self.read()
+        return {role: now[role] - self.start[role] for role in now}
+
+
 def explain_scan(day):
     """The plan of the scan query for the 60-day window, to show it uses the end-date index."""
     milestone, fewest, most = services.WINDOWS[-1]
@@ -154,7 +198,7 @@ def explain_scan(day):
 def run_day(day, label, figures):
     timer = Timer()
     timer.wrap(services, "due_contracts", "scan")
-    timer.wrap(services, "issue_quote", "quote")
+    timer.wrap(services, "build_quote", "quote")
     timer.wrap(services, "quote_pdf", "pdf")
     timer.wrap(services, "stage_email", "stage email")
     try:
@@ -248,9 +292,12 @@ def bench_workers(args):
     redis.start()
     runs = []
     try:
+        # BATCH_NICENESS 0: the workers' own speed, as on a machine only for workers
+        # (at the default 10 they would give way to anything else running here)
         settings = {"DATABASE_URL": server.create_database("notices_bench"),
-                    "SECRET_KEY": "benchmark", "CELERY_BROKER_URL": redis.url}
-        app = create_app(settings)
+                    "SECRET_KEY": "benchmark", "CELERY_BROKER_URL": redis.url,
+                    "BATCH_NICENESS": "0"}
+        app = create_app({**settings, "BATCH_NICENESS": 0})
         with app.app_context(), SmtpSink() as sink:
             db.create_all()
             seed_launch_dates()
@@ -258,8 +305,13 @@ def bench_workers(args):
             start = time.perf_counter()
             build_book(args.contracts, 0, args.large)
             print(f"book of {args.contracts} contracts built in {time.perf_counter() - start:.1f} s")
+            pdf_times = pdf_sample(LARGE_DAY, 100)
+            print(f"quote PDF of a due contract, rendered here: median "
+                  f"{statistics.median(pdf_times):.1f} ms, p90 "
+                  f"{statistics.quantiles(pdf_times, n=10)[-1]:.1f} ms ({len(pdf_times)} PDFs)")
             for count in counts:
-                runs.append(worker_run(count, args, {**settings, "SMTP_URL": sink.url}, sink))
+                runs.append(worker_run(count, args, {**settings, "SMTP_URL": sink.url}, sink,
+                                       server, redis))
             db.session.remove()
             db.engine.dispose()
     finally:
@@ -269,7 +321,24 @@ def bench_workers(args):
         print(f"scaling: {runs[-1] / runs[0]:.2f}x from {counts[0]} to {counts[-1]} workers")
 
 
-def worker_run(count, args, settings, sink):
+def pdf_sample(day, count):
+    """Milliseconds per quote PDF for the first ``count`` contracts due on ``day``, in
+    this process (the first one, which loads the fonts, not counted); nothing is stored."""
+    timer = Timer()
+    timer.wrap(services, "quote_pdf", "pdf")
+    times = []
+    try:
+        for contract_id, end_date, milestone in services.due_contracts(day)[:count + 1]:
+            before = timer.spent["pdf"]
+            services.prepare_notice(contract_id, milestone, day, services.RunReport(), end_date)
+            db.session.rollback()
+            times.append((timer.spent["pdf"] - before) * 1000)
+    finally:
+        timer.restore()
+    return times[1:]
+
+
+def worker_run(count, args, settings, sink, server, redis):
     """The large day on ``count`` workers; returns notices/s."""
     db.session.execute(db.text(
         "TRUNCATE notice_record, outbox_message, renewal_link, quote CASCADE"))
@@ -288,6 +357,7 @@ def worker_run(count, args, settings, sink):
         while not workers_ready(count):  # the clock starts when every worker listens
             if time.monotonic() > deadline:
                 sys.exit(f"workers did not start:\n{workers.output()[-3000:]}")
+        meter = CpuMeter(workers, server, redis)
         start = time.perf_counter()
         enqueue(send_day, LARGE_DAY.isoformat())
         print(f"{count} worker(s): t(s)  queued  notices  delivered")
@@ -301,9 +371,14 @@ def worker_run(count, args, settings, sink):
             samples.append((time.perf_counter() - start, queue_depth(), notices, len(delivered)))
             print("  {:7.0f}  {:6d}  {:7d}  {:9d}".format(*samples[-1]), flush=True)
         total = time.perf_counter() - start
+        cpu = meter.spent()
     rate = args.large / total
     print(f"{count} worker(s): {args.large} notices with PDFs delivered in {total:.1f} s = "
           f"{rate:.1f} notices/s; deepest queue {max(s[1] for s in samples)} tasks")
+    print("  CPU per notice: " + ", ".join(
+        f"{role} {seconds * 1000 / args.large:.1f} ms" for role, seconds in cpu.items())
+        + f"; all {sum(cpu.values()) * 1000 / args.large:.1f} ms"
+        f" ({sum(cpu.values()) / total:.2f} cores busy on average)")
     return rate
 
 

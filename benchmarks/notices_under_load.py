@@ -2,16 +2,17 @@
 notices due, on SQLite (WAL), against the same page alone.
 
     python benchmarks/notices_under_load.py [--contracts 2000] [--seconds 20]
-        [--connections 16] [--workers 2] [--finish]
+        [--connections 16] [--workers 2] [--batch-niceness N] [--finish]
 
 A SQLite database in a temporary folder gets a book of ``--contracts`` contracts, all with
 their 60-day notice due on one day (benchmarks/notices_bench.py builds it), and a renewal
 link for the first contract. gunicorn (``--workers`` sync workers, 127.0.0.1) serves the
 portal; wrk (``--connections`` connections) loads the quote page for ``--seconds`` alone,
-then again while ``portal notices send`` runs in its own process at CPU niceness
-``--nice`` (10, as the README's cron line runs batch jobs; each notice: a quote, a PDF, an
-email, then a short write). The job is stopped after the measurement unless
-``--finish`` lets it run to the end. Prints requests/s, p99, non-2xx responses and socket
+then again while ``portal notices send`` runs in its own process, started exactly as a
+deployment starts it (each notice: a quote, a PDF, an email, then a short write); the
+command lowers its own CPU priority to ``BATCH_NICENESS`` (default 10;
+``--batch-niceness`` sets the variable, 0 to compare with a job at the web's priority).
+The job is stopped after the measurement unless ``--finish`` lets it run to the end. Prints requests/s, p99, non-2xx responses and socket
 errors for both runs, their ratio, the job's progress and any server error logged.
 """
 import argparse
@@ -50,6 +51,14 @@ def prepare(folder, contracts):
     return env, "/" + link.split("/", 3)[3]
 
 
+def niceness(pid):
+    """The CPU niceness of a running process (None once it has ended)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def noticed(env):
     app = create_app({"DATABASE_URL": env["DATABASE_URL"], "SECRET_KEY": env["SECRET_KEY"]})
     with app.app_context():
@@ -58,10 +67,12 @@ def noticed(env):
     return count
 
 
-def measure(contracts=2000, seconds=20, connections=16, workers=2, finish=False, nice=10):
-    """Both runs' figures and the job's, as a dict."""
+def measure(contracts=2000, seconds=20, connections=16, workers=2, finish=False,
+            batch_niceness=None):
+    """Both runs' figures and the job's, as a dict. ``batch_niceness``: the job's
+    ``BATCH_NICENESS`` (None: the portal's default)."""
     figures = {"contracts": contracts, "connections": connections, "workers": workers,
-               "seconds": seconds, "nice": nice}
+               "seconds": seconds, "batch_niceness": batch_niceness}
     with tempfile.TemporaryDirectory() as folder:
         env, link_path = prepare(folder, contracts)
         server_log = Path(folder) / "gunicorn.log"
@@ -75,13 +86,17 @@ def measure(contracts=2000, seconds=20, connections=16, workers=2, finish=False,
             figures["alone"] = run_wrk(url, seconds, connections, cookie)
             job_log = Path(folder) / "notices.log"
             started = time.monotonic()
+            job_env = dict(env)
+            if batch_niceness is not None:
+                job_env["BATCH_NICENESS"] = str(batch_niceness)
             with open(job_log, "w") as log:
                 job = subprocess.Popen(
-                    ["nice", "-n", str(nice), sys.executable, "-m", "portal.cli", "notices",
-                     "send", "--date", SMALL_DAY.isoformat()],
-                    env=env, stdout=log, stderr=subprocess.STDOUT)
+                    [sys.executable, "-m", "portal.cli", "notices", "send", "--date",
+                     SMALL_DAY.isoformat()],
+                    env=job_env, stdout=log, stderr=subprocess.STDOUT)
             time.sleep(3)  # past the scan, into the quotes, PDFs and writes
             figures["with_job"] = run_wrk(url, seconds, connections, cookie)
+            figures["job_niceness"] = niceness(job.pid)  # set by the job itself as it starts
             figures["job_running_during_load"] = job.poll() is None
             if finish:
                 job.wait(timeout=3 * 3600)
@@ -106,13 +121,14 @@ def main():
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--nice", type=int, default=10,
-                        help="the job's CPU niceness, as cron runs it (0: same as the server)")
+    parser.add_argument("--batch-niceness", type=int, default=None,
+                        help="BATCH_NICENESS for the job (default: the portal's, 10; "
+                             "0: the job at the server's priority)")
     parser.add_argument("--finish", action="store_true",
                         help="let the notices job run to the end and time it")
     args = parser.parse_args()
     figures = measure(args.contracts, args.seconds, args.connections, args.workers,
-                      args.finish, args.nice)
+                      args.finish, args.batch_niceness)
     for run in ("alone", "with_job"):
         f = figures[run]
         print(f"quote page {run:9} {f['rps']:8.1f} req/s  p99 {f['p99_ms']:8.1f} ms  "
@@ -121,7 +137,8 @@ def main():
     print(f"notices stored: {figures['notices_stored']} of {figures['contracts']}"
           + (f" in {figures['job_seconds']} s, exit {figures['job_exit']}"
              if "job_seconds" in figures else " (job stopped after the measurement)"))
-    print(f"server errors logged: {figures['server_errors']}")
+    print(f"server errors logged: {figures['server_errors']}; the job ran at niceness "
+          f"{figures['job_niceness']}")
     print(json.dumps(figures))
 
 

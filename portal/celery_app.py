@@ -14,6 +14,8 @@ registered; each Flask app with a broker gets a producer of its own
 (``app.extensions["celery"]``), so apps with different settings in one process (tests,
 ``portal up``) never share a broker connection or a configuration.
 """
+import os
+
 from celery import Celery, Task
 from kombu import Queue
 from kombu.exceptions import ChannelError
@@ -124,6 +126,15 @@ def queue_depth(queues=QUEUES):
                 except ChannelError:  # Redis drops an empty queue's list
                     pass
     return waiting
+
+
+def yield_cpu(config):
+    """Lower this process's CPU priority to ``BATCH_NICENESS`` (docs/deploy.md): batch
+    work (workers, the scheduler, the job commands) gives the CPU to the web processes
+    when both want it, and takes all of it when the site is idle. Never raises the
+    priority; returns the niceness now. Threads started afterwards inherit it."""
+    wanted, now = int(config.get("BATCH_NICENESS", 0)), os.nice(0)
+    return os.nice(wanted - now) if wanted > now else now
 
 
 def workers_ready(count, timeout=1.0):

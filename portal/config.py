@@ -40,6 +40,9 @@ INT_SETTINGS = {
     "OUTBOX_EVERY_SECONDS": 60,
     "RECONCILE_EVERY_SECONDS": 600,
     "WEBHOOKS_EVERY_SECONDS": 10,
+    # The CPU niceness batch work lowers itself to (workers, scheduler, the job commands),
+    # so pages are served first on a machine that does both; 0 leaves it as started.
+    "BATCH_NICENESS": 10,
 }
 #: Settings that are deadlines: 0 would mean "no deadline" to some clients.
 TIMEOUTS = {"RATES_TIMEOUT_SECONDS", "SMTP_TIMEOUT_SECONDS", "PROVIDER_CONNECT_TIMEOUT_SECONDS",
@@ -115,6 +118,9 @@ def check(config):
         value = config.get(name)
         if value is not None and (value < 0 or (name in FRACTIONS and value >= 1)):
             raise ConfigError(f"{name}: {value} is out of range")
+    if not 0 <= config.get("BATCH_NICENESS", 0) <= 19:
+        raise ConfigError(f"BATCH_NICENESS: {config['BATCH_NICENESS']} is not a niceness "
+                          "from 0 to 19")
     for name in TIMEOUTS:
         if config.get(name) is not None and config[name] <= 0:
             raise ConfigError(f"{name}: must be at least 1 second")

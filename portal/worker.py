@@ -7,12 +7,13 @@ It builds the Flask app from the environment (the same settings as the web proce
 connects :data:`portal.celery_app.celery` to its broker and loads every task module and
 the schedule (:mod:`portal.schedule`).
 """
-from celery.signals import worker_process_init
+from celery.signals import beat_init, worker_init, worker_process_init
 
 from portal import create_app
-from portal.celery_app import AppTask, broker_settings, celery
+from portal.celery_app import AppTask, broker_settings, celery, yield_cpu
 from portal.errors import ConfigError
 from portal.extensions import db
+from portal.pdf import CJK_FACES, prepared_font
 from portal.schedule import beat_schedule, load_tasks
 
 flask_app = create_app()
@@ -23,6 +24,23 @@ AppTask.flask_app = flask_app
 celery.conf.update(broker_settings(flask_app.config),
                    beat_schedule=beat_schedule(flask_app.config))
 load_tasks()
+
+
+@worker_init.connect
+@beat_init.connect
+def _batch_priority(**_):
+    """Workers and the scheduler run at ``BATCH_NICENESS``, so pages come first on a
+    machine that serves them too (a pool's processes inherit it)."""
+    yield_cpu(flask_app.config)
+
+
+@worker_init.connect
+def _prepare_pdf_fonts(**_):
+    """The prepared CJK fonts of the PDFs, made now if this machine has none yet (a few
+    seconds each, once), so no notice task waits for them."""
+    with flask_app.app_context():
+        for locale in CJK_FACES:
+            prepared_font(locale)
 
 
 @worker_process_init.connect

@@ -29,9 +29,9 @@ class Handler:
 
 
 class SmtpSink:
-    def __init__(self):
+    def __init__(self, port=None):
         self.handler = Handler()
-        self.port = free_port()
+        self.port = port or free_port()
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
 
     @property

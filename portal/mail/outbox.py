@@ -21,10 +21,12 @@ The Message-ID is fixed at staging. If the process dies after the server accepte
 message but before the commit, the next drain sends it again with the same Message-ID:
 the one case where a recipient can get two copies, recognisable as the same message.
 """
+import atexit
 import os
 import re
 import smtplib
 import socket
+import threading
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -245,6 +247,17 @@ class SmtpTransport:
         self.connection = None
 
     def send(self, row):
+        if self.connection is not None:
+            try:
+                return self._send(row)
+            except TemporaryFailure as error:
+                # A kept connection the server has closed meanwhile (idle timeout, or 421
+                # "closing"): once more on a new one, as a retry would, same Message-ID.
+                if not str(error).startswith(("connection:", "421")):
+                    raise
+        return self._send(row)
+
+    def _send(self, row):
         try:
             if self.connection is None:
                 self.connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
@@ -303,6 +316,32 @@ def transport():
     return FileTransport(current_app.config["OUTBOX_DIR"])
 
 
+_kept = threading.local()
+_every_kept = []  # closed (QUIT) when the process ends
+
+
+@atexit.register
+def _close_kept_connections():
+    for kept in _every_kept:
+        kept.close()
+
+
+def kept_transport():
+    """The transport of the delivery tasks: one SMTP connection per thread, kept from one
+    message to the next (a connection, greeting and goodbye per message cost the worker
+    and the mail server more than the message itself)."""
+    if not current_app.config.get("SMTP_URL"):
+        return transport()
+    settings = (current_app.config["SMTP_URL"], float(current_app.config["SMTP_TIMEOUT_SECONDS"]))
+    if getattr(_kept, "settings", None) != settings:
+        if getattr(_kept, "transport", None) is not None:
+            _kept.transport.close()
+            _every_kept.remove(_kept.transport)
+        _kept.transport, _kept.settings = transport(), settings
+        _every_kept.append(_kept.transport)
+    return _kept.transport
+
+
 def backoff(attempts):
     return min(RETRY_BASE * 2 ** (attempts - 1), RETRY_MAX)
 
@@ -338,16 +377,14 @@ def deliver_one(message_id, now=None):
     outcome (``sent``, ``retry``, ``failed``) or None when there was nothing to do, so a
     second call for the same message sends nothing."""
     now = now or _now()
-    sender = transport()
     try:
         claim = _claim(now, message_id=message_id)
         if claim is None:
             return None
-        outcome, _error = _deliver(sender, claim, now)
+        outcome, _error = _deliver(kept_transport(), claim, now)
         return outcome
     finally:
         db.session.rollback()
-        sender.close()
 
 
 def _deliver(sender, claim, now):

@@ -10,7 +10,7 @@ from portal.audit.models import AuditEntry
 from portal.extensions import db
 from portal.mail.models import OutboxMessage
 from portal.mail.outbox import _now, drain, stage_email
-from tests.smtpsink import free_port
+from tests.smtpsink import SmtpSink, free_port
 
 
 def stage(to="eva@muster.example", key=None):
@@ -164,3 +164,37 @@ def test_a_malformed_recipient_is_never_handed_to_the_server(smtp, cli, to):
     assert "not an email address" in db.session.get(OutboxMessage, row.id).last_error
     assert [m["To"] for m in smtp.messages] == ["eva@muster.example"]
     assert db.session.get(OutboxMessage, good.id).status == "sent"
+
+
+class CountingSink(SmtpSink):
+    """The sink, counting the SMTP sessions (greetings) it was asked for."""
+
+    def __init__(self, port=None):
+        super().__init__(port)
+        self.handler.sessions = 0
+
+        async def handle_EHLO(server, session, envelope, hostname, responses):
+            self.handler.sessions += 1
+            session.host_name = hostname
+            return responses
+
+        self.handler.handle_EHLO = handle_EHLO
+
+
+def test_delivery_tasks_keep_one_connection_and_reconnect_when_the_server_closed_it(
+        app, monkeypatch):
+    from portal.mail.outbox import deliver_one
+
+    with CountingSink() as sink:
+        monkeypatch.setitem(app.config, "SMTP_URL", sink.url)
+        monkeypatch.setitem(app.config, "SMTP_TIMEOUT_SECONDS", 5)
+        rows = [stage(f"c{n}@x.example") for n in range(3)]
+        assert [deliver_one(row.id) for row in rows] == ["sent"] * 3
+        assert sink.handler.sessions == 1  # one connection for the three messages
+        port = sink.port
+    with CountingSink(port) as restarted:  # the server went away and came back
+        row = stage("d@x.example")
+        assert deliver_one(row.id) == "sent"  # on a new connection, at once
+        assert restarted.handler.sessions == 1
+        assert restarted.handler.message_ids() == [row.message_id]
+    assert row.attempts == 1
