@@ -149,6 +149,10 @@ class StagedBatches(SeenNumbers):
             self.connection.exec_driver_sql(
                 f"CREATE TEMPORARY TABLE IF NOT EXISTS {table} ({', '.join(columns)}) "
                 "ON COMMIT DROP")
+        # Which lines a contract keeps: looked up for each of its current lines.
+        self.connection.exec_driver_sql(
+            "CREATE INDEX IF NOT EXISTS import_stage_line_key"
+            " ON import_stage_line (number, product_code)")
         self.planner = self.connection.exec_driver_sql(
             "SELECT " + ", ".join(f"current_setting('{name}')" for name in self.PLANNER)
         ).one()
