@@ -198,3 +198,15 @@ def test_the_first_fault_of_a_batch_is_named_whatever_its_kind(priced, small_bat
     with pytest.raises(ImportFault, match=r"^book \[4\] \(SNS-9\): end_date 'never'"):
         importer.upsert_contracts(docs, "book")
     db.session.rollback()
+
+
+def test_a_fault_found_while_writing_comes_before_a_later_batchs(priced, small_batches):
+    """The number repeated in the second batch is found while that batch is written (on
+    PostgreSQL in a second thread, while the third is parsed): it is the one named."""
+    docs = [contract_doc(f"SNS-{n}") for n in range(3)]
+    docs += [contract_doc("SNS-3"), contract_doc("SNS-1"), contract_doc("SNS-5")]
+    docs += [contract_doc("SNS-6", end_date="never")]
+    with pytest.raises(ImportFault, match=r"^book \[4\] \(SNS-1\): duplicate contract "
+                                          r"number, also at \[1\]$"):
+        importer.upsert_contracts(docs, "book")
+    db.session.rollback()
