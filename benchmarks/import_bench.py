@@ -6,9 +6,10 @@ contacts and one to three lines, a few on discontinued products), then runs
 PostgreSQL server: first into an empty database, then again with the same file (nothing
 changes), then with a file where 1 % of the contracts changed. Prints contracts per
 second (wall clock, and the importing process's own CPU time, which a busy machine
-disturbs less; on PostgreSQL the server's work is in the wall time only) and the peak
-memory (RSS) of each import process, and the peak memory of a run
-with a tenth of the book, which shows whether memory grows with the file.
+disturbs less; on PostgreSQL also the CPU time of the server process that served the
+import) and the peak memory (RSS) of each import process, and the peak memory of an
+import of a book twice as long into an empty database, which shows whether memory
+grows with the file.
 
     python benchmarks/import_bench.py [--contracts N] [--backends sqlite,postgresql]
 """
@@ -80,13 +81,33 @@ def child(database_url, path):
 
     app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": "benchmark"})
     with app.app_context():
+        server = server_process(db.session)
         started, cpu_started = time.perf_counter(), time.process_time()
+        server_started = cpu_seconds(server)
         count = import_contracts(path)
         db.session.commit()
         seconds = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
+        server_cpu = cpu_seconds(server) - server_started if server else None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"count": count, "seconds": seconds, "cpu": cpu, "peak_mib": peak}))
+    print(json.dumps({"count": count, "seconds": seconds, "cpu": cpu, "peak_mib": peak,
+                      "server_cpu": server_cpu}))
+
+
+def server_process(session):
+    """The process id of the PostgreSQL backend serving this session, if any."""
+    if session.connection().dialect.name != "postgresql":
+        return None
+    return session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar()
+
+
+def cpu_seconds(pid):
+    """User and system CPU time of a process on this machine (from /proc), in seconds."""
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_child(database_url, path):
@@ -112,11 +133,22 @@ def measure(backend, database_url, files, workdir):
                         ("1 % changed", files["changed"])):
         figures = run_child(database_url, path)
         rows.append((backend, label, figures))
+        server = (f", server's CPU {figures['server_cpu']:.1f} s"
+                  if figures["server_cpu"] is not None else "")
         print(f"{backend:10} {label:16} {figures['count']:>8} contracts "
               f"{figures['seconds']:7.1f} s {figures['count'] / figures['seconds']:8.0f}/s "
-              f"(importer's CPU {figures['cpu']:.1f} s) peak {figures['peak_mib']:.0f} MiB",
-              flush=True)
+              f"(importer's CPU {figures['cpu']:.1f} s{server}) "
+              f"peak {figures['peak_mib']:.0f} MiB", flush=True)
     return rows
+
+
+def measure_memory(backend, database_url, files, workdir):
+    """Peak memory of importing the book twice as long, into an empty database."""
+    prepare(database_url, workdir)
+    figures = run_child(database_url, files["double"])
+    print(f"{backend:10} {'twice the book':16} {figures['count']:>8} contracts "
+          f"{figures['seconds']:7.1f} s {figures['count'] / figures['seconds']:8.0f}/s "
+          f"peak {figures['peak_mib']:.0f} MiB", flush=True)
 
 
 def main():
@@ -127,23 +159,23 @@ def main():
     with tempfile.TemporaryDirectory(prefix="import-bench-") as tmp:
         workdir = Path(tmp)
         files = {"full": workdir / "book.json", "changed": workdir / "book-changed.json",
-                 "tenth": workdir / "book-tenth.json"}
+                 "double": workdir / "book-double.json"}
         write_book(files["full"], args.contracts)
         write_book(files["changed"], args.contracts, changed=0.01)
-        write_book(files["tenth"], args.contracts // 10)
+        write_book(files["double"], 2 * args.contracts)
         size = files["full"].stat().st_size / 2**20
         print(f"book: {args.contracts} contracts, {size:.0f} MiB of JSON", flush=True)
         backends = args.backends.split(",")
         if "sqlite" in backends:
             measure("sqlite", f"sqlite:///{workdir / 'book.db'}", files, workdir)
-            prepare(f"sqlite:///{workdir / 'tenth.db'}", workdir)
-            tenth = run_child(f"sqlite:///{workdir / 'tenth.db'}", files["tenth"])
-            print(f"sqlite     a tenth of the book: peak {tenth['peak_mib']:.0f} MiB")
+            measure_memory("sqlite", f"sqlite:///{workdir / 'double.db'}", files, workdir)
         if "postgresql" in backends:
             server = PostgresServer()
             server.start()
             try:
                 measure("postgresql", server.create_database("bench"), files, workdir)
+                measure_memory("postgresql", server.create_database("double"), files,
+                               workdir)
             finally:
                 server.stop()
 

@@ -2,9 +2,11 @@
 formats").
 
 The file is read as a stream (one contract at a time, never the whole list in memory)
-and written in batches with set-based statements: one query per table finds what a
-batch already has, then only what changed is inserted, updated or deleted. Re-importing
-an unchanged book reads and writes nothing but those lookups. All-or-nothing still
+and written in batches with set-based statements that write only what changed:
+re-importing an unchanged book reads and compares, and writes nothing. On PostgreSQL a
+batch goes through COPY into staging tables and is merged by a few joins
+(portal/imports/staging.py); on other databases one query per table finds what a batch
+already has and one statement per table writes the difference. All-or-nothing still
 holds: the whole file is one transaction, which the caller commits only when every
 contract went in, and rolls back on the first fault.
 """
@@ -19,14 +21,14 @@ from portal.contracts.models import Account, Contact, Contract, ContractLine, Pa
 from portal.extensions import db
 from portal.imports import parsing as p
 from portal.imports.parsing import ImportFault
+from portal.imports.staging import (CONTRACT_FIELDS, SEEN_NUMBERS, SeenNumbers,
+                                    StagedBatches)
 from portal.renewals.rules import CHANNELS
 
 CONTRACT_STATUSES = ("active", "cancelled")
 #: Contracts written per batch: large enough for few round trips, small enough that the
 #: lookups' IN lists stay well within every database's limits.
 BATCH = 1000
-CONTRACT_FIELDS = ("account_id", "partner_id", "channel", "price_list_id", "service_level",
-                   "term_months", "start_date", "end_date", "status")
 CONTACT_FIELDS = ("name", "language", "primary", "renewals")
 
 
@@ -73,30 +75,56 @@ def _json_reason(path, error):
 
 def upsert_contracts(contracts, path):
     """Check and write contracts (an iterable of decoded JSON objects, e.g. a list or a
-    stream); ``path`` names the source in errors. Returns the number written."""
+    stream); ``path`` names the source in errors. Returns the number written.
+
+    Memory stays flat however long the book: one batch at a time is parsed, staged,
+    checked and written, and the numbers of the batches before it wait in a temporary
+    table (portal/imports/staging.py) to refuse a number the file repeats."""
     price_lists = dict(db.session.execute(select(PriceList.code, PriceList.id)).all())
-    seen = {}
+    on_postgresql = db.session.connection().dialect.name == "postgresql"
+    book = StagedBatches() if on_postgresql else SetBasedBatches()
     count = 0
     items = iter(contracts)
     while batch := list(islice(items, BATCH)):
-        parsed = []
-        for raw in batch:
-            contract = _parse_contract(raw, f"{path} [{count}]")
-            if contract["number"] in seen:
+        parsed, fault = _parse_batch(batch, count, path, price_lists)
+        book.stage(parsed)
+        earlier = book.earlier_numbers()
+        # The first fault in file order: a number an earlier batch had, else the parser's.
+        for contract in parsed:
+            if contract["number"] in earlier:
                 raise ImportFault(f"{contract['where']}: duplicate contract number, "
-                                  f"also at [{seen[contract['number']]}]")
+                                  f"also at [{earlier[contract['number']]}]")
+        if fault:
+            raise fault
+        book.write()
+        count += len(parsed)
+    if not count:
+        raise ImportFault(f"{path}: no contracts")
+    book.drop()
+    db.session.expire_all()  # objects loaded before the import see the new rows
+    return count
+
+
+def _parse_batch(batch, start, path, price_lists):
+    """``(contracts, fault)``: the batch's contracts parsed in file order up to the first
+    fault (``None`` when there is none). ``start`` is the first one's place in the file."""
+    parsed, here = [], {}
+    for position, raw in enumerate(batch, start):
+        try:
+            contract = _parse_contract(raw, f"{path} [{position}]")
+            if contract["number"] in here:
+                raise ImportFault(f"{contract['where']}: duplicate contract number, "
+                                  f"also at [{here[contract['number']]}]")
             if contract["price_list"] not in price_lists:
                 raise ImportFault(f"{contract['where']}: price list "
                                   f"{contract['price_list']} does not exist")
-            seen[contract["number"]] = count
-            contract["price_list_id"] = price_lists[contract["price_list"]]
-            parsed.append(contract)
-            count += 1
-        _write_batch(parsed)
-    if not count:
-        raise ImportFault(f"{path}: no contracts")
-    db.session.expire_all()  # objects loaded before the import see the new rows
-    return count
+        except ImportFault as fault:
+            return parsed, fault
+        here[contract["number"]] = position
+        contract["position"] = position
+        contract["price_list_id"] = price_lists[contract["price_list"]]
+        parsed.append(contract)
+    return parsed, None
 
 
 def _object(value, where):
@@ -188,7 +216,27 @@ def _parse_contacts(contacts_raw, where):
     return contacts
 
 
-# --- writing one batch ---
+# --- writing one batch, on any database ---
+
+
+class SetBasedBatches(SeenNumbers):
+    """Any database: one query per table finds what a batch already has; only what
+    changed is then inserted, updated or deleted, each with one statement for all its
+    rows."""
+
+    def stage(self, contracts):
+        self.contracts = contracts
+
+    def earlier_numbers(self):
+        numbers = SEEN_NUMBERS.c.number
+        return dict(db.session.execute(
+            select(numbers, SEEN_NUMBERS.c.position)
+            .where(numbers.in_([c["number"] for c in self.contracts]))).all())
+
+    def write(self):
+        _write_batch(self.contracts)
+        _write(insert(SEEN_NUMBERS), [{"number": c["number"], "position": c["position"]}
+                                      for c in self.contracts])
 
 
 def _write_batch(contracts):
