@@ -39,7 +39,7 @@ from portal.notices.models import NoticeRecord  # noqa: E402
 
 def prepare(folder, contracts):
     """Migrate, build the book, issue a link; returns the environment and the link path."""
-    env = portal_env(folder)
+    env = portal_env(f"sqlite:///{folder}/bench.db")
     portal = [sys.executable, "-m", "portal.cli"]
     subprocess.run(portal + ["db", "upgrade"], env=env, check=True, capture_output=True)
     app = create_app({"DATABASE_URL": env["DATABASE_URL"], "SECRET_KEY": env["SECRET_KEY"]})

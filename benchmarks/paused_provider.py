@@ -85,7 +85,7 @@ def place_card_order(opener, base, link):
 
 def run(payers, threads):
     with tempfile.TemporaryDirectory() as folder, Emulator() as emulator:
-        env = portal_env(folder)
+        env = portal_env(f"sqlite:///{folder}/bench.db")
         env.update(emulator.config())
         env["PORTAL_BASE_URL"] = "http://127.0.0.1"
         portal = [sys.executable, "-m", "portal.cli"]

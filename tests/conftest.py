@@ -109,6 +109,9 @@ def make_app(database_url, instance_path, **overrides):
         "SECRET_KEY": "test-secret",
         "TESTING": True,
         "PORTAL_BASE_URL": "http://127.0.0.1:5000",
+        # Commands run in this process (the CLI runner) would lower its CPU priority for
+        # good; tests of BATCH_NICENESS run their commands and workers as processes.
+        "BATCH_NICENESS": 0,
         **overrides,
     }
     app = create_app(config)

@@ -28,7 +28,7 @@ def _status(url):
 
 
 def test_link_guesses_are_counted_across_workers(tmp_path):
-    env = portal_env(tmp_path)
+    env = portal_env(f"sqlite:///{tmp_path}/bench.db")
     env.pop("RATELIMIT_STORAGE_URI", None)  # the default: the portal's database
     subprocess.run([sys.executable, "-m", "portal.cli", "db", "upgrade"], env=env, check=True,
                    capture_output=True)
