@@ -67,12 +67,25 @@ def noticed(env):
     return count
 
 
+def combined(runs):
+    """One figure for several wrk windows of equal length: mean throughput, worst p99,
+    all errors."""
+    return {"rps": round(sum(r["rps"] for r in runs) / len(runs), 2),
+            "p99_ms": max(r["p99_ms"] for r in runs),
+            "errors": sum(r["errors"] for r in runs),
+            "socket_errors": sum(r["socket_errors"] for r in runs)}
+
+
 def measure(contracts=2000, seconds=20, connections=16, workers=2, finish=False,
-            batch_niceness=None):
+            batch_niceness=None, rounds=1):
     """Both runs' figures and the job's, as a dict. ``batch_niceness``: the job's
-    ``BATCH_NICENESS`` (None: the portal's default)."""
+    ``BATCH_NICENESS`` (None: the portal's default). With ``rounds`` > 1 the two runs are
+    paired: once the job is running, windows with the job stopped (SIGSTOP) and running
+    (SIGCONT) alternate, ``seconds / rounds`` each, so whatever else the machine is doing
+    weighs on both runs alike; the first window alone is taken before the job starts."""
     figures = {"contracts": contracts, "connections": connections, "workers": workers,
-               "seconds": seconds, "batch_niceness": batch_niceness}
+               "seconds": seconds, "batch_niceness": batch_niceness, "rounds": rounds}
+    window = max(1, round(seconds / rounds))
     with tempfile.TemporaryDirectory() as folder:
         env, link_path = prepare(folder, contracts)
         server_log = Path(folder) / "gunicorn.log"
@@ -83,7 +96,7 @@ def measure(contracts=2000, seconds=20, connections=16, workers=2, finish=False,
             cookie = [f"Cookie: {session_cookie(port, link_path)}"]
             url = f"http://127.0.0.1:{port}/renewal"
             run_wrk(url, 2, connections, cookie)  # warm up: templates, catalogs, a quote
-            figures["alone"] = run_wrk(url, seconds, connections, cookie)
+            alone = [run_wrk(url, window, connections, cookie)]
             job_log = Path(folder) / "notices.log"
             started = time.monotonic()
             job_env = dict(env)
@@ -95,9 +108,19 @@ def measure(contracts=2000, seconds=20, connections=16, workers=2, finish=False,
                      SMALL_DAY.isoformat()],
                     env=job_env, stdout=log, stderr=subprocess.STDOUT)
             time.sleep(3)  # past the scan, into the quotes, PDFs and writes
-            figures["with_job"] = run_wrk(url, seconds, connections, cookie)
+            with_job = [run_wrk(url, window, connections, cookie)]
+            running = [job.poll() is None]
+            for _round in range(rounds - 1):
+                job.send_signal(signal.SIGSTOP)
+                try:
+                    alone.append(run_wrk(url, window, connections, cookie))
+                finally:
+                    job.send_signal(signal.SIGCONT)
+                with_job.append(run_wrk(url, window, connections, cookie))
+                running.append(job.poll() is None)
+            figures["alone"], figures["with_job"] = combined(alone), combined(with_job)
             figures["job_niceness"] = niceness(job.pid)  # set by the job itself as it starts
-            figures["job_running_during_load"] = job.poll() is None
+            figures["job_running_during_load"] = all(running)
             if finish:
                 job.wait(timeout=3 * 3600)
                 figures["job_exit"] = job.returncode
@@ -124,11 +147,13 @@ def main():
     parser.add_argument("--batch-niceness", type=int, default=None,
                         help="BATCH_NICENESS for the job (default: the portal's, 10; "
                              "0: the job at the server's priority)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="alternate this many windows alone (job stopped) and with the job")
     parser.add_argument("--finish", action="store_true",
                         help="let the notices job run to the end and time it")
     args = parser.parse_args()
     figures = measure(args.contracts, args.seconds, args.connections, args.workers,
-                      args.finish, args.batch_niceness)
+                      args.finish, args.batch_niceness, args.rounds)
     for run in ("alone", "with_job"):
         f = figures[run]
         print(f"quote page {run:9} {f['rps']:8.1f} req/s  p99 {f['p99_ms']:8.1f} ms  "
