@@ -25,7 +25,9 @@ from portal.orders.models import (
     Order,
     OrderStatus,
     PaymentAttempt,
+    Refund,
 )
+from portal.orders import refunds
 from portal.orders.services import PaymentMismatch, lock_order, record_payment
 from portal.payments import registry
 from portal.payments.models import ProcessedEvent
@@ -527,7 +529,25 @@ def _reconcile_attempt(order_id, attempt_id, provider_name, provider_ref, state_
 
 
 def reconcile():
-    """Settle card orders whose outcome was missed; returns ``[(reference, outcome)]``."""
+    """Settle card orders whose outcome was missed, and finish card refunds whose
+    provider answer was never recorded; returns ``[(reference, outcome)]``."""
     order_ids = unsettled_order_ids()
+    refund_ids = refunds.requested_refund_ids(stale_before())
     db.session.commit()
-    return [reconcile_order(order_id) for order_id in order_ids]
+    return ([reconcile_order(order_id) for order_id in order_ids]
+            + [reconcile_refund(refund_id) for refund_id in refund_ids])
+
+
+def reconcile_refund(refund_id):
+    """Ask the provider again (same idempotency key, same amount) for a card refund left
+    ``requested`` and record its answer, committed; returns ``(reference, outcome)``."""
+    refund = db.session.get(Refund, refund_id)
+    reference = refund.order.reference
+    try:
+        _refund, refunded_now = refunds.finish_card_refund(refund_id, card_provider(),
+                                                           "reconcile", utc_today())
+    except (ProviderError, CardDeclined) as error:
+        db.session.rollback()
+        return (reference, f"error: {error}")
+    db.session.commit()
+    return (reference, "refunded" if refunded_now else "already_refunded")
