@@ -283,23 +283,37 @@ def pay_with_card(order, card_ref, card_token=None):
     Used where the browser cannot confirm by itself (the local emulator). With
     ``card_token`` (the Stripe.js token the card came from) and automatic renewal chosen,
     the card is first saved with the payment's customer, as Stripe's
-    ``setup_future_usage`` does for a card confirmed in the browser."""
+    ``setup_future_usage`` does for a card confirmed in the browser.
+
+    No lock is held while the provider answers: a short transaction reads the order's
+    open payment and commits, the provider confirms it (one payment is charged at most
+    once, so a second click at the same moment cannot charge twice), and a second short
+    transaction settles the answer; whoever comes second finds the order paid and gets
+    None. Commits."""
     order = lock_order(order.id)
     attempt = order.current_attempt
     if order.status not in UNSETTLED or attempt is None or not attempt.provider_ref:
+        db.session.commit()
         return None
+    order_id, reference, provider_ref = order.id, order.reference, attempt.provider_ref
+    save = bool(order.auto_renew and card_token)
+    actor = _customer(order)
+    db.session.commit()  # no transaction is open while the provider answers
     card = card_provider()
-    if order.auto_renew and card_token:
+    if save:
         try:
-            card.save_card_token(attempt.provider_ref, card_token)
+            card.save_card_token(provider_ref, card_token)
         except (CardDeclined, ProviderError):  # keep_card records that it is not saved
-            log.warning("the card of order %s could not be saved", order.reference)
+            log.warning("the card of order %s could not be saved", reference)
     try:
-        state = card.confirm(attempt.provider_ref, card_ref)
-    except CardDeclined:
-        state = card.confirm(attempt.provider_ref)
-    settle(order, state, actor=_customer(order), provider_name=card.name)
-    return state
+        state = card.confirm(provider_ref, card_ref)
+    except (CardDeclined, ProviderRefused):  # declined, or confirmed meanwhile elsewhere
+        state = card.confirm(provider_ref)
+    order = lock_order(order_id)
+    settled_before = order.status not in UNSETTLED  # a second click, a webhook, reconcile
+    settle(order, state, actor=actor, provider_name=card.name)  # once, whoever comes first
+    db.session.commit()
+    return None if settled_before else state
 
 
 def refresh_payment(order, actor=None):
