@@ -546,10 +546,16 @@ def reconcile():
     """Settle card orders whose outcome was missed, and finish card refunds whose
     provider answer was never recorded; returns ``[(reference, outcome)]``."""
     order_ids = unsettled_order_ids()
-    refund_ids = refunds.requested_refund_ids(stale_before())
+    refund_ids = unfinished_refund_ids()
     db.session.commit()
     return ([reconcile_order(order_id) for order_id in order_ids]
             + [reconcile_refund(refund_id) for refund_id in refund_ids])
+
+
+def unfinished_refund_ids():
+    """Card refunds claimed longer ago than twice the provider deadline whose provider
+    answer was never recorded (a call still under way is left alone)."""
+    return refunds.requested_refund_ids(stale_before())
 
 
 def reconcile_refund(refund_id):
