@@ -15,6 +15,7 @@ from portal.audit.models import record
 from portal.contracts.models import Contract
 from portal.errors import PortalError
 from portal.extensions import db
+from portal.money import amount_string
 from portal.invoices.services import issue_credit_note
 from portal.orders.emails import send_refund_confirmation
 from portal.orders.models import Order, OrderStatus, Payment, PaymentAttempt, Refund, RefundStatus
@@ -192,7 +193,8 @@ def _record_refund(refund, order, contract, actor):
     announce(order_refunded, order=order, contract=contract, actor=actor)
     by_card = refund.status == RefundStatus.REFUNDED
     record(actor, "refund.issue" if by_card else "refund.staff_task", contract.number,
-           order=order.reference, amount=f"{refund.amount} {refund.currency}",
+           order=order.reference,
+           amount=f"{amount_string(refund.amount, refund.currency)} {refund.currency}",
            rule=refund.rule, end_date=contract.end_date.isoformat(),
            provider_ref=refund.provider_ref or "")
     db.session.flush()

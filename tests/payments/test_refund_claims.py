@@ -7,7 +7,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from portal.audit.models import AuditEntry
 from portal.extensions import db
+from portal.money import amount_string
 from portal.orders.models import Order, OrderStatus, Payment, Refund, RefundStatus
 from portal.orders.refunds import RefundRefused, refund_idempotency_key, refund_renewal
 from portal.payments.provider import ProviderError, ProviderRefused
@@ -100,6 +102,8 @@ def test_another_connection_writes_while_the_provider_refunds(live_app, paid, st
         assert order.contract.end_date == old_end
         assert held.keys == [refund_idempotency_key(order)]
         assert len(_provider_refunds(stripe_client, order_id)) == 1
+        audit = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "refund.issue"))
+        assert audit.details["amount"] == f"{amount_string(amount, 'USD')} USD"
         db.session.remove()
 
 
