@@ -44,7 +44,7 @@ LEGAL = {
         "succeeded": set(),
     }),
     "refund": (REFUND_STATES, Refund, {
-        "refunded": set(), "staff_task": {"done"}, "done": set(),
+        "requested": {"refunded"}, "refunded": set(), "staff_task": {"done"}, "done": set(),
     }),
     "outbox": (OUTBOX_STATES, OutboxMessage, {
         "staged": {"sent", "retry", "failed"},

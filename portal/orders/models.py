@@ -202,12 +202,14 @@ class Payment(db.Model):
 
 
 class RefundStatus(StrEnum):
+    REQUESTED = "requested"  # claimed for the provider: its answer is not recorded yet
     REFUNDED = "refunded"  # paid back through the provider
     STAFF_TASK = "staff_task"  # waiting for staff to pay it back by hand
     DONE = "done"  # staff paid it back
 
 
 REFUND_STATES = StateMachine("refund", RefundStatus, {
+    RefundStatus.REQUESTED: {RefundStatus.REFUNDED},
     RefundStatus.REFUNDED: set(),
     RefundStatus.STAFF_TASK: {RefundStatus.DONE},
     RefundStatus.DONE: set(),

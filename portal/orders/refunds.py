@@ -15,10 +15,12 @@ from portal.audit.models import record
 from portal.contracts.models import Contract
 from portal.errors import PortalError
 from portal.extensions import db
+from portal.money import amount_string
 from portal.invoices.services import issue_credit_note
 from portal.orders.emails import send_refund_confirmation
 from portal.orders.models import Order, OrderStatus, Payment, PaymentAttempt, Refund, RefundStatus
 from portal.orders.services import lock_order
+from portal.payments.provider import CardDeclined, ProviderRefused
 from portal.renewals.refunds import RefundCharge, refund_decision
 from portal.signals import announce, order_refunded
 from portal.timeutil import utc_now
@@ -86,7 +88,15 @@ def refund_renewal(contract_id, today, actor, *, expected_amount=None, card_prov
     (``amount_changed``), so nobody confirms one figure and gets another.
     ``card_provider``: the payment provider for card payments (``None``: card refunds
     are refused as ``card_unavailable``). Returns ``(refund, refunded_now)``; the caller
-    commits. Raises RefundRefused.
+    commits. Raises RefundRefused, and the provider's error when it refused or did not
+    answer.
+
+    Money paid by card goes back in three steps, as a card payment is opened (no lock is
+    held while the provider answers): a short transaction claims the refund as a
+    ``requested`` row (unique per order, so a second request finds it) and commits; the
+    provider is asked with no transaction open, with the order's idempotency key; a
+    second short transaction records its answer (see finish_card_refund). Offline money
+    is left to staff in one transaction.
     """
     contract = db.session.get(Contract, contract_id)
     order = refundable_order(contract)
@@ -110,8 +120,8 @@ def refund_renewal(contract_id, today, actor, *, expected_amount=None, card_prov
     refund = Refund(
         order_id=order.id, contract_id=contract.id, amount=decision.amount,
         currency=order.pay_currency, rule=decision.rule,
-        status=RefundStatus.REFUNDED if by_card else RefundStatus.STAFF_TASK, requested_by=actor,
-        requested_on=today, refunded_end_date=contract.end_date,
+        status=RefundStatus.REQUESTED if by_card else RefundStatus.STAFF_TASK,
+        requested_by=actor, requested_on=today, refunded_end_date=contract.end_date,
         restored_end_date=order.previous_end_date,
     )
     try:
@@ -119,6 +129,60 @@ def refund_renewal(contract_id, today, actor, *, expected_amount=None, card_prov
             db.session.add(refund)
     except IntegrityError:  # a concurrent request refunded this order first
         return db.session.scalar(select(Refund).where(Refund.order_id == order.id)), False
+    if by_card:
+        db.session.commit()  # claimed: the provider is asked with no transaction open
+        return finish_card_refund(refund.id, card_provider, actor, today)
+    _record_refund(refund, order, contract, actor)
+    return refund, True
+
+
+def finish_card_refund(refund_id, card_provider, actor, today):
+    """Ask the provider to pay back a ``requested`` refund (its stored amount, the
+    order's idempotency key, so asking again never refunds twice) with no transaction
+    open, then record the answer in a short transaction. Returns ``(refund,
+    refunded_now)``; the caller commits. A refusal (nothing was refunded) drops the claim,
+    so the refund may be asked for again; no answer leaves it ``requested`` for a retry
+    (reconciliation) and raises the provider's error."""
+    refund = db.session.get(Refund, refund_id)
+    order = refund.order
+    payment = _charge_payment(order)
+    charge_ref, amount, currency = payment.provider_ref, refund.amount, refund.currency
+    key, order_id = refund_idempotency_key(order), order.id
+    db.session.commit()  # no transaction is open while the provider answers
+    try:
+        provider_ref = card_provider.refund(charge_ref, amount, currency, idempotency_key=key)
+    except (ProviderRefused, CardDeclined):
+        _drop_claim(refund_id, order_id)
+        raise
+    order = lock_order(order_id)
+    contract = _lock_contract(refund.contract_id)
+    refund = db.session.scalar(select(Refund).where(Refund.id == refund_id)
+                               .execution_options(populate_existing=True))
+    if refund.status != RefundStatus.REQUESTED:  # recorded meanwhile by a retry
+        return refund, False
+    refund.transition(RefundStatus.REFUNDED)
+    refund.provider_ref = provider_ref
+    refund.completed_at = utc_now()
+    refund.completed_by = actor
+    db.session.add(Payment(order_id=order.id, provider=payment.provider,
+                           provider_ref=provider_ref, kind="refund", amount=amount,
+                           currency=currency, received_on=today, recorded_by=actor))
+    _record_refund(refund, order, contract, actor)
+    return refund, True
+
+
+def _drop_claim(refund_id, order_id):
+    """The provider refused: nothing went back, so the claim goes (committed)."""
+    db.session.rollback()
+    lock_order(order_id)
+    refund = db.session.get(Refund, refund_id, populate_existing=True)
+    if refund is not None and refund.status == RefundStatus.REQUESTED:
+        db.session.delete(refund)
+    db.session.commit()
+
+
+def _record_refund(refund, order, contract, actor):
+    """The renewal goes back to what it replaced; audit, credit note and email."""
     order.transition(OrderStatus.REFUNDED)
     contract.end_date = order.previous_end_date
     if order.previous_service_level is not None:
@@ -127,24 +191,23 @@ def refund_renewal(contract_id, today, actor, *, expected_amount=None, card_prov
         contract.term_months = order.previous_term_months
     # Automatic renewal hears of it and stops (portal/autorenew/services.py).
     announce(order_refunded, order=order, contract=contract, actor=actor)
-    if by_card:
-        refund.provider_ref = card_provider.refund(
-            payment.provider_ref, decision.amount, order.pay_currency,
-            idempotency_key=refund_idempotency_key(order))
-        refund.completed_at = utc_now()
-        refund.completed_by = actor
-        db.session.add(Payment(order_id=order.id, provider=payment.provider,
-                               provider_ref=refund.provider_ref, kind="refund",
-                               amount=decision.amount, currency=order.pay_currency,
-                               received_on=today, recorded_by=actor))
+    by_card = refund.status == RefundStatus.REFUNDED
     record(actor, "refund.issue" if by_card else "refund.staff_task", contract.number,
-           order=order.reference, amount=f"{decision.amount} {order.pay_currency}",
-           rule=decision.rule, end_date=contract.end_date.isoformat(),
+           order=order.reference,
+           amount=f"{amount_string(refund.amount, refund.currency)} {refund.currency}",
+           rule=refund.rule, end_date=contract.end_date.isoformat(),
            provider_ref=refund.provider_ref or "")
     db.session.flush()
     issue_credit_note(refund)
     send_refund_confirmation(refund)
-    return refund, True
+
+
+def requested_refund_ids(before):
+    """Card refunds claimed before ``before`` whose provider answer was never recorded
+    (the provider did not answer, or the process stopped mid-call)."""
+    return db.session.scalars(select(Refund.id).where(
+        Refund.status == RefundStatus.REQUESTED, Refund.created_at < before)
+        .order_by(Refund.id)).all()
 
 
 def complete_offline_refund(refund, actor, reference):

@@ -25,7 +25,9 @@ from portal.orders.models import (
     Order,
     OrderStatus,
     PaymentAttempt,
+    Refund,
 )
+from portal.orders import refunds
 from portal.orders.services import PaymentMismatch, lock_order, record_payment
 from portal.payments import registry
 from portal.payments.models import ProcessedEvent
@@ -281,23 +283,37 @@ def pay_with_card(order, card_ref, card_token=None):
     Used where the browser cannot confirm by itself (the local emulator). With
     ``card_token`` (the Stripe.js token the card came from) and automatic renewal chosen,
     the card is first saved with the payment's customer, as Stripe's
-    ``setup_future_usage`` does for a card confirmed in the browser."""
+    ``setup_future_usage`` does for a card confirmed in the browser.
+
+    No lock is held while the provider answers: a short transaction reads the order's
+    open payment and commits, the provider confirms it (one payment is charged at most
+    once, so a second click at the same moment cannot charge twice), and a second short
+    transaction settles the answer; whoever comes second finds the order paid and gets
+    None. Commits."""
     order = lock_order(order.id)
     attempt = order.current_attempt
     if order.status not in UNSETTLED or attempt is None or not attempt.provider_ref:
+        db.session.commit()
         return None
+    order_id, reference, provider_ref = order.id, order.reference, attempt.provider_ref
+    save = bool(order.auto_renew and card_token)
+    actor = _customer(order)
+    db.session.commit()  # no transaction is open while the provider answers
     card = card_provider()
-    if order.auto_renew and card_token:
+    if save:
         try:
-            card.save_card_token(attempt.provider_ref, card_token)
+            card.save_card_token(provider_ref, card_token)
         except (CardDeclined, ProviderError):  # keep_card records that it is not saved
-            log.warning("the card of order %s could not be saved", order.reference)
+            log.warning("the card of order %s could not be saved", reference)
     try:
-        state = card.confirm(attempt.provider_ref, card_ref)
-    except CardDeclined:
-        state = card.confirm(attempt.provider_ref)
-    settle(order, state, actor=_customer(order), provider_name=card.name)
-    return state
+        state = card.confirm(provider_ref, card_ref)
+    except (CardDeclined, ProviderRefused):  # declined, or confirmed meanwhile elsewhere
+        state = card.confirm(provider_ref)
+    order = lock_order(order_id)
+    settled_before = order.status not in UNSETTLED  # a second click, a webhook, reconcile
+    settle(order, state, actor=actor, provider_name=card.name)  # once, whoever comes first
+    db.session.commit()
+    return None if settled_before else state
 
 
 def refresh_payment(order, actor=None):
@@ -527,7 +543,31 @@ def _reconcile_attempt(order_id, attempt_id, provider_name, provider_ref, state_
 
 
 def reconcile():
-    """Settle card orders whose outcome was missed; returns ``[(reference, outcome)]``."""
+    """Settle card orders whose outcome was missed, and finish card refunds whose
+    provider answer was never recorded; returns ``[(reference, outcome)]``."""
     order_ids = unsettled_order_ids()
+    refund_ids = unfinished_refund_ids()
     db.session.commit()
-    return [reconcile_order(order_id) for order_id in order_ids]
+    return ([reconcile_order(order_id) for order_id in order_ids]
+            + [reconcile_refund(refund_id) for refund_id in refund_ids])
+
+
+def unfinished_refund_ids():
+    """Card refunds claimed longer ago than twice the provider deadline whose provider
+    answer was never recorded (a call still under way is left alone)."""
+    return refunds.requested_refund_ids(stale_before())
+
+
+def reconcile_refund(refund_id):
+    """Ask the provider again (same idempotency key, same amount) for a card refund left
+    ``requested`` and record its answer, committed; returns ``(reference, outcome)``."""
+    refund = db.session.get(Refund, refund_id)
+    reference = refund.order.reference
+    try:
+        _refund, refunded_now = refunds.finish_card_refund(refund_id, card_provider(),
+                                                           "reconcile", utc_today())
+    except (ProviderError, CardDeclined) as error:
+        db.session.rollback()
+        return (reference, f"error: {error}")
+    db.session.commit()
+    return (reference, "refunded" if refunded_now else "already_refunded")

@@ -41,9 +41,9 @@ class HeldProvider:
         return getattr(self.real, name)
 
 
-def _hold_provider(app, fail=False):
+def _hold_provider(app, fail=False, kind=HeldProvider):
     with app.app_context():
-        held = HeldProvider(registry.card_provider(), fail=fail)
+        held = kind(registry.card_provider(), fail=fail)
         app.extensions[registry.CACHE] = {held.name: held}
     return held
 
