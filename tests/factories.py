@@ -57,11 +57,15 @@ def launch(country, launch_date="2013-06-10"):
 
 def contract(plist, *, lines=(("VS-ENT", 1),), number=None, level="basic", term=12,
              end_date="2026-12-31", start_date=None, country="US", channel="direct",
-             partner=None, status="active", email=None, language=None, region=None):
+             partner=None, status="active", email=None, language=None, region=None,
+             account=None):
+    """A contract of a new account with one primary contact, or of ``account``."""
     number = number or f"SNS-T{next(_numbers):05d}"
-    account = Account(name=f"Account {number}", country=country, region=region)
-    account.contacts.append(Contact(name="Pat Buyer", email=email or f"buyer@{number.lower()}.example",
-                                    language=language, primary=True))
+    if account is None:
+        account = Account(name=f"Account {number}", country=country, region=region)
+        account.contacts.append(Contact(name="Pat Buyer",
+                                        email=email or f"buyer@{number.lower()}.example",
+                                        language=language, primary=True))
     end = date.fromisoformat(end_date) if isinstance(end_date, str) else end_date
     start = start_date or date(end.year - 1, 1, 1)
     partner_row = None

@@ -87,6 +87,21 @@ class OrderForm(BillingForm):
             field.choices = [SelectChoice(value, label) for value, label in pairs]
 
 
+class CombinedOrderForm(BillingForm):
+    """The combined order of several contracts: one pay currency and one method; each
+    contract's box and option are plain request values the view checks against the
+    contracts it shows (portal/checkout/combined.py)."""
+
+    pay_currency = OfferedSelect(_l("Pay in"), validate_choice=True)
+    payment_method = OfferedRadio(_l("Payment method"), validate_choice=True)
+    #: The total and contracts the customer saw: an order is placed only for them.
+    amount_shown = HiddenField(validators=[Optional(), Length(max=2000)])
+
+    def set_choices(self, currencies, methods):
+        for field, pairs in ((self.pay_currency, currencies), (self.payment_method, methods)):
+            field.choices = [SelectChoice(value, label) for value, label in pairs]
+
+
 class SwitchToCardForm(FlaskForm):
     """Pay an offline order by card instead (the CSRF token is all it carries)."""
 

@@ -45,9 +45,28 @@ ERROR_MESSAGES = {
     "card_unavailable": _l("Card payments are not available at the moment. Please choose "
                            "another payment method or try again later."),
     "invalid": _l("Please check your choices and try again."),
+    "nothing_chosen": _l("Please choose at least one contract to renew."),
     "tax_id_invalid": _l("This VAT or tax number does not have the format of your "
                          "country. Please check it, or leave the field empty."),
 }
+
+
+#: Why a contract cannot be added to a combined order, in a few words (the reason codes of
+#: "Eligibility for online renewal" in docs/rules.md).
+REASON_LABELS = {
+    "oem": _l("Renewed through your OEM partner"),
+    "level_not_online": _l("This service level cannot be renewed online"),
+    "not_launched": _l("Online renewal is not available in your country yet"),
+    "lapsed_too_long": _l("Lapsed too long ago to be renewed online"),
+    "no_price": _l("A product has no list price: please ask the renewals desk"),
+    "over_cap": _l("Over the limit for online renewal: request a quote from its own page"),
+    "already_renewed": _l("Already renewed, or an order for it awaits payment"),
+    "cancelled": _l("Cancelled"),
+}
+
+
+def reason_label(code):
+    return REASON_LABELS.get(code, _l("Cannot be renewed online"))
 
 
 def level_label(code):

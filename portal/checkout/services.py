@@ -155,11 +155,23 @@ class QuotePage:
         return f"{self.amount_due_string} {self.payment.currency}" if self.payment else ""
 
 
-def _default_option(options, contract):
+def default_option(options, contract, over_cap=True):
+    """The option shown first: the contract's own level and term, else the first one
+    within the online cap, else (``over_cap``) the first one at all, else None."""
     own = [o for o in options if (o.service_level, o.term_months)
            == (contract.service_level, contract.term_months) and o.within_cap]
     within = [o for o in options if o.within_cap]
-    return (own or within or options or [None])[0]
+    return (own or within or (options if over_cap else []) or [None])[0]
+
+
+def chosen_currency(offered, asked, errors):
+    """``asked`` (in any case) when it is offered, else the first currency offered and
+    ``currency_not_offered`` in ``errors``."""
+    if asked:
+        if str(asked).upper() in offered:
+            return str(asked).upper()
+        errors.append("currency_not_offered")
+    return offered[0]
 
 
 def _term_number(text):
@@ -184,7 +196,7 @@ def quote_page(link, today, service_level=None, term_months=None, pay_currency=N
     )
     if not options:
         return page
-    default = _default_option(options, contract)
+    default = default_option(options, contract)
     page.service_level, page.term_months = default.service_level, default.term_months
     if service_level or term_months:
         wanted = (service_level or page.service_level,
@@ -196,12 +208,7 @@ def quote_page(link, today, service_level=None, term_months=None, pay_currency=N
             page.errors.append("option_not_offered")
     page.option = next(o for o in options if (o.service_level, o.term_months)
                        == (page.service_level, page.term_months))
-    page.pay_currency = page.pay_currencies[0]
-    if pay_currency:
-        if str(pay_currency).upper() in page.pay_currencies:
-            page.pay_currency = str(pay_currency).upper()
-        else:
-            page.errors.append("currency_not_offered")
+    page.pay_currency = chosen_currency(page.pay_currencies, pay_currency, page.errors)
     if page.option.within_cap and quote.eligible:
         page.payment = rules.payment(quote.result(), page.option, page.pay_currency,
                                      rates, settings())
@@ -264,7 +271,7 @@ def offline_alternatives(order):
 def open_card_order(contract):
     """The contract's card order that was started and not finished, if any."""
     order = open_order(contract.id)
-    return order if order is not None and order.status in ("pending", "failed") else None
+    return order.payer if order is not None and order.status in ("pending", "failed") else None
 
 
 def _orders(contract):
@@ -275,13 +282,29 @@ def _orders(contract):
 
 def shown_order(contract):
     """The order a customer sees on the confirmation and already-renewed pages: the open
-    one, else the paid order that bought the current term."""
+    one, else the paid order that bought the current term; for a contract in a combined
+    order, the order that carries its payment (and lists every contract)."""
     for order in _orders(contract):
         if order.status in SHOWN_STATUSES and order.status != "paid":
-            return order
+            return order.payer
         if order.status == "paid" and order.term_end == contract.end_date:
-            return order
+            return order.payer
     return None
+
+
+def link_order(link, remembered_id=None):
+    """The order a link's visitor sees: its contract's (``shown_order``), else the
+    combined order this visitor placed for other contracts of the same account
+    (``remembered_id``, from their session) while it is open or paid."""
+    order = shown_order(link.contract)
+    if order is not None or not remembered_id:
+        return order
+    remembered = db.session.get(Order, remembered_id)
+    if (remembered is None or remembered.combined_into_id is not None
+            or remembered.contract.account_id != link.contract.account_id
+            or remembered.status not in SHOWN_STATUSES):
+        return None
+    return remembered
 
 
 # --- change requests ---

@@ -72,6 +72,13 @@ def demo_contracts(today):
         c("SNS-100014", 75, "CA", "US", "basic", [("VS-ENT", 1)], region="CA-QC",
           account="Laurentide Inc.", email="ti@laurentide.example", language="fr",
           today=today),
+        # Contoso's other contracts: due with SNS-100001, renewable in one order with it.
+        c("SNS-100015", 52, "US", "US", "production", [("BK-AGT", 8)],
+          account="Contoso Inc.", email="it@contoso.example", today=today),
+        c("SNS-100016", -10, "US", "US", "basic", [("MON-CLD", 3)],
+          account="Contoso Inc.", email="it@contoso.example", today=today),
+        c("SNS-100017", 33, "US", "US", "production", [("VS-ENT", 40)],
+          account="Contoso Inc.", email="it@contoso.example", today=today),
     ]
 
 

@@ -12,7 +12,7 @@ import re
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -109,17 +109,14 @@ def _option_amounts(order):
 
 def _charge(order):
     return db.session.scalar(select(Payment).where(
-        Payment.order_id == order.id, Payment.kind == "charge").order_by(Payment.id).limit(1))
+        Payment.order_id == order.payer.id, Payment.kind == "charge")
+        .order_by(Payment.id).limit(1))
 
 
-def _content(order, number, issued_on):
+def _section(order):
+    """What one contract's renewal adds to a document: its term, lines, fees and amount."""
     option = _option_amounts(order)
-    payment = _charge(order)
     return {
-        "number": number,
-        "issued_on": issued_on.isoformat(),
-        "seller": _seller(order.contract.account.country),
-        "buyer": _buyer(order),
         "contract": order.contract.number,
         "order": order.reference,
         "service_level": order.service_level,
@@ -137,10 +134,28 @@ def _content(order, number, issued_on):
         "rate": format(order.rate.normalize(), "f"),
         "fx_fee": amount_string(order.fx_fee, order.pay_currency),
         "amount_due": amount_string(order.amount_due, order.pay_currency),
+    }
+
+
+def _content(order, number, issued_on):
+    """A document's content: the order's own section at the top level; the invoice of a
+    combined order lists every contract it paid for in ``contracts`` and their sum in
+    ``total_paid``."""
+    payment = _charge(order)
+    content = {
+        "number": number,
+        "issued_on": issued_on.isoformat(),
+        "seller": _seller(order.contract.account.country),
+        "buyer": _buyer(order),
+        **_section(order),
         "method": order.method,
         "payment_reference": payment.provider_ref if payment is not None else "",
         "paid_on": payment.received_on.isoformat() if payment is not None else "",
     }
+    if order.combined_orders:
+        content["contracts"] = [_section(each) for each in order.paid_together]
+        content["total_paid"] = amount_string(order.amount_payable, order.pay_currency)
+    return content
 
 
 def _store(kind, order, content_for, *, refund=None, invoice=None, total, currency):
@@ -159,12 +174,14 @@ def _store(kind, order, content_for, *, refund=None, invoice=None, total, curren
 
 
 def issue_invoice(order):
-    """The paid order's invoice, issued now if it has none yet (the caller commits)."""
+    """The paid order's invoice, issued now if it has none yet (the caller commits); one
+    invoice for a combined order, listing each contract."""
+    order = order.payer
     existing = invoice_for(order)
     if existing is not None:
         return existing
     return _store(INVOICE, order, lambda number, day: _content(order, number, day),
-                  total=order.amount_due, currency=order.pay_currency)
+                  total=order.amount_payable, currency=order.pay_currency)
 
 
 def issue_credit_note(refund):
@@ -174,10 +191,12 @@ def issue_credit_note(refund):
     if existing is not None:
         return existing
     order = refund.order
-    invoice = issue_invoice(order)
+    invoice = issue_invoice(order)  # a combined order's: it names the refunded contract
 
     def content(number, day):
         base = _content(order, number, day)
+        base.pop("contracts", None)  # the credit note is one contract's
+        base.pop("total_paid", None)
         base.update({"invoice_number": invoice.number,
                      "invoice_issued_on": invoice.content["issued_on"],
                      "refund_amount": amount_string(refund.amount, refund.currency),
@@ -196,7 +215,22 @@ _AMOUNTS = ("term_fee", "backdated_fee", "reinstatement_fee", "quote_total", "fx
 
 
 def _view(content):
-    """The stored content with dates and amounts as values Babel formats."""
+    """The stored content with dates and amounts as values Babel formats; ``sections``:
+    one per contract (one unless the invoice is a combined order's)."""
+    view = _section_view(content)
+    view["sections"] = [_section_view(section) for section in content.get("contracts", [])
+                        ] or [view]
+    if content.get("total_paid"):
+        view["total_paid"] = Decimal(content["total_paid"])
+    buyer = dict(content["buyer"])
+    address = list(buyer["address"])
+    if address and address[0].casefold() == buyer["name"].casefold():
+        address = address[1:]  # the buyer typed their company name as the first line
+    view["buyer"] = {**buyer, "address": address}
+    return view
+
+
+def _section_view(content):
     view = dict(content)
     for key in _DATES:
         if view.get(key):
@@ -209,11 +243,6 @@ def _view(content):
     view["rate"] = Decimal(content["rate"])
     # What the quote total became in the pay currency, before the conversion fee.
     view["converted"] = view["amount_due"] - view["fx_fee"]
-    buyer = dict(content["buyer"])
-    address = list(buyer["address"])
-    if address and address[0].casefold() == buyer["name"].casefold():
-        address = address[1:]  # the buyer typed their company name as the first line
-    view["buyer"] = {**buyer, "address": address}
     return view
 
 
@@ -250,10 +279,17 @@ def connect():
     register_attachment_maker(PDF_SOURCE, _pdf_attachment)
 
 
+def _of_contract(contract_id):
+    """Documents of the contract's orders, and the invoices of the combined orders that
+    paid for them."""
+    return (select(BillingDocument)
+            .join(Order, or_(Order.id == BillingDocument.order_id,
+                             Order.combined_into_id == BillingDocument.order_id))
+            .where(Order.contract_id == contract_id))
+
+
 def documents_of_contract(contract_id):
-    return db.session.scalars(
-        select(BillingDocument).join(Order, Order.id == BillingDocument.order_id)
-        .where(Order.contract_id == contract_id).order_by(BillingDocument.id)).all()
+    return db.session.scalars(_of_contract(contract_id).order_by(BillingDocument.id)).all()
 
 
 def contract_document(contract_id, number):
@@ -261,6 +297,5 @@ def contract_document(contract_id, number):
     of another contract, or text that is no document number)."""
     if not DOCUMENT_NUMBER.fullmatch(number):
         return None
-    return db.session.scalar(
-        select(BillingDocument).join(Order, Order.id == BillingDocument.order_id)
-        .where(Order.contract_id == contract_id, BillingDocument.number == number))
+    return db.session.scalar(_of_contract(contract_id)
+                             .where(BillingDocument.number == number))

@@ -83,8 +83,17 @@ class Order(db.Model):
     billing_address: Mapped[str | None] = mapped_column(String(500))  # lines split by "\n"
     #: The customer asked to renew automatically with this order's card.
     auto_renew: Mapped[bool] = mapped_column(default=False, server_default=false())
+    #: Part of a combined order (several contracts, one payment): the order whose payment
+    #: and reference pay for this one too. None: this order is paid by its own payment.
+    combined_into_id: Mapped[int | None] = mapped_column(ForeignKey("renewal_order.id"),
+                                                         index=True)
 
     contract: Mapped["Contract"] = relationship()  # noqa: F821
+    combined_into: Mapped["Order | None"] = relationship(
+        remote_side=[id], back_populates="combined_orders")
+    #: The other contracts' orders this order's payment pays for, in the order placed.
+    combined_orders: Mapped[list["Order"]] = relationship(
+        back_populates="combined_into", order_by="Order.id")
     quote: Mapped["Quote"] = relationship()  # noqa: F821
     payments: Mapped[list["Payment"]] = relationship(back_populates="order")
     #: Every attempt to take this order's money through a provider, oldest first.
@@ -94,6 +103,28 @@ class Order(db.Model):
     @property
     def is_open(self):
         return self.status in OPEN_STATUSES
+
+    @property
+    def payer(self):
+        """The order whose payment, reference and attempts pay for this one: itself, or
+        the first order of the combined order it belongs to."""
+        return self.combined_into if self.combined_into_id is not None else self
+
+    @property
+    def is_combined(self):
+        return self.combined_into_id is not None or bool(self.combined_orders)
+
+    @property
+    def paid_together(self):
+        """Every order one payment of this order's payer renews: one per contract."""
+        payer = self.payer
+        return [payer, *payer.combined_orders]
+
+    @property
+    def amount_payable(self):
+        """What the payer's one payment must bring: the sum of each contract's amount due
+        (the amount due of this order alone when it is not combined)."""
+        return sum((order.amount_due for order in self.paid_together), Decimal(0))
 
     @property
     def current_attempt(self):
@@ -107,7 +138,13 @@ class Order(db.Model):
         return attempt.provider_ref if attempt is not None else None
 
     def transition(self, new_status):
+        """Move the order; a combined order's other orders move with it (paid, failed,
+        lapsed or cancelled together), except a refund, which is one contract's."""
         ORDER_STATES.move(self, new_status, label=self.reference)
+        if new_status != OrderStatus.REFUNDED:
+            for other in self.combined_orders:
+                if other.status != new_status:
+                    ORDER_STATES.move(other, new_status, label=other.reference)
 
 
 class AttemptState(StrEnum):

@@ -54,8 +54,10 @@ def latest_refund(contract):
 
 
 def _charge_payment(order):
+    """The payment that paid for ``order``: its own, or its combined order's (one payment
+    for several contracts, refunded in part, one contract at a time)."""
     return db.session.scalar(
-        select(Payment).where(Payment.order_id == order.id, Payment.kind == "charge")
+        select(Payment).where(Payment.order_id == order.payer.id, Payment.kind == "charge")
         .order_by(Payment.id).limit(1)
     )
 

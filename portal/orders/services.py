@@ -95,69 +95,137 @@ def place_order(quote, service_level, term_months, pay_currency, method_code, *,
     customer opted in to renew automatically with the card (card methods only).
 
     Idempotent: the same choice while an order is open returns that order. A different
-    choice replaces an unpaid card order; an offline order awaiting payment blocks it.
+    choice replaces an unpaid card order (the whole combined order it belongs to); an
+    offline order awaiting payment blocks it.
     """
-    contract = lock_contract(quote.contract_id)
-    if not quote.is_valid_on(today):
-        raise OrderError("quote_expired", "the quote is no longer valid")
-    if not quote.eligible:
-        raise OrderError(quote.reason or "not_eligible", "the contract cannot be renewed online")
-    if contract.end_date.isoformat() != quote.contract_end_date():
-        raise OrderError("quote_expired", "the contract changed since the quote was issued")
-    option = offered_option(quote, service_level, term_months)
-    if not option.within_cap:
-        raise OrderError("over_cap", "this option is over the online limit")
-    rates = rate_table(quote.quote_date)
-    payment = rules.payment(quote.result(), option, pay_currency, rates, settings())
-    methods = {m.code: m for m in methods_offered(contract.account.country, pay_currency)}
+    return place_combined_order([(quote, service_level, term_months)], pay_currency,
+                                method_code, contact_id=contact_id, today=today, actor=actor,
+                                auto_renew=auto_renew)[0]
+
+
+def place_combined_order(choices, pay_currency, method_code, *, contact_id, today, actor,
+                         auto_renew=False):
+    """One order for several contracts paid with one payment ("Orders with several
+    contracts" in docs/rules.md): ``choices`` is ``[(quote, service_level, term_months)]``,
+    one per contract, the first being the contract whose link placed it; each contract is
+    checked and priced exactly as alone, in the one ``pay_currency``. Returns the orders,
+    the first one carrying the payment and the reference for all (``combined_into`` of
+    the others). OrderError (with the contract's number in the message) when any of them
+    cannot be ordered: then nothing is placed. The caller commits.
+
+    Idempotent like ``place_order``: the same contracts with the same choices while the
+    combined order is open return it.
+    """
+    if not choices:
+        raise OrderError("nothing_chosen", "no contract was chosen")
+    if len({quote.contract_id for quote, _level, _term in choices}) != len(choices):
+        raise OrderError("invalid", "a contract was chosen twice")
+    # Contracts are locked in one global order (their ids), so two combined orders that
+    # share contracts cannot wait for each other.
+    contracts = {contract_id: lock_contract(contract_id)
+                 for contract_id in sorted(quote.contract_id for quote, _l, _t in choices)}
+    rates, country, priced = None, None, []
+    for quote, service_level, term_months in choices:
+        contract = contracts[quote.contract_id]
+        option = _orderable_option(contract, quote, service_level, term_months, today)
+        rates = rates or rate_table(quote.quote_date)
+        payment = rules.payment(quote.result(), option, pay_currency, rates, settings())
+        priced.append((contract, quote, option, payment))
+        country = country or contract.account.country
+    methods = {m.code: m for m in methods_offered(country, pay_currency)}
     if method_code not in methods:
         raise OrderError("method_not_offered", "this payment method is not offered here")
     method = methods[method_code]
+    auto_renew = bool(auto_renew) and method.kind == "card"
 
-    existing = open_order(contract.id)
-    if existing is not None:
-        same = (existing.quote_id == quote.id and existing.service_level == service_level
-                and existing.term_months == term_months and existing.pay_currency == pay_currency
-                and existing.method == method_code
-                and existing.auto_renew == (auto_renew and method.kind == "card"))
-        if same:
-            return existing
-        if existing.status == "awaiting_payment":
-            raise OrderError("already_renewed", "an order for this renewal awaits payment")
-        existing.transition(OrderStatus.CANCELLED)
+    existing = [open_order(contract.id) for contract, _q, _o, _p in priced]
+    payer = existing[0].payer if existing[0] is not None else None
+    wanted = [(quote.id, option.service_level, option.term_months)
+              for _c, quote, option, _p in priced]
+    if payer is not None and _same_order(payer, wanted, pay_currency, method_code, auto_renew):
+        return payer.paid_together
+    for contract, found in zip((c for c, _q, _o, _p in priced), existing):
+        if found is None or found.status not in OPEN_STATUSES:
+            continue  # cancelled above with an earlier contract's combined order
+        if found.status == OrderStatus.AWAITING_PAYMENT:
+            raise OrderError("already_renewed",
+                             f"an order for contract {contract.number} awaits payment")
+        found.payer.transition(OrderStatus.CANCELLED)  # with its combined order, if any
 
-    order = Order(
-        reference=new_reference(),
-        contract_id=contract.id,
-        quote_id=quote.id,
-        contact_id=contact_id,
-        previous_end_date=contract.end_date,
-        previous_service_level=contract.service_level,
-        previous_term_months=contract.term_months,
-        service_level=service_level,
-        term_months=term_months,
-        term_start=option.term_start,
-        term_end=option.term_end,
-        lapsed_days=option.lapsed_days,
-        quote_currency=quote.currency,
-        total=option.total,
-        pay_currency=pay_currency,
-        rate=payment.rate,
-        fx_fee=payment.fx_fee,
-        amount_due=payment.amount_due,
-        method=method_code,
-        status=OrderStatus.PENDING if method.kind == "card" else OrderStatus.AWAITING_PAYMENT,
-        channel=contract.channel,
-        auto_renew=bool(auto_renew) and method.kind == "card",
-        expires_on=(today + timedelta(days=current_app.config["OFFLINE_PAYMENT_DAYS"])
-                    if method.kind != "card" else None),
-    )
-    db.session.add(order)
+    placed = []
+    for contract, quote, option, payment in priced:
+        order = Order(
+            reference=new_reference(),
+            contract_id=contract.id,
+            quote_id=quote.id,
+            contact_id=contact_id,
+            previous_end_date=contract.end_date,
+            previous_service_level=contract.service_level,
+            previous_term_months=contract.term_months,
+            service_level=option.service_level,
+            term_months=option.term_months,
+            term_start=option.term_start,
+            term_end=option.term_end,
+            lapsed_days=option.lapsed_days,
+            quote_currency=quote.currency,
+            total=option.total,
+            pay_currency=pay_currency,
+            rate=payment.rate,
+            fx_fee=payment.fx_fee,
+            amount_due=payment.amount_due,
+            method=method_code,
+            status=(OrderStatus.PENDING if method.kind == "card"
+                    else OrderStatus.AWAITING_PAYMENT),
+            channel=contract.channel,
+            auto_renew=auto_renew,
+            expires_on=(today + timedelta(days=current_app.config["OFFLINE_PAYMENT_DAYS"])
+                        if method.kind != "card" else None),
+            combined_into=placed[0] if placed else None,
+        )
+        db.session.add(order)
+        placed.append(order)
     db.session.flush()
-    record(actor, "order.place", contract.number, order=order.reference, method=method_code,
-           amount=f"{order.amount_due} {order.pay_currency}")
-    announce(order_placed, order=order)
-    return order
+    for order in placed:
+        record(actor, "order.place", order.contract.number, order=order.reference,
+               method=method_code, amount=f"{order.amount_due} {order.pay_currency}",
+               **({"combined_order": placed[0].reference} if len(placed) > 1 else {}))
+        announce(order_placed, order=order)
+    return placed
+
+
+def _orderable_option(contract, quote, service_level, term_months, today):
+    """The option of ``quote`` the customer chose, checked as of ``today``; OrderError
+    (naming the contract) when it cannot be ordered online."""
+    def refused(code, message):
+        return OrderError(code, f"contract {contract.number}: {message}")
+
+    if not quote.is_valid_on(today):
+        raise refused("quote_expired", "the quote is no longer valid")
+    if not quote.eligible:
+        raise refused(quote.reason or "not_eligible", "the contract cannot be renewed online")
+    if contract.end_date.isoformat() != quote.contract_end_date():
+        raise refused("quote_expired", "the contract changed since the quote was issued")
+    option = offered_option(quote, service_level, term_months)
+    if not option.within_cap:
+        raise refused("over_cap", "this option is over the online limit")
+    return option
+
+
+def _same_order(payer, wanted, pay_currency, method_code, auto_renew):
+    """Whether the open order ``payer`` (with its combined orders) is exactly this choice."""
+    orders = payer.paid_together
+    return (payer.status in OPEN_STATUSES
+            and [(o.quote_id, o.service_level, o.term_months) for o in orders] == wanted
+            and all(o.pay_currency == pay_currency and o.method == method_code
+                    and o.auto_renew == auto_renew for o in orders))
+
+
+def moved_contracts(order):
+    """The contracts of an open (combined) order that moved on since it was placed
+    (renewed by their own link, by staff, automatically; cancelled): paying it now would
+    pay for them twice, so the order must be placed again."""
+    return [o.contract for o in order.paid_together
+            if o.contract.end_date != o.previous_end_date or o.contract.status == "cancelled"]
 
 
 #: What the next term of a contract waits for: one vocabulary for the staff console and
@@ -186,6 +254,9 @@ def record_payment(order_id, *, provider, provider_ref, amount, currency, receiv
     itself (after saving the card of an automatic renewal, so the receipt tells the truth).
     """
     order = db.session.scalar(select(Order).where(Order.id == order_id).with_for_update())
+    if order.combined_into_id is not None:  # one payment pays a combined order: its first
+        order = db.session.scalar(select(Order).where(Order.id == order.combined_into_id)
+                                  .with_for_update())
     known = db.session.scalar(
         select(Payment).where(Payment.provider == provider, Payment.provider_ref == provider_ref)
     )
@@ -202,13 +273,14 @@ def record_payment(order_id, *, provider, provider_ref, amount, currency, receiv
         raise OrderClosed(
             f"order {order.reference} is {order.status}: payment {provider_ref} of {amount} "
             f"{currency} is kept on the refunds page to be paid back; no contract was renewed")
+    payable = order.amount_payable
     if currency != order.pay_currency or round_amount(amount, currency) != round_amount(
-        order.amount_due, order.pay_currency
+        payable, order.pay_currency
     ):
         record(actor, "payment.mismatch", order.contract.number, order=order.reference,
-               expected=f"{order.amount_due} {order.pay_currency}", got=f"{amount} {currency}")
+               expected=f"{payable} {order.pay_currency}", got=f"{amount} {currency}")
         raise PaymentMismatch(
-            f"order {order.reference} expects {round_amount(order.amount_due, order.pay_currency)}"
+            f"order {order.reference} expects {round_amount(payable, order.pay_currency)}"
             f" {order.pay_currency}, got {amount} {currency}"
         )
     if order.status == "paid":
@@ -219,24 +291,28 @@ def record_payment(order_id, *, provider, provider_ref, amount, currency, receiv
         record(actor, "payment.duplicate", order.contract.number, order=order.reference,
                provider_ref=provider_ref)
         return order, False
-    order.transition(OrderStatus.PAID)
-    order.paid_at = utc_now()
+    order.transition(OrderStatus.PAID)  # with the orders of its other contracts
+    paid_at = utc_now()
     db.session.add(Payment(order_id=order.id, provider=provider, provider_ref=provider_ref,
                            amount=amount, currency=currency, received_on=received_on,
                            recorded_by=actor))
-    contract = lock_contract(order.contract_id)
-    contract.end_date = order.term_end
-    contract.service_level = order.service_level
-    contract.term_months = order.term_months
-    renew_lines(contract, order.quote)
-    record(actor, "contract.renew", contract.number, order=order.reference,
-           term_start=order.term_start.isoformat(), term_end=order.term_end.isoformat(),
-           amount=f"{order.amount_due} {order.pay_currency}", method=order.method)
+    for each in order.paid_together:
+        each.paid_at = paid_at
+        contract = lock_contract(each.contract_id)
+        contract.end_date = each.term_end
+        contract.service_level = each.service_level
+        contract.term_months = each.term_months
+        renew_lines(contract, each.quote)
+        record(actor, "contract.renew", contract.number, order=each.reference,
+               term_start=each.term_start.isoformat(), term_end=each.term_end.isoformat(),
+               amount=f"{each.amount_due} {each.pay_currency}", method=each.method,
+               **({"combined_order": order.reference} if each is not order else {}))
     db.session.flush()
     issue_invoice(order)
     if send_receipt:
         send_payment_received(order)
-    announce(order_paid, order=order)
+    for each in order.paid_together:
+        announce(order_paid, order=each)
     return order, True
 
 
@@ -248,6 +324,8 @@ def cancel_offline_order(order_id, actor, reason):
     """Cancel an order awaiting an offline payment; the caller commits. ``reason`` is
     kept with the order. Raises OrderError when the order is not awaiting payment."""
     order = _lock_order_row(order_id)
+    if order is not None and order.combined_into_id is not None:  # cancelled as a whole
+        order = _lock_order_row(order.combined_into_id)
     if order is None or order.status != "awaiting_payment":
         raise OrderError("not_cancellable", "only an order awaiting payment can be cancelled")
     return _cancel(order, actor, reason)
@@ -259,12 +337,13 @@ def _lock_order_row(order_id):
 
 
 def _cancel(order, actor, reason):
-    order.transition(OrderStatus.CANCELLED)
-    order.cancelled_at = utc_now()
-    order.cancelled_by = actor
-    order.cancel_reason = (reason or "").strip()[:500] or None
-    record(actor, "order.cancel", order.contract.number, order=order.reference,
-           reason=order.cancel_reason or "")
+    order.transition(OrderStatus.CANCELLED)  # with the orders of its other contracts
+    for each in order.paid_together:
+        each.cancelled_at = utc_now()
+        each.cancelled_by = actor
+        each.cancel_reason = (reason or "").strip()[:500] or None
+        record(actor, "order.cancel", each.contract.number, order=each.reference,
+               reason=each.cancel_reason or "")
     db.session.flush()
     return order
 
@@ -282,20 +361,24 @@ def switch_offline_order(order_id, method_code, requote, *, contact_id, today, a
     cancelled (kept to be paid back).
     """
     order = _lock_order_row(order_id)
+    if order is not None and order.combined_into_id is not None:  # switched as a whole
+        order = _lock_order_row(order.combined_into_id)
     if order is None or order.status != "awaiting_payment" or order.payments:
         raise OrderError("nothing_to_switch", "no offline order awaits payment")
     if order.method == method_code:
         return order
     with db.session.begin_nested():
+        orders = order.paid_together
         _cancel(order, actor, f"switched to {method_code}")
-        placed = place_order(requote(order.contract), order.service_level, order.term_months,
-                             order.pay_currency, method_code, contact_id=contact_id,
-                             today=today, actor=actor)
-        placed.po_number, placed.tax_id, placed.billing_address = (
-            order.po_number, order.tax_id, order.billing_address)  # the same purchase
+        placed = place_combined_order(
+            [(requote(each.contract), each.service_level, each.term_months) for each in orders],
+            order.pay_currency, method_code, contact_id=contact_id, today=today, actor=actor)
+        for new in placed:  # the same purchase
+            new.po_number, new.tax_id, new.billing_address = (
+                order.po_number, order.tax_id, order.billing_address)
         record(actor, "order.switch", order.contract.number, order=order.reference,
-               new_order=placed.reference, method=method_code)
-    return placed
+               new_order=placed[0].reference, method=method_code)
+    return placed[0]
 
 
 def renew_lines(contract, quote):
@@ -317,14 +400,18 @@ def renew_lines(contract, quote):
 def expire_offline_orders(today):
     """Offline orders past their payment window lapse; the customer must re-quote."""
     expired = db.session.scalars(
-        select(Order).where(Order.status == "awaiting_payment", Order.expires_on < today)
+        select(Order).where(Order.status == "awaiting_payment", Order.expires_on < today,
+                            Order.combined_into_id.is_(None))  # the others lapse with it
         .with_for_update()
     ).all()
+    lapsed = []
     for order in expired:
         order.transition(OrderStatus.EXPIRED)
-        record("system", "order.expire", order.contract.number, order=order.reference)
-        announce(order_lapsed, order=order)
-    return expired
+        for each in order.paid_together:
+            record("system", "order.expire", each.contract.number, order=each.reference)
+            announce(order_lapsed, order=each)
+            lapsed.append(each)
+    return lapsed
 
 
 # --- reading the stored quote document ---
@@ -339,6 +426,6 @@ def offered_option(quote, service_level, term_months):
     return option
 
 
-__all__ = ["quote_document", "place_order", "record_payment", "expire_offline_orders",
+__all__ = ["quote_document", "place_order", "place_combined_order", "moved_contracts", "record_payment", "expire_offline_orders",
            "OrderClosed", "OrderError", "PaymentMismatch", "PaymentRefused",
            "cancel_offline_order", "switch_offline_order"]

@@ -19,7 +19,7 @@ from flask import (
 from flask_babel import refresh
 
 from portal.checkout.instructions import is_offline
-from portal.checkout.services import help_mailto, shown_order, usable_link
+from portal.checkout.services import help_mailto, link_order, usable_link
 from portal.errors import PortalError
 from portal.extensions import db
 from portal.money import amount_string
@@ -90,7 +90,7 @@ def card_order_required(view):
     def wrapper():
         if g.link is None:
             return render_template("checkout/no_session.html"), 403
-        order = shown_order(g.link.contract)
+        order = link_order(g.link, session.get("order_id"))
         if order is None or is_offline(order.method):
             return redirect(url_for("checkout.renewal"), code=303)
         if order.status == "paid":

@@ -198,7 +198,7 @@ def _claim_start(order_id, provider_name):
                            replaces=_replaced(order, current))
     else:
         attempt = PaymentAttempt(
-            order=order, provider=provider_name, amount=order.amount_due,
+            order=order, provider=provider_name, amount=order.amount_payable,
             currency=order.pay_currency, state=AttemptState.STARTING,
             idempotency_key=attempt_key(order, len(order.attempts) + 1))
         db.session.add(attempt)

@@ -61,13 +61,14 @@ def test_demo_prints_a_working_renewal_link_per_contract(cli, web):
     result = cli("demo")
     assert result.exit_code == 0, result.output
     urls = [line.strip() for line in result.output.splitlines() if "/r/" in line]
-    assert len(urls) == 14
+    assert len(urls) == 17
     assert all(url.startswith("http://127.0.0.1:5000/r/") for url in urls)
     again = cli("demo")
     assert [line.strip() for line in again.output.splitlines() if "/r/" in line] == urls
     web.get(urls[0].removeprefix("http://127.0.0.1:5000"))
     page = web.get("/renewal").get_data(as_text=True)
     assert "SNS-100001" in page and "data-amount-due" in page
+    assert 'data-other-due="3"' in page  # Contoso's three other contracts that are due
 
 
 def test_a_payment_for_a_cancelled_order_is_refused_and_kept_to_return(cli, offline_order):

@@ -166,8 +166,8 @@ def test_a_lats_quote_paid_in_euros_never_mentions_a_conversion_fee(web, make_ch
 #: the link with its contact, contract and account; the newest quote; whether a renewal is
 #: in progress (an order awaiting payment, a paid order for the current term); the rates of
 #: the quote date; the account's last billing details; the open card order; the product
-#: names; whether automatic renewal is on.
-QUOTE_PAGE_QUERIES = 9
+#: names; whether automatic renewal is on; how many other contracts of the account are due.
+QUOTE_PAGE_QUERIES = 10
 
 
 def test_the_quote_page_is_read_in_a_fixed_number_of_queries(web, make_checkout):

@@ -1,0 +1,206 @@
+"""One order for several contracts of an account ("Orders with several contracts" in
+docs/rules.md): the page that lists them, one payment, one reference, refunds per contract."""
+import email
+import email.policy
+import re
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from portal.checkout.services import fresh_quote
+from portal.extensions import db
+from portal.invoices.services import credit_note_for, invoice_for, issue_credit_note
+from portal.mail.models import OutboxMessage
+from portal.orders.models import Order
+from portal.orders.refunds import refund_renewal
+from portal.orders.services import OrderError, place_combined_order, place_order
+from tests import factories
+from tests.checkout.conftest import amount_due, csrf_token, field_value, open_checkout
+
+
+@pytest.fixture
+def account_contracts(make_checkout, today):
+    """A contract whose link is used (45 days to go), and three more of its account: one
+    ending in 20 days, one lapsed 10 days ago, one not due (200 days); plus another
+    account's contract ending in 20 days."""
+    lead, link, token = make_checkout(45)
+    plist = lead.price_list
+    account = lead.account
+    soon = factories.contract(plist, account=account, end_date=today + timedelta(days=20),
+                              lines=[("VS-ENT", 1)], level="production")
+    lapsed = factories.contract(plist, account=account, end_date=today - timedelta(days=10),
+                                lines=[("VS-ENT", 1)])
+    later = factories.contract(plist, account=account, end_date=today + timedelta(days=200))
+    stranger = factories.contract(plist, end_date=today + timedelta(days=20))
+    return {"lead": lead, "soon": soon, "lapsed": lapsed, "later": later,
+            "stranger": stranger, "token": token}
+
+
+def _orders(*contracts):
+    return db.session.scalars(select(Order).where(
+        Order.contract_id.in_([c.id for c in contracts])).order_by(Order.id)).all()
+
+
+def _form(page, contracts, **values):
+    data = {"csrf_token": csrf_token(page), "amount_shown": field_value(page, "amount_shown"),
+            "contract": [str(c.id) for c in contracts], "pay_currency": "USD",
+            "payment_method": "bank_transfer", "place": "1"}
+    data.update(values)
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def _shown_total(page):
+    return amount_due(page)
+
+
+def _choose(web, contracts):
+    """Tick ``contracts`` on the combined page and update the amounts: the page shown."""
+    page = web.get("/renewal/contracts").get_data(as_text=True)
+    response = web.post("/renewal/contracts", data=_form(page, contracts, place=None,
+                                                         update="1"))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_data(as_text=True)
+
+
+def test_quote_page_mentions_the_other_due_contracts(web, account_contracts):
+    page = open_checkout(web, account_contracts["token"]).get_data(as_text=True)
+    assert 'data-other-due="2"' in page  # the 20-day and the lapsed one; not 200 days
+    listing = web.get("/renewal/contracts").get_data(as_text=True)
+    shown = re.findall(r'<section class="contract-row[^"]*" data-contract="([^"]+)"', listing)
+    c = account_contracts
+    assert shown == [c["lead"].number, c["lapsed"].number, c["soon"].number]
+    assert c["later"].number not in listing and c["stranger"].number not in listing
+    # Each with its own option and fees: the lapsed one carries its reinstatement fee.
+    lapsed_row = listing.split(f'data-contract="{c["lapsed"].number}"')[1].split("</section>")[0]
+    assert "data-reinstatement-fee" in lapsed_row and "data-backdated-fee" in lapsed_row
+    assert 'data-chosen="true"' in lapsed_row
+
+
+def test_three_contracts_one_bank_transfer_one_reference(web, account_contracts, cli):
+    c = account_contracts
+    open_checkout(web, c["token"])
+    page = web.get("/renewal/contracts").get_data(as_text=True)
+    chosen = [c["lead"], c["soon"], c["lapsed"]]
+    ends = {contract.id: contract.end_date for contract in chosen}
+    response = web.post("/renewal/contracts", data=_form(page, chosen))
+    assert response.status_code == 303, response.get_data(as_text=True)
+    orders = _orders(*chosen)
+    assert len(orders) == 3
+    payer = next(o for o in orders if o.combined_into_id is None)
+    assert payer.contract_id == c["lead"].id
+    assert all(o.combined_into_id == payer.id for o in orders if o is not payer)
+    assert {o.status for o in orders} == {"awaiting_payment"}
+    total = sum(o.amount_due for o in orders)
+    assert payer.amount_payable == total
+    assert _shown_total(page) == (f"{total:.2f}", "USD")
+    confirmation = web.get("/renewal/confirmation").get_data(as_text=True)
+    assert f'data-amount-due="{total:.2f}" data-currency="USD"' in confirmation
+    assert all(f'data-contract="{x.number}"' in confirmation for x in chosen)
+    [message] = db.session.scalars(select(OutboxMessage).where(
+        OutboxMessage.key.like("order-confirmation:%"))).all()
+    text = email.message_from_bytes(message.mime, policy=email.policy.default).get_body(
+        ("plain",)).get_content()
+    assert all(x.number in text for x in chosen) and payer.reference in text
+    # One member's amount alone is refused; the whole amount on the one reference renews all.
+    short = cli("orders", "record-payment", payer.reference, "--amount",
+                f"{payer.amount_due:.2f}", "--currency", "USD", "--reference", "BANK-1")
+    assert short.exit_code != 0
+    assert {o.status for o in _orders(*chosen)} == {"awaiting_payment"}
+    paid = cli("orders", "record-payment", payer.reference, "--amount", f"{total:.2f}",
+               "--currency", "USD", "--reference", "BANK-2")
+    assert paid.exit_code == 0, paid.output
+    for order in _orders(*chosen):
+        db.session.refresh(order.contract)
+        assert order.status == "paid"
+        assert order.contract.end_date == order.term_end != ends[order.contract_id]
+    invoice = invoice_for(payer)
+    assert [s["contract"] for s in invoice.content["contracts"]] == [  # as the page lists them
+        c["lead"].number, c["lapsed"].number, c["soon"].number]
+    assert Decimal(invoice.content["total_paid"]) == total == invoice.total
+
+
+def test_refund_of_one_contract_is_a_part_of_the_one_payment(web, account_contracts, cli,
+                                                               today):
+    c = account_contracts
+    open_checkout(web, c["token"])
+    page = _choose(web, [c["lead"], c["soon"]])
+    assert web.post("/renewal/contracts",
+                    data=_form(page, [c["lead"], c["soon"]])).status_code == 303
+    payer, member = _orders(c["lead"], c["soon"])
+    total = payer.amount_payable
+    assert cli("orders", "record-payment", payer.reference, "--amount", f"{total:.2f}",
+               "--currency", "USD", "--reference", "BANK-3").exit_code == 0
+    refund, refunded_now = refund_renewal(c["soon"].id, today, "customer", card_provider=None)
+    assert refunded_now and refund.order_id == member.id
+    assert refund.amount == member.amount_due  # within 60 days: in full, that contract only
+    db.session.refresh(member)
+    db.session.refresh(payer)
+    assert (member.status, payer.status) == ("refunded", "paid")
+    assert c["soon"].end_date == member.previous_end_date
+    assert c["lead"].end_date == payer.term_end
+    note = credit_note_for(refund) or issue_credit_note(refund)
+    assert note.content["contract"] == c["soon"].number
+    assert note.content["invoice_number"] == invoice_for(payer).number
+    assert "contracts" not in note.content
+
+
+def test_a_contract_ordered_again_alone_cancels_the_combined_card_order(account_contracts,
+                                                                          today):
+    c = account_contracts
+    quotes = [(fresh_quote(c["lead"], today), "basic", 12),
+              (fresh_quote(c["soon"], today), "production", 12)]
+    placed = place_combined_order(quotes, "USD", "visa", contact_id=None, today=today,
+                                  actor="test")
+    assert {o.status for o in placed} == {"pending"}
+    assert place_combined_order(quotes, "USD", "visa", contact_id=None, today=today,
+                                actor="test") == placed  # the same choice again: the same order
+    # The 20-day contract is ordered alone (from its own link): the combined order goes,
+    # so its payment, if it still came, could not renew that contract twice.
+    alone = place_order(fresh_quote(c["soon"], today), "production", 12, "USD", "visa",
+                        contact_id=None, today=today, actor="test")
+    assert {o.status for o in placed} == {"cancelled"}
+    assert alone.status == "pending" and alone.combined_into_id is None
+
+
+def test_a_contract_that_cannot_be_ordered_places_nothing(account_contracts, today):
+    c = account_contracts
+    quotes = [(fresh_quote(c["lead"], today), "basic", 12),
+              (fresh_quote(c["soon"], today), "production", 12)]
+    c["soon"].end_date += timedelta(days=365)  # renewed meanwhile: its quote is stale
+    with pytest.raises(OrderError) as refused:
+        place_combined_order(quotes, "USD", "visa", contact_id=None, today=today, actor="test")
+    assert refused.value.code == "quote_expired" and c["soon"].number in str(refused.value)
+    assert _orders(c["lead"], c["soon"]) == []
+
+
+@pytest.mark.parametrize("values", [
+    {"contract": ["abc", "-1", "9" * 30]},
+    {"option-1": "gold|99"},
+    {"pay_currency": "XXX"},
+    {"payment_method": "cash"},
+    {"contract": []},
+])
+def test_bad_combined_input_changes_nothing(web, account_contracts, values):
+    c = account_contracts
+    open_checkout(web, c["token"])
+    page = web.get("/renewal/contracts").get_data(as_text=True)
+    data = _form(page, [c["lead"], c["soon"]])
+    data.update(values)
+    response = web.post("/renewal/contracts", data=data)
+    assert response.status_code in (400, 409), response.status_code
+    assert 'class="flash flash-error"' in response.get_data(as_text=True)
+    assert _orders(c["lead"], c["soon"], c["lapsed"]) == []
+
+
+def test_another_accounts_contract_cannot_be_added(web, account_contracts):
+    c = account_contracts
+    open_checkout(web, c["token"])
+    page = web.get("/renewal/contracts").get_data(as_text=True)
+    data = _form(page, [c["lead"], c["stranger"]])
+    response = web.post("/renewal/contracts", data=data)
+    # The stranger's id is not among the contracts shown: the order is the lead alone,
+    # and the total the visitor saw (for two of their own) no longer matches.
+    assert response.status_code in (400, 409)
+    assert _orders(c["stranger"]) == []
