@@ -2,7 +2,6 @@
 in docs/rules.md): which contracts a renewal link may add, what each one costs in the one
 pay currency, and placing the combined order. No request or flask.g here."""
 from dataclasses import dataclass, field
-from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -15,17 +14,7 @@ from portal.orders.models import Order
 from portal.orders.services import OrderError, methods_offered, place_combined_order
 from portal.rates.services import rate_table
 from portal.renewals import rules
-from portal.renewals.services import settings
-
-#: A contract is due when it ends within this many days (the first renewal notice), or
-#: has lapsed and can still be reinstated online.
-DUE_WITHIN_DAYS = 60
-
-
-def _due_window(today):
-    return (today - timedelta(days=settings().reinstatement_max_lapse_days),
-            today + timedelta(days=DUE_WITHIN_DAYS))
-
+from portal.renewals.services import other_due_contracts, settings
 
 def _may_add(link):
     """Only a renewal contact of the account (primary or marked for renewals) may renew
@@ -34,25 +23,21 @@ def _may_add(link):
     return contact.primary or contact.renewals
 
 
-def _others(link, today):
-    first, last = _due_window(today)
-    return (Contract.account_id == link.contract.account_id, Contract.id != link.contract_id,
-            Contract.end_date >= first, Contract.end_date <= last)
-
-
 def other_due_count(link, today):
     """How many other contracts of the link's account are due (one query): what the quote
     page mentions, with a link to the combined order."""
     if not _may_add(link):
         return 0
-    return db.session.scalar(select(func.count(Contract.id)).where(*_others(link, today)))
+    return db.session.scalar(select(func.count(Contract.id)).where(
+        *other_due_contracts(link.contract, today)))
 
 
 def due_contracts(link, today):
     """The link's own contract first, then the account's other due contracts by end date."""
     if not _may_add(link):
         return [link.contract]
-    others = db.session.scalars(select(Contract).where(*_others(link, today))
+    others = db.session.scalars(select(Contract).where(
+        *other_due_contracts(link.contract, today))
                                 .order_by(Contract.end_date, Contract.number)).all()
     return [link.contract, *others]
 
@@ -195,4 +180,4 @@ def _open_order_ids(rows):
 
 
 __all__ = ["other_due_count", "due_contracts", "combined_page", "place", "CombinedPage",
-           "Row", "choice_value", "DUE_WITHIN_DAYS"]
+           "Row", "choice_value"]

@@ -94,6 +94,8 @@ def open_link(token):
         db.session.commit()
         if request.args.get("to") == "auto-renew":  # the pre-charge notice's turn-off link
             return redirect(url_for("selfservice.auto_renew"), code=303)
+        if request.args.get("to") == "contracts":  # a notice's link to the combined order
+            return redirect(url_for("checkout.contracts"), code=303)
         return redirect(url_for("checkout.renewal"), code=303)
     g.link = None
     g.contact_language = link.contact.language if link is not None else None

@@ -30,7 +30,7 @@ from portal.mail.outbox import compose, stage_email
 from portal.notices.models import NoticeRecord
 from portal.pdf import render_pdf
 from portal.renewals.rules import RuleError
-from portal.renewals.services import build_quote, quote_products
+from portal.renewals.services import build_quote, other_due_contracts, quote_products
 from portal.signals import announce, renewal_day
 
 #: (milestone, fewest days left, most days left): the milestone due at each distance from E.
@@ -281,10 +281,20 @@ def notice_context(contract, quote, milestone, contact, link, url):
         "eligible": quote.eligible,
         "reason_text": REASON_TEXTS.get(quote.reason) if not quote.eligible else None,
         "url": url,
+        # The account's other contracts due now, renewable in one order from this link.
+        "other_due": _other_due(contract, quote.quote_date, contact),
+        "combined_url": url + "?to=contracts",
         "reference": link.reference,
         "email": contact.email,
         "desk_email": company().support_for(contract.account.country).email,
     }
+
+
+def _other_due(contract, today, contact):
+    if not (contact.primary or contact.renewals):
+        return []
+    return db.session.scalars(select(Contract).where(*other_due_contracts(contract, today))
+                              .order_by(Contract.end_date, Contract.number)).all()
 
 
 def quote_pdf(context, locale):

@@ -111,11 +111,13 @@ def _reference(text):
 
 
 def _order(reference, contract):
+    """The order ``reference``; with ``contract``, only an order of that contract or the
+    combined order that pays for one of its orders."""
     text = str(reference or "").strip().upper()
-    statement = select(Order).where(Order.reference == text)
-    if contract is not None:
-        statement = statement.where(Order.contract_id == contract.id)
-    order = db.session.scalar(statement) if text else None
+    order = db.session.scalar(select(Order).where(Order.reference == text)) if text else None
+    if order is not None and contract is not None and contract.id not in {
+            each.contract_id for each in order.paid_together}:
+        order = None
     if order is None:
         raise PaymentRefused(f"unknown order reference {text or reference!r}")
     return order

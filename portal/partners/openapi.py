@@ -325,6 +325,19 @@ def _open_order(nullable):
                                           "digits, e.g. 2400.00 or 98000."},
             "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
             "placed_at": {"type": "string", "format": "date-time"},
+            "combined_order": {
+                "type": "object", "nullable": True, "additionalProperties": False,
+                "description": "The order pays for several contracts of the account with "
+                               "one payment: its reference (to pay or quote), every "
+                               "contract in it and the one amount due. Null otherwise; "
+                               "amount_due above is this contract's part.",
+                "required": ["reference", "contracts", "amount_due"],
+                "properties": {
+                    "reference": {"type": "string"},
+                    "contracts": {"type": "array", "items": {"type": "string"}},
+                    "amount_due": {"type": "string", "pattern": r"^\d+(\.\d+)?$"},
+                },
+            },
         },
     }
     if nullable:

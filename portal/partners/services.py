@@ -80,7 +80,19 @@ def order_document(order):
         "amount_due": amount_string(order.amount_due, order.pay_currency),
         "currency": order.pay_currency,
         "placed_at": order.placed_at.replace(microsecond=0).isoformat() + "Z",
+        "combined_order": combined_document(order),
     }
+
+
+def combined_document(order):
+    """The combined order an order is part of (one payment for several contracts of the
+    account), or None: its reference, contracts and the one amount due."""
+    if not order.is_combined:
+        return None
+    payer = order.payer
+    return {"reference": payer.reference,
+            "contracts": [each.contract.number for each in payer.paid_together],
+            "amount_due": amount_string(payer.amount_payable, payer.pay_currency)}
 
 
 def contract_document(contract, today, rates=None):

@@ -1,6 +1,10 @@
 """Quoting contracts from the database: facts in, rules applied, quotes issued and stored."""
+from datetime import timedelta
+
 from flask import current_app
 from sqlalchemy import select
+
+from portal.contracts.models import Contract
 
 from portal.pricing.models import Product
 from portal.extensions import db
@@ -16,8 +20,26 @@ from portal.renewals.models import Quote
 RENEWED_UNTIL_DAYS_BEFORE_END = 60
 
 
+#: A contract is due when it ends within this many days (the first renewal notice), or has
+#: lapsed and can still be reinstated online ("Orders with several contracts").
+DUE_WITHIN_DAYS = 60
+
+
 def settings():
     return rules.Settings.from_config(current_app.config)
+
+
+def due_window(today):
+    """``(first, last)`` end dates of the contracts due on ``today``."""
+    return (today - timedelta(days=settings().reinstatement_max_lapse_days),
+            today + timedelta(days=DUE_WITHIN_DAYS))
+
+
+def other_due_contracts(contract, today):
+    """SQL conditions: the other contracts of ``contract``'s account that are due today."""
+    first, last = due_window(today)
+    return (Contract.account_id == contract.account_id, Contract.id != contract.id,
+            Contract.end_date >= first, Contract.end_date <= last)
 
 
 def renewal_in_progress(contract, quote_date):

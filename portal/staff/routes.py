@@ -132,7 +132,7 @@ def contract(number):
     quantities = {line.product_code: line.quantity for line in item.lines}
     awaiting_or_paid = [o for o in data.orders if o.status in ("awaiting_payment", "paid")]
     payment_form = OfflinePaymentForm(
-        order=awaiting_or_paid[0].reference if awaiting_or_paid else "",
+        order=awaiting_or_paid[0].payer.reference if awaiting_or_paid else "",
         currency=awaiting_or_paid[0].pay_currency if awaiting_or_paid else item.currency,
         received_on=utc_today(),
     )

@@ -16,7 +16,9 @@ from portal.mail.models import OutboxMessage
 from portal.orders.models import Order
 from portal.orders.refunds import refund_renewal
 from portal.orders.services import OrderError, place_combined_order, place_order
+from portal.partners.services import contract_document
 from tests import factories
+from tests.access import https_client, sales_user, sign_in  # noqa: F401 (a fixture)
 from tests.checkout.conftest import amount_due, csrf_token, field_value, open_checkout
 
 
@@ -204,3 +206,34 @@ def test_another_accounts_contract_cannot_be_added(web, account_contracts):
     # and the total the visitor saw (for two of their own) no longer matches.
     assert response.status_code in (400, 409)
     assert _orders(c["stranger"]) == []
+
+
+def test_staff_and_partners_see_the_combined_order_on_each_contract(web, account_contracts,
+                                                                    app, sales_user, today):
+    c = account_contracts
+    open_checkout(web, c["token"])
+    page = _choose(web, [c["lead"], c["soon"]])
+    assert web.post("/renewal/contracts",
+                    data=_form(page, [c["lead"], c["soon"]])).status_code == 303
+    payer, member = _orders(c["lead"], c["soon"])
+    total = f"{payer.amount_payable:.2f}"
+    desk = https_client(app)
+    assert sign_in(desk, sales_user.email).status_code == 303
+    for contract in (c["lead"], c["soon"]):
+        console = desk.get(f"/staff/contracts/{contract.number}").get_data(as_text=True)
+        assert f'data-combined-order="{payer.reference}"' in console
+        assert c["lead"].number in console and c["soon"].number in console and total in console
+        shown = contract_document(contract, today)["renewal"]["open_order"]
+        assert shown["combined_order"] == {
+            "reference": payer.reference, "contracts": [c["lead"].number, c["soon"].number],
+            "amount_due": total}
+    # The desk records the one payment on the member contract's page with its reference.
+    recorded = desk.post(f"/staff/contracts/{c['soon'].number}/payment", data={
+        "order": payer.reference, "amount": total, "currency": "USD",
+        "received_on": today.isoformat(), "reference": "BANK-900",
+        "csrf_token": csrf_token(desk.get("/staff/sign-in").get_data(as_text=True))})
+    assert recorded.status_code == 303
+    db.session.refresh(payer)
+    db.session.refresh(member)
+    assert (payer.status, member.status) == ("paid", "paid")
+    assert contract_document(c["soon"], today)["renewal"]["open_order"] is None

@@ -1,6 +1,7 @@
 """What a notice says, what it carries, and that it reaches each recipient once over SMTP."""
 import io
 import re
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -101,3 +102,28 @@ def test_notices_cli(cli, book):
     assert "1 notice(s), 1 email(s) staged" in result.output
     bad = cli("notices", "send", "--date", "2026-13-01")
     assert bad.exit_code != 0
+
+
+def test_notice_mentions_the_accounts_other_due_contracts_with_one_link(smtp, book, client):
+    """Notices stay per contract; each mentions the account's other contracts due in the
+    same window, with one link to the combined order."""
+
+    contract = factories.contract(book, end_date=END, lines=[("VS-ENT", 2)])
+    sibling = factories.contract(book, account=contract.account,
+                                 end_date=END + timedelta(days=10))
+    far = factories.contract(book, account=contract.account, end_date=END + timedelta(days=300))
+    send_notices(days_before(30))
+    assert drain()["sent"] == 2  # one notice per due contract
+    for message in smtp.messages:
+        text = message.get_body(("plain",)).get_content()
+        html = message.get_body(("html",)).get_content()
+        own, other = ((contract, sibling) if contract.number in message["Subject"]
+                      else (sibling, contract))
+        assert f'data-other-contract="{other.number}"' in html
+        assert f'data-other-contract="{own.number}"' not in html
+        assert far.number not in text and far.number not in html
+        combined = re.search(r"(http://127\.0\.0\.1:5000/r/\S+)\?to=contracts", text)
+        assert combined, text
+    token = combined.group(1).rsplit("/", 1)[1]
+    opened = client.get(f"/r/{token}?to=contracts")
+    assert opened.status_code == 303 and opened.headers["Location"].endswith("/renewal/contracts")
