@@ -293,8 +293,10 @@ def notice_context(contract, quote, milestone, contact, link, url):
 def _other_due(contract, today, contact):
     if not (contact.primary or contact.renewals):
         return []
-    return db.session.scalars(select(Contract).where(*other_due_contracts(contract, today))
-                              .order_by(Contract.end_date, Contract.number)).all()
+    return db.session.scalars(
+        select(Contract).where(*other_due_contracts(contract, today),
+                               Contract.status == "active", Contract.channel != "oem")
+        .order_by(Contract.end_date, Contract.number)).all()  # not those renewed elsewhere
 
 
 def quote_pdf(context, locale):

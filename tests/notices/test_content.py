@@ -112,8 +112,9 @@ def test_notice_mentions_the_accounts_other_due_contracts_with_one_link(smtp, bo
     sibling = factories.contract(book, account=contract.account,
                                  end_date=END + timedelta(days=10))
     far = factories.contract(book, account=contract.account, end_date=END + timedelta(days=300))
+    oem = factories.contract(book, account=contract.account, end_date=END, channel="oem")
     send_notices(days_before(30))
-    assert drain()["sent"] == 2  # one notice per due contract
+    assert drain()["sent"] == 2  # one notice per due contract (none for the OEM one)
     for message in smtp.messages:
         text = message.get_body(("plain",)).get_content()
         html = message.get_body(("html",)).get_content()
@@ -122,6 +123,7 @@ def test_notice_mentions_the_accounts_other_due_contracts_with_one_link(smtp, bo
         assert f'data-other-contract="{other.number}"' in html
         assert f'data-other-contract="{own.number}"' not in html
         assert far.number not in text and far.number not in html
+        assert oem.number not in text  # renewed through its OEM partner, not here
         combined = re.search(r"(http://127\.0\.0\.1:5000/r/\S+)\?to=contracts", text)
         assert combined, text
     token = combined.group(1).rsplit("/", 1)[1]
