@@ -21,6 +21,7 @@ from portal.markets.models import MarketLaunch
 from portal.notices.models import NoticeRecord
 from portal.money import amount_string
 from portal.orders import refunds
+from portal.orders.emails import send_order_cancelled
 from portal.orders.models import Order, Refund
 from portal.orders.services import (
     OrderError,
@@ -193,11 +194,13 @@ def cancel_order(contract, order_reference, reason, actor):
     if order is None:
         raise ConsoleError(_("no order %(order)s for this contract", order=order_reference))
     try:
-        return cancel_offline_order(order.id, actor, reason)
+        cancelled = cancel_offline_order(order.id, actor, reason)
     except OrderError:
         raise ConsoleError(_("order %(order)s is %(status)s: only an order awaiting payment "
                              "can be cancelled", order=order.reference,
                              status=order.status)) from None
+    send_order_cancelled(cancelled)  # the customer learns why, and that nothing is due
+    return cancelled
 
 
 

@@ -9,7 +9,8 @@ from sqlalchemy import select
 from portal.audit.models import AuditEntry
 from portal.extensions import db
 from portal.mail.models import OutboxMessage
-from portal.mail.outbox import _now, drain, stage_email
+from portal.mail.outbox import drain, stage_email
+from portal.timeutil import utc_now as _now
 from tests.smtpsink import SmtpSink, free_port
 
 

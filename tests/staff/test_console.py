@@ -220,6 +220,13 @@ def test_staff_cancel_an_offline_order_and_its_late_payment_waits_to_be_returned
     assert (order.status, order.cancelled_by, order.cancel_reason) == (
         "cancelled", "sam.sales@portal.example", "Customer will pay through their reseller")
     assert len(_actions(contract, "order.cancel")) == 1
+    # The customer is told, once, with the reason.
+    [told] = db.session.scalars(select(OutboxMessage).where(
+        OutboxMessage.key == f"order-cancelled:{order.reference}")).all()
+    text = email_text(told)
+    assert told.to == contract.account.contacts[0].email and order.reference in told.subject
+    assert "Reason: Customer will pay through their reseller" in text
+    assert contract.number in text and "Nothing is due for this order" in text
     again = post_form(sales, url, {"reason": "twice"})
     assert "only an order awaiting payment" in _text(sales.get(again.headers["Location"]))
     # The bank transfer arrives anyway: refused clearly, kept for the desk to pay back.
@@ -234,6 +241,8 @@ def test_staff_cancel_an_offline_order_and_its_late_payment_waits_to_be_returned
     assert 'data-to-return="BANK-LATE"' in refunds and order.reference in refunds
     _pay(sales, contract, order, "900.00", reference="BANK-LATE")  # recorded twice: once
     assert _payments(order) == 1
+    assert len(db.session.scalars(select(OutboxMessage).where(
+        OutboxMessage.key == f"order-cancelled:{order.reference}")).all()) == 1
 
 
 @pytest.mark.parametrize("field, value, message", [
