@@ -2,6 +2,7 @@
 in docs/rules.md): which contracts a renewal link may add, what each one costs in the one
 pay currency, and placing the combined order. No request or flask.g here."""
 from dataclasses import dataclass, field
+from functools import cache
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -14,7 +15,7 @@ from portal.orders.models import Order
 from portal.orders.services import OrderError, methods_offered, place_combined_order
 from portal.rates.services import rate_table
 from portal.renewals import rules
-from portal.renewals.services import other_due_contracts, settings
+from portal.renewals.services import other_due_contracts, products_of_quotes, settings
 
 def _may_add(link):
     """Only a renewal contact of the account (primary or marked for renewals) may renew
@@ -77,6 +78,8 @@ class CombinedPage:
     link: object
     rows: list
     pay_currencies: list
+    #: ``{quote id: [(product name, code, quantity)]}`` of the rows' quotes.
+    products: dict = field(default_factory=dict)
     pay_currency: str | None = None
     methods: list = field(default_factory=list)
     errors: list = field(default_factory=list)
@@ -106,6 +109,7 @@ def combined_page(link, today, chosen=None, choices=None, pay_currency=None):
     ``choices``: ``{contract id: "level|months"}``. Unknown, unoffered or unaddable
     choices fall back to the defaults and are reported in ``errors``."""
     choices = choices or {}
+    rates_on = cache(rate_table)  # one table per quote date for the whole page
     rows = []
     for contract in due_contracts(link, today):
         quote = fresh_quote(contract, today)
@@ -124,7 +128,8 @@ def combined_page(link, today, chosen=None, choices=None, pay_currency=None):
         elif row.option is None:
             row.reason = "over_cap"
         rows.append(row)
-    page = CombinedPage(link=link, rows=rows, pay_currencies=[])
+    page = CombinedPage(link=link, rows=rows, pay_currencies=[],
+                        products=products_of_quotes([row.quote for row in rows]))
     if any(row.unoffered for row in rows):
         page.errors.append("option_not_offered")
     if chosen is None:
@@ -134,22 +139,21 @@ def combined_page(link, today, chosen=None, choices=None, pay_currency=None):
         row.chosen = wanted and row.addable
         if wanted and not row.addable and chosen != "all":
             page.errors.append(row.reason)
-    page.pay_currencies = _common_currencies(page)
+    page.pay_currencies = _common_currencies(page, rates_on)
     if not page.pay_currencies:
         return page
     page.pay_currency = chosen_currency(page.pay_currencies, pay_currency, page.errors)
     for row in page.rows:
         if row.addable:
-            rates = rate_table(row.quote.quote_date)
             row.payment = rules.payment(row.quote.result(), row.option, page.pay_currency,
-                                        rates, settings())
+                                        rates_on(row.quote.quote_date), settings())
     page.methods = methods_offered(link.contract.account.country, page.pay_currency)
     return page
 
 
-def _common_currencies(page):
+def _common_currencies(page, rates_on):
     """The pay currencies every addable contract offers, in the first one's order."""
-    offered = [rules.pay_currencies(row.quote.currency, rate_table(row.quote.quote_date),
+    offered = [rules.pay_currencies(row.quote.currency, rates_on(row.quote.quote_date),
                                     settings()) for row in page.rows if row.addable]
     if not offered:
         return []

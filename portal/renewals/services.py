@@ -229,9 +229,16 @@ def quoted_lines(quote):
 
 def quote_products(quote):
     """``[(product name, code, quantity)]`` of a stored quote, for pages, emails, the PDF."""
-    lines = quoted_lines(quote)
-    names = dict(db.session.execute(select(Product.code, Product.name).where(
-        Product.code.in_([line.product_code for line in lines]))).all())
-    return [(names.get(line.product_code, line.product_code), line.product_code, line.quantity)
-            for line in lines]
+    return products_of_quotes([quote])[quote.id]
 
+
+def products_of_quotes(quotes):
+    """``{quote id: [(product name, code, quantity)]}`` for several quotes, the names read
+    in one query."""
+    lines = {quote.id: quoted_lines(quote) for quote in quotes}
+    codes = {line.product_code for each in lines.values() for line in each}
+    names = dict(db.session.execute(select(Product.code, Product.name).where(
+        Product.code.in_(codes))).all()) if codes else {}
+    return {quote_id: [(names.get(line.product_code, line.product_code), line.product_code,
+                        line.quantity) for line in each]
+            for quote_id, each in lines.items()}
