@@ -13,10 +13,11 @@ _signals = Namespace()
 order_placed = _signals.signal("order-placed")
 #: ``order``: money arrived and renewed the contract (the one write path for payments).
 order_paid = _signals.signal("order-paid")
-#: ``order``, ``state``, ``provider``: the card payment of an order that opted in to
-#: automatic renewal renewed the contract (payments/services.py, ``settle``), before the
-#: receipt is staged; ``state`` is the provider's PaymentState, with the card to keep.
-opt_in_paid = _signals.signal("opt-in-paid")
+#: ``order``, ``provider_name``, ``customer_ref``, ``card_ref``: the provider kept the card
+#: of an order that opted in to automatic renewal and was paid (payments/services.py,
+#: ``finish_claim``, after the payment's transaction committed), before the receipt is
+#: staged.
+card_kept = _signals.signal("card-kept")
 #: ``order``, ``contract``, ``actor``: a renewal was refunded and the contract's term given
 #: back (orders/refunds.py, ``refund_renewal``).
 order_refunded = _signals.signal("order-refunded")

@@ -1,5 +1,5 @@
-"""The state machines of orders, payment attempts, refunds, outbox messages and change
-requests: every move of each table, legal or not, goes through the machine's one
+"""The state machines of orders, payment attempts, refunds, outbox messages, change
+requests and provider claims: every move of each table, legal or not, goes through the machine's one
 ``move``; the database refuses a status the machine does not know."""
 from datetime import date
 from decimal import Decimal
@@ -22,6 +22,7 @@ from portal.orders.models import (
     Refund,
 )
 from portal.orders.services import place_order
+from portal.payments.models import CLAIM_STATES, ProviderClaim
 from portal.renewals.services import issue_quote
 from tests import factories
 
@@ -54,6 +55,9 @@ LEGAL = {
     }),
     "change_request": (CHANGE_REQUEST_STATES, QuoteChangeRequest, {
         "open": {"answered"}, "answered": set(),
+    }),
+    "provider_claim": (CLAIM_STATES, ProviderClaim, {
+        "requested": {"done", "refused"}, "done": set(), "refused": set(),
     }),
 }
 CASES = [(machine, start, target, target in legal[start])
@@ -117,6 +121,10 @@ def _rows_with(order, status):
                                 subject="s", kind="k", mime=b"", status=status),
         "change_request": QuoteChangeRequest(contract_id=order.contract_id, kind="other",
                                              status=status),
+        "provider_claim": ProviderClaim(kind="keep_card", order_id=order.id,
+                                        provider="stripe", payment_ref="pi_1",
+                                        idempotency_key="keep-card-pi_1", actor="test",
+                                        status=status),
     }
 
 

@@ -42,15 +42,14 @@ from portal.orders.models import AttemptState, OrderStatus, PaymentAttempt
 from portal.payments.provider import (
     FAILED,
     SUCCEEDED,
-    CardDeclined,
     PaymentRequest,
     ProviderError,
 )
-from portal.payments.services import settle
+from portal.payments.services import follow_up, settle
 from portal.rates.services import rate_table
 from portal.renewals import rules
 from portal.renewals.services import current_quote, settings
-from portal.signals import announce, auto_renew_changed, opt_in_paid, order_refunded
+from portal.signals import announce, auto_renew_changed, card_kept, order_refunded
 from portal.timeutil import utc_now
 
 log = logging.getLogger(__name__)
@@ -88,18 +87,11 @@ def attempt_key(number, end_date, milestone):
 # --- opting in and out ---
 
 
-def keep_card(order, state, provider):
-    """After an opted-in order's card payment succeeded: keep its card with the provider
-    and turn automatic renewal on. A card the provider will not keep leaves it off."""
-    if not state.customer_ref or not state.card_ref:
-        record("system", "autorenew.no_card", order.contract.number, order=order.reference)
-        return None
-    try:
-        provider.keep_card(state.customer_ref, state.card_ref)
-    except (CardDeclined, ProviderError) as error:
-        record("system", "autorenew.card_refused", order.contract.number,
-               order=order.reference, error=str(error)[:200])
-        return None
+def keep_card(order, provider_name, customer_ref, card_ref):
+    """The provider kept the card of an opted-in order's payment: turn automatic renewal
+    on with it. Called once the provider answered, in the short transaction that records
+    its answer (payments/services.py, ``finish_claim``); a card the provider would not
+    keep never gets here, so automatic renewal stays off."""
     renewal = db.session.scalar(select(AutoRenewal)
                                 .where(AutoRenewal.contract_id == order.contract_id))
     if renewal is None:
@@ -107,9 +99,9 @@ def keep_card(order, state, provider):
         db.session.add(renewal)
     renewal.enabled = True
     renewal.contact_id = order.contact_id
-    renewal.provider = provider.name
-    renewal.customer_ref = state.customer_ref
-    renewal.card_ref = state.card_ref
+    renewal.provider = provider_name
+    renewal.customer_ref = customer_ref
+    renewal.card_ref = card_ref
     renewal.method = order.method
     renewal.opted_in_order_id = order.id
     renewal.opted_in_at = utc_now()
@@ -174,14 +166,14 @@ def on_order_refunded(_app, *, contract, actor, **_details):
     turn_off(contract, actor)
 
 
-def on_opt_in_paid(_app, *, order, state, provider, **_details):
-    keep_card(order, state, provider)
+def on_card_kept(_app, *, order, provider_name, customer_ref, card_ref, **_details):
+    keep_card(order, provider_name, customer_ref, card_ref)
 
 
 def connect():
     """Subscribe to the business signals (once per process; blinker ignores repeats)."""
     order_refunded.connect(on_order_refunded)
-    opt_in_paid.connect(on_opt_in_paid)
+    card_kept.connect(on_card_kept)
 
 
 # --- the cycle ---
@@ -396,6 +388,7 @@ def charge(contract_id, number, end_date, milestone, today, provider, report):
         else:  # paid but not as the order says: the desk reviews it (audited by settle)
             _finish(attempt, "failed", outcome, report.failed, number)
         db.session.commit()
+        follow_up()  # money for an order replaced meanwhile goes back, with no lock held
         return
     if state.state != FAILED:  # still processing: the provider's event settles it
         if payment.state != AttemptState.OPEN:

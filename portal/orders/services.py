@@ -66,15 +66,18 @@ def lock_contract(contract_id):
 
 def lock_order(order_id):
     """Lock one order row until the transaction ends; call it before any other write of
-    the transaction. PostgreSQL takes a row lock on the no-op UPDATE. SQLite takes its
-    database write lock there; when another request holds it while this transaction has
-    read, SQLite refuses at once rather than wait, so the read-only transaction is rolled
-    back and the UPDATE, now the first statement, waits for the lock."""
+    the transaction, and outside a savepoint. PostgreSQL takes a row lock on the no-op
+    UPDATE. SQLite takes its database write lock there; when another request holds it
+    while this transaction has read, SQLite refuses at once rather than wait, so the
+    read-only transaction is rolled back and the UPDATE, now the first statement, waits
+    for the lock. That rollback ends the whole transaction, not just a savepoint, so
+    inside one the refusal is raised instead (a request runs again as a writer)."""
     lock = update(Order).where(Order.id == order_id).values(status=Order.status)
     try:
         db.session.execute(lock)
     except (OperationalError, WriteLockNeeded) as error:
-        if db.session.get_bind().dialect.name != "sqlite" or "locked" not in str(error):
+        if (db.session.get_bind().dialect.name != "sqlite" or "locked" not in str(error)
+                or db.session().in_nested_transaction()):
             raise
         db.session.rollback()
         with write_intent(True):
@@ -323,17 +326,12 @@ CLOSED_STATUSES = ("cancelled", "expired")
 def cancel_offline_order(order_id, actor, reason):
     """Cancel an order awaiting an offline payment; the caller commits. ``reason`` is
     kept with the order. Raises OrderError when the order is not awaiting payment."""
-    order = _lock_order_row(order_id)
+    order = lock_order(order_id)
     if order is not None and order.combined_into_id is not None:  # cancelled as a whole
-        order = _lock_order_row(order.combined_into_id)
+        order = lock_order(order.combined_into_id)
     if order is None or order.status != "awaiting_payment":
         raise OrderError("not_cancellable", "only an order awaiting payment can be cancelled")
     return _cancel(order, actor, reason)
-
-
-def _lock_order_row(order_id):
-    return db.session.scalar(select(Order).where(Order.id == order_id).with_for_update()
-                             .execution_options(populate_existing=True))
 
 
 def _cancel(order, actor, reason):
@@ -360,9 +358,9 @@ def switch_offline_order(order_id, method_code, requote, *, contact_id, today, a
     same moment either comes first (nothing left to switch) or waits and finds the order
     cancelled (kept to be paid back).
     """
-    order = _lock_order_row(order_id)
+    order = lock_order(order_id)  # before the savepoint: see lock_order
     if order is not None and order.combined_into_id is not None:  # switched as a whole
-        order = _lock_order_row(order.combined_into_id)
+        order = lock_order(order.combined_into_id)
     if order is None or order.status != "awaiting_payment" or order.payments:
         raise OrderError("nothing_to_switch", "no offline order awaits payment")
     if order.method == method_code:

@@ -103,10 +103,11 @@ class PaymentProvider(ABC):
         """Re-read the payment from the provider; with ``card_ref``, first attach that card
         and confirm. With a card this MAY move money (it charges the card)."""
 
-    def keep_card(self, customer_ref, card_ref):
+    def keep_card(self, customer_ref, card_ref, *, idempotency_key=None):
         """Save a card that just paid with the provider's customer for later off-session
-        charges. Moves no money; raises CardDeclined when the card cannot be kept."""
-        raise ProviderError(f"{self.name} cannot keep cards")
+        charges; asking again (the same ``idempotency_key``) changes nothing more. Moves
+        no money; raises CardDeclined when the card cannot be kept."""
+        raise ProviderRefused(f"{self.name} cannot keep cards")
 
     def save_card_token(self, provider_ref, card_token):
         """Save the card behind a browser-made token with the customer of the payment

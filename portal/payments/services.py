@@ -4,7 +4,11 @@ here.
 
 A provider is never called inside a transaction that holds a lock: a short transaction
 claims the work (a payment attempt, committed, so a second click finds it), the provider
-is called with no transaction open, and a second short transaction records its answer."""
+is called with no transaction open, and a second short transaction records its answer.
+What settling a payment decides to ask of the provider afterwards (keep the card of a
+customer who opted in to automatic renewal, give back money for an order that no longer
+takes it) is claimed the same way: a ProviderClaim committed with the payment, made by
+``follow_up`` once that transaction committed, or by reconciliation."""
 import logging
 import time
 from dataclasses import dataclass
@@ -18,6 +22,7 @@ from portal.audit.models import record
 from portal.errors import PortalError
 from portal.extensions import db, write_intent
 from portal.mail.receipts import send_payment_received
+from portal.money import amount_string
 from portal.orders.models import (
     UNSETTLED_ATTEMPTS,
     AttemptState,
@@ -30,7 +35,7 @@ from portal.orders.models import (
 from portal.orders import refunds
 from portal.orders.services import PaymentMismatch, lock_order, record_payment
 from portal.payments import registry
-from portal.payments.models import ProcessedEvent
+from portal.payments.models import ClaimKind, ClaimStatus, ProcessedEvent, ProviderClaim
 from portal.payments.provider import (
     CANCELED,
     FAILED,
@@ -41,7 +46,7 @@ from portal.payments.provider import (
     ProviderError,
     ProviderRefused,
 )
-from portal.signals import announce, opt_in_paid
+from portal.signals import announce, card_kept
 from portal.timeutil import utc_now, utc_today
 
 log = logging.getLogger(__name__)
@@ -56,6 +61,9 @@ ATTEMPT_STATE_OF = {SUCCEEDED: AttemptState.SUCCEEDED, FAILED: AttemptState.FAIL
 REREAD = (AttemptState.OPEN, AttemptState.SUCCEEDED)
 #: How often a request that found another one starting the same payment looks again.
 WAIT_STEP_SECONDS = 0.1
+#: ``db.session.info`` key: the idempotency keys of the claims the session's transaction
+#: made, for ``follow_up`` to carry out once it committed.
+CLAIMED = "provider_claims"
 
 
 class WebhookRefused(PortalError):
@@ -268,6 +276,7 @@ def _record_start(card, claim, *, state=None, replaced_paid=None, refused=None,
         if state.state == SUCCEEDED:
             settle(order, state, actor=_customer(order), provider_name=card.name)
     db.session.commit()
+    follow_up()
     return None if unknown is not None or refused is not None else state
 
 
@@ -313,11 +322,13 @@ def pay_with_card(order, card_ref, card_token=None):
     settled_before = order.status not in UNSETTLED  # a second click, a webhook, reconcile
     settle(order, state, actor=actor, provider_name=card.name)  # once, whoever comes first
     db.session.commit()
+    follow_up()
     return None if settled_before else state
 
 
 def refresh_payment(order, actor=None):
-    """Re-read an order's payment from the provider and settle it; returns the state."""
+    """Re-read an order's payment from the provider and settle it, committed; returns the
+    state."""
     attempt = order.current_attempt
     if attempt is None or not attempt.provider_ref:
         return None
@@ -326,6 +337,8 @@ def refresh_payment(order, actor=None):
     db.session.commit()  # no transaction is open while the provider answers
     state = _provider_named(provider_name).confirm(provider_ref)
     settle(lock_order(order_id), state, actor=actor, provider_name=provider_name)
+    db.session.commit()
+    follow_up()
     return state
 
 
@@ -339,7 +352,9 @@ def _provider_named(name):
 def settle(order, state, *, actor, provider_name=None):
     """Act on the provider's word about one payment of ``order`` (locked by the caller):
     record it on its attempt, renew on success (once), mark a decline as failed.
-    Returns an outcome code."""
+    Returns an outcome code. A provider call it decides on (a card to keep, money to
+    return) is only claimed here: the caller makes it with ``follow_up()`` once it
+    committed."""
     provider_name = provider_name or card_provider().name
     if state.order_reference not in (None, order.reference):
         record(actor, "payment.mismatch", order.contract.number, order=order.reference,
@@ -363,9 +378,9 @@ def settle(order, state, *, actor, provider_name=None):
             return _refund_orphan(order, state, actor, provider_name)
         if renewed:
             if order.auto_renew:  # the customer opted in: automatic renewal keeps the card
-                announce(opt_in_paid, order=order, state=state,
-                         provider=_provider_named(provider_name))
-            send_payment_received(order)  # says whether automatic renewal is on
+                _claim_card(order, state, actor, provider_name)
+            else:
+                send_payment_received(order)
         return "renewed" if renewed else "already_paid"
     if not is_current:  # a replaced attempt's late news changes nothing
         return "stale"
@@ -380,18 +395,139 @@ def settle(order, state, *, actor, provider_name=None):
 
 def _refund_orphan(order, state, actor, provider_name):
     """Money for an order that no longer takes it (the customer changed the order in
-    another tab, then paid in the first): give it back, once. MOVES money."""
+    another tab, then paid in the first): claimed to be given back, once, after this
+    transaction commits (``finish_claim``). Returns ``returning`` until the provider
+    answered, then ``refunded`` or ``orphaned`` (it refused)."""
+    claim = _claim(ClaimKind.RETURN_MONEY, order, provider_name, state, actor,
+                   f"refund-orphan-{state.provider_ref}",
+                   amount=state.amount, currency=state.currency)
+    return CLAIM_OUTCOMES[claim.kind, claim.status]
+
+
+def _claim_card(order, state, actor, provider_name):
+    """The customer opted in to automatic renewal: claim keeping the payment's card with
+    the provider once this transaction commits; the receipt, which says whether
+    automatic renewal is on, waits for the provider's answer. A payment that came
+    without a customer or a card leaves automatic renewal off, and the receipt says so."""
+    if not state.customer_ref or not state.card_ref:
+        record("system", "autorenew.no_card", order.contract.number, order=order.reference)
+        send_payment_received(order)
+        return
+    _claim(ClaimKind.KEEP_CARD, order, provider_name, state, actor,
+           f"keep-card-{state.provider_ref}",
+           customer_ref=state.customer_ref, card_ref=state.card_ref)
+
+
+#: (kind, status) of a claim -> the outcome reported for it.
+CLAIM_OUTCOMES = {
+    (ClaimKind.RETURN_MONEY, ClaimStatus.REQUESTED): "returning",
+    (ClaimKind.RETURN_MONEY, ClaimStatus.DONE): "refunded",
+    (ClaimKind.RETURN_MONEY, ClaimStatus.REFUSED): "orphaned",
+    (ClaimKind.KEEP_CARD, ClaimStatus.REQUESTED): "keeping_card",
+    (ClaimKind.KEEP_CARD, ClaimStatus.DONE): "card_kept",
+    (ClaimKind.KEEP_CARD, ClaimStatus.REFUSED): "card_refused",
+}
+
+
+def _claim(kind, order, provider_name, state, actor, key, **details):
+    """The claim of the provider call ``key`` about the payment ``state`` of ``order``
+    (locked by the caller), recorded in the caller's transaction; an existing one (the
+    same payment settled again) is returned as it is."""
+    claim = db.session.scalar(select(ProviderClaim).where(ProviderClaim.idempotency_key == key))
+    if claim is None:
+        claim = ProviderClaim(kind=kind, order_id=order.id, provider=provider_name,
+                              payment_ref=state.provider_ref, idempotency_key=key,
+                              actor=actor, status=ClaimStatus.REQUESTED, **details)
+        db.session.add(claim)
+        db.session.flush()
+        db.session.info.setdefault(CLAIMED, []).append(key)
+    return claim
+
+
+def follow_up():
+    """Make the provider calls that the transaction committed just before claimed: each
+    with no transaction open, its answer recorded in a short transaction of its own.
+    Returns their outcomes. A claim whose answer is lost stays ``requested`` for
+    reconciliation; one whose transaction was rolled back is gone and skipped."""
+    outcomes = []
+    for key in db.session.info.pop(CLAIMED, []):
+        _reference, outcome = finish_claim(key)
+        if outcome is not None:
+            outcomes.append(outcome)
+    return outcomes
+
+
+def finish_claim(key):
+    """Ask the provider for what the claim ``key`` says (keep a card, refund a payment,
+    with that idempotency key, so asking again never does it twice) with no transaction
+    open, then record its answer in a short transaction that locks the order. Returns
+    ``(order reference, outcome)``; the outcome is None when there is no such claim,
+    ``error: ...`` when the provider did not answer (the claim stays ``requested``)."""
+    claim = db.session.scalar(select(ProviderClaim).where(ProviderClaim.idempotency_key == key))
+    if claim is None:
+        db.session.rollback()
+        return (key, None)
+    order_id, reference = claim.order_id, db.session.get(Order, claim.order_id).reference
+    if claim.status != ClaimStatus.REQUESTED:
+        outcome = CLAIM_OUTCOMES[claim.kind, claim.status]
+        db.session.commit()
+        return (reference, outcome)
+    kind, provider_name, payment_ref = claim.kind, claim.provider, claim.payment_ref
+    customer_ref, card_ref = claim.customer_ref, claim.card_ref
+    db.session.commit()  # no transaction is open while the provider answers
     try:
-        refund_id = _provider_named(provider_name).refund(
-            state.provider_ref, idempotency_key=f"refund-orphan-{state.provider_ref}")
-    except (ProviderError, CardDeclined):
-        record(actor, "payment.orphaned", order.contract.number, order=order.reference,
-               provider_ref=state.provider_ref, status=order.status)
-        return "orphaned"
-    record(actor, "payment.refund_orphan", order.contract.number, order=order.reference,
-           provider_ref=state.provider_ref, refund=refund_id,
-           amount=f"{state.amount} {state.currency}")
-    return "refunded"
+        card = _provider_named(provider_name)
+        if kind == ClaimKind.KEEP_CARD:
+            card.keep_card(customer_ref, card_ref, idempotency_key=key)
+            answer = None
+        else:
+            answer = card.refund(payment_ref, idempotency_key=key)
+    except (CardDeclined, ProviderRefused) as error:
+        return (reference, _record_claim(key, order_id, refused=error))
+    except ProviderError as error:
+        log.warning("no answer from the provider for %s of order %s: %s", key, reference,
+                    error)
+        return (reference, f"error: {error}")
+    return (reference, _record_claim(key, order_id, answer=answer))
+
+
+def _record_claim(key, order_id, *, answer=None, refused=None):
+    """The recording transaction of a claim's answer (committed); returns its outcome."""
+    order = lock_order(order_id)
+    claim = db.session.scalar(select(ProviderClaim).where(ProviderClaim.idempotency_key == key)
+                              .execution_options(populate_existing=True))
+    if claim.status == ClaimStatus.REQUESTED:  # else recorded meanwhile by a retry
+        claim.transition(ClaimStatus.REFUSED if refused is not None else ClaimStatus.DONE)
+        claim.result = str(refused if refused is not None else answer or "")[:500] or None
+        claim.finished_at = utc_now()
+        if claim.kind == ClaimKind.KEEP_CARD:
+            _card_answer(order, claim, refused)
+        else:
+            _return_answer(order, claim, refused)
+    outcome = CLAIM_OUTCOMES[claim.kind, claim.status]
+    db.session.commit()
+    return outcome
+
+
+def _card_answer(order, claim, refused):
+    if refused is not None:
+        record("system", "autorenew.card_refused", order.contract.number,
+               order=order.reference, error=str(refused)[:200])
+    elif order.status == OrderStatus.PAID:  # not when it was refunded meanwhile
+        announce(card_kept, order=order, provider_name=claim.provider,
+                 customer_ref=claim.customer_ref, card_ref=claim.card_ref)
+    send_payment_received(order)  # says whether automatic renewal is on
+
+
+def _return_answer(order, claim, refused):
+    if refused is not None:
+        record(claim.actor, "payment.orphaned", order.contract.number,
+               order=order.reference, provider_ref=claim.payment_ref, status=order.status,
+               error=str(refused)[:200])
+        return
+    record(claim.actor, "payment.refund_orphan", order.contract.number,
+           order=order.reference, provider_ref=claim.payment_ref, refund=claim.result,
+           amount=f"{amount_string(claim.amount, claim.currency)} {claim.currency}")
 
 
 def _customer(order):
@@ -449,7 +585,7 @@ WEBHOOK_HANDLERS = {
 
 def handle_webhook(payload, signature, provider_name=None):
     """Verify, deduplicate and dispatch one webhook of the provider ``provider_name``
-    (the card provider when None); returns an outcome code. Raises WebhookRefused without
+    (the card provider when None), committed; returns an outcome code. Raises WebhookRefused without
     a signing secret, SignatureInvalid (from the provider only) for a forged or broken
     event."""
     card = registry.provider(provider_name) if provider_name else provider()
@@ -466,8 +602,7 @@ def handle_webhook(payload, signature, provider_name=None):
     except IntegrityError:
         return "duplicate"
     processed.outcome = news if isinstance(news, str) else _settle_payment(card, news)
-    db.session.flush()
-    return processed.outcome
+    return _with_follow_up(processed.outcome)
 
 
 # --- reconciliation ---
@@ -513,7 +648,7 @@ def reconcile_order(order_id):
         except ProviderError as error:
             db.session.rollback()
             return (reference, f"error: {error}")
-        db.session.commit()
+        outcome = _with_follow_up(outcome)
     return (reference, outcome)
 
 
@@ -542,14 +677,32 @@ def _reconcile_attempt(order_id, attempt_id, provider_name, provider_ref, state_
     return "cancelled"
 
 
+def _with_follow_up(outcome):
+    """Commit, make the provider calls the transaction claimed (``follow_up``) and return
+    ``outcome``; for money claimed to be returned, what the provider answered instead."""
+    db.session.commit()
+    followed = follow_up()
+    return followed[-1] if outcome == "returning" and followed else outcome
+
+
 def reconcile():
-    """Settle card orders whose outcome was missed, and finish card refunds whose
-    provider answer was never recorded; returns ``[(reference, outcome)]``."""
+    """Settle card orders whose outcome was missed, and finish card refunds and claimed
+    provider calls whose answer was never recorded; returns ``[(reference, outcome)]``."""
     order_ids = unsettled_order_ids()
     refund_ids = unfinished_refund_ids()
+    claim_keys = unfinished_claim_keys()
     db.session.commit()
     return ([reconcile_order(order_id) for order_id in order_ids]
-            + [reconcile_refund(refund_id) for refund_id in refund_ids])
+            + [reconcile_refund(refund_id) for refund_id in refund_ids]
+            + [finish_claim(key) for key in claim_keys])
+
+
+def unfinished_claim_keys():
+    """The idempotency keys of provider calls claimed longer ago than twice the provider
+    deadline whose answer was never recorded (a call still under way is left alone)."""
+    return db.session.scalars(select(ProviderClaim.idempotency_key).where(
+        ProviderClaim.status == ClaimStatus.REQUESTED,
+        ProviderClaim.created_at < stale_before()).order_by(ProviderClaim.id)).all()
 
 
 def unfinished_refund_ids():

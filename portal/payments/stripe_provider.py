@@ -124,11 +124,13 @@ class StripeProvider(PaymentProvider):
             options={"idempotency_key": f"renewal-order-{request.order_reference}-customer"})
         return customer.id
 
-    def keep_card(self, customer_ref, card_ref):
+    def keep_card(self, customer_ref, card_ref, *, idempotency_key=None):
         card = self._call(self.client.v1.payment_methods.retrieve, card_ref).to_dict()
         if card.get("customer") != customer_ref:  # with setup_future_usage Stripe attached it
             self._call(self.client.v1.payment_methods.attach, card_ref,
-                       params={"customer": customer_ref})
+                       params={"customer": customer_ref},
+                       options={"idempotency_key": idempotency_key} if idempotency_key
+                       else {})
 
     def save_card_token(self, provider_ref, card_token):
         """Save the card of a Stripe.js token (``tok_...``) with the customer of the

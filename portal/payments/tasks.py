@@ -1,12 +1,14 @@
-"""Reconciliation as tasks: one per unsettled card order, one per card refund whose
-provider answer was never recorded."""
+"""Reconciliation as tasks: one per unsettled card order, one per card refund and one
+per claimed provider call whose provider answer was never recorded."""
 from portal import logs
 from portal.celery_app import enqueue, task
 from portal.extensions import db
 from portal.payments.services import (
+    finish_claim,
     provider,
     reconcile_order,
     reconcile_refund,
+    unfinished_claim_keys,
     unfinished_refund_ids,
     unsettled_order_ids,
 )
@@ -14,20 +16,24 @@ from portal.payments.services import (
 
 @task("portal.payments.reconcile")
 def reconcile_all():
-    """Queue a reconciliation for each unsettled card order and each unfinished card
-    refund (nothing without a provider)."""
+    """Queue a reconciliation for each unsettled card order, each unfinished card refund
+    and each unfinished claimed provider call (nothing without a provider)."""
     if provider() is None:
         return 0
     order_ids = unsettled_order_ids()
     refund_ids = unfinished_refund_ids()
+    claim_keys = unfinished_claim_keys()
     db.session.commit()
     for order_id in order_ids:
         enqueue(reconcile_one, order_id)
     for refund_id in refund_ids:
         enqueue(reconcile_one_refund, refund_id)
+    for key in claim_keys:
+        enqueue(reconcile_one_claim, key)
     logs.job_run("payments.schedule", {"unsettled": len(order_ids),
-                                       "refunds": len(refund_ids)})
-    return len(order_ids) + len(refund_ids)
+                                       "refunds": len(refund_ids),
+                                       "claims": len(claim_keys)})
+    return len(order_ids) + len(refund_ids) + len(claim_keys)
 
 
 @task("portal.payments.reconcile_order")
@@ -38,3 +44,8 @@ def reconcile_one(order_id):
 @task("portal.payments.reconcile_refund")
 def reconcile_one_refund(refund_id):
     return reconcile_refund(refund_id)[1]
+
+
+@task("portal.payments.reconcile_claim")
+def reconcile_one_claim(key):
+    return finish_claim(key)[1]

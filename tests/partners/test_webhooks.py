@@ -423,19 +423,14 @@ def test_deliver_command(cli, client, make_contract, partners, today):
 
 
 def test_auto_renew_switched_on_is_announced(make_contract, partners, today):
-    from types import SimpleNamespace
-
     from portal.autorenew.services import keep_card
 
     partner, _ = partners["A"]
     order = place(make_contract(days_to_end=20, partner=partner), today, method="bank_transfer")
-    kept = []
-    provider = SimpleNamespace(name="stripe", keep_card=lambda *refs: kept.append(refs))
-    state = SimpleNamespace(customer_ref="cus_9", card_ref="pm_9")
-    assert keep_card(order, state, provider) is not None
+    renewal = keep_card(order, "stripe", "cus_9", "pm_9")
+    assert (renewal.customer_ref, renewal.card_ref, renewal.enabled) == ("cus_9", "pm_9", True)
     event = db.session.scalars(select(PartnerEvent).order_by(PartnerEvent.id.desc())).first()
     assert (event.type, event.data["auto_renew"]) == ("auto_renew.changed", True)
-    assert kept == [("cus_9", "pm_9")]
 
 
 def test_a_refused_payment_announces_nothing(make_contract, partners, today):

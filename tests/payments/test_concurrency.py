@@ -16,14 +16,15 @@ from tests.checkout.conftest import PRICES
 from tests.threads import run_together
 
 
-def _card_order(today):
+def _card_order(today, auto_renew=False):
     factories.launch("US", "2013-03-19")
     factories.rate("USD", "1.0861", today - timedelta(days=1))
     contract = factories.contract(factories.price_list("US", "USD", PRICES),
                                   end_date=today + timedelta(days=40))
     quote = issue_quote(contract, today, issued_by="test")
     order = place_order(quote, "basic", 12, "USD", "visa",
-                        contact_id=contract.account.contacts[0].id, today=today, actor="test")
+                        contact_id=contract.account.contacts[0].id, today=today, actor="test",
+                        auto_renew=auto_renew)
     db.session.commit()
     return order.id, contract.id
 
