@@ -94,6 +94,13 @@ def keep_card(order, provider_name, customer_ref, card_ref):
     keep never gets here, so automatic renewal stays off."""
     renewal = db.session.scalar(select(AutoRenewal)
                                 .where(AutoRenewal.contract_id == order.contract_id))
+    if (renewal is not None and not renewal.enabled and renewal.turned_off_at is not None
+            and order.paid_at is not None and renewal.turned_off_at > order.paid_at):
+        # Turned off after this payment, while the provider's answer was awaited: the
+        # customer's later word wins; the card stays unused.
+        record("system", "autorenew.not_turned_on", order.contract.number,
+               order=order.reference, reason="turned off meanwhile")
+        return None
     if renewal is None:
         renewal = AutoRenewal(contract_id=order.contract_id)
         db.session.add(renewal)

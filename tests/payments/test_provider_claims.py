@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from portal.audit.models import AuditEntry
 from portal.autorenew.models import AutoRenewal
+from portal.autorenew.services import turn_off
 from portal.extensions import db
 from portal.mail.models import OutboxMessage
 from portal.money import amount_string
@@ -157,6 +158,38 @@ def test_a_lost_card_answer_is_finished_by_reconciliation_with_its_key(live_app,
         assert held.keys == [f"keep-card-{order.provider_payment_id}"] * 2
         assert "Automatic renewal is on." in _receipt()
         assert reconcile() == []
+        db.session.remove()
+
+
+def test_turned_off_while_the_card_answer_was_lost_stays_off(live_app, opted_in, card):
+    """Automatic renewal was on from an earlier term; the customer opts in again with this
+    payment, whose card answer is lost, then turns automatic renewal off: reconciliation
+    finishing the card claim later does not turn it back on."""
+    order_id = opted_in
+    held = _hold_provider(live_app, fail=True, kind=HeldCards)
+    held.release.set()
+    with live_app.app_context():
+        order = db.session.get(Order, order_id)
+        db.session.add(AutoRenewal(contract_id=order.contract_id, enabled=True,
+                                   provider="stripe", customer_ref="cus_earlier",
+                                   card_ref="pm_earlier", method="visa"))
+        db.session.commit()
+        assert _pay(order_id, card("ok")) == "succeeded"
+        assert _claim().status == ClaimStatus.REQUESTED
+        order = db.session.get(Order, order_id)
+        assert turn_off(order.contract, "customer") is True
+        db.session.commit()
+        _claim().created_at -= timedelta(hours=1)
+        db.session.commit()
+        held.fail = False
+        reconcile()
+        db.session.remove()
+    with live_app.app_context():
+        renewal = db.session.scalar(select(AutoRenewal))
+        assert renewal.enabled is False and renewal.card_ref == "pm_earlier"
+        assert _claim().status == ClaimStatus.DONE
+        assert db.session.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "autorenew.not_turned_on")) == 1
         db.session.remove()
 
 
