@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
+from flask_babel import get_locale
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -97,7 +98,22 @@ class Party(Strict):
 class SupportContact(Strict):
     email: EmailStr
     phone: NonEmpty
-    hours: NonEmpty
+    #: Opening hours as customers read them: one text, or one per language (``en``,
+    #: ``de``, ``pt_BR``, ...), shown in the page's or the email's language, else in
+    #: English, else the first one given.
+    hours: NonEmpty | Annotated[dict[NonEmpty, NonEmpty], Field(min_length=1)]
+
+    def hours_in(self, locale):
+        if isinstance(self.hours, str):
+            return self.hours
+        code = str(locale or "en")
+        return (self.hours.get(code) or self.hours.get(code.split("_")[0])
+                or self.hours.get("en") or next(iter(self.hours.values())))
+
+    @property
+    def local_hours(self):
+        """The hours in the language being rendered (a page's, or an email's)."""
+        return self.hours_in(get_locale())
 
 
 class Support(Strict):

@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from flask_babel import force_locale
 
 from portal import company
 from portal.errors import ConfigError
@@ -227,3 +228,31 @@ def test_a_missing_logo_file_is_refused(tmp_path):
                                               'primary_colour = "#123456"\nlogo = "img/nope.svg"'))
     with pytest.raises(ConfigError, match="brand.logo: no file img/nope.svg"):
         make_app(f"sqlite:///{tmp_path / 'x.db'}", tmp_path / "i", PORTAL_CONFIG=str(path))
+
+
+def test_support_hours_are_shown_in_the_readers_language(tmp_path, app):
+    """Hours given per language are picked by the page's or email's language, falling
+    back to English; one text is shown as it is."""
+    text = PRODUCTION.replace('hours = "Mon-Fri 09:00-17:00 IST"', textwrap.dedent("""\
+        [support.default.hours]
+        en = "Mon-Fri 09:00-17:00 IST"
+        de = "Mo-Fr 09:00-17:00 IST"
+        pt_BR = "Seg-Sex 09:00-17:00 IST"
+        """))
+    settings = company.load(write(tmp_path, text), production=True)
+    support = settings.support.default
+    assert support.hours_in("de") == "Mo-Fr 09:00-17:00 IST"
+    assert support.hours_in("de_CH") == "Mo-Fr 09:00-17:00 IST"
+    assert support.hours_in("pt_BR") == "Seg-Sex 09:00-17:00 IST"
+    assert support.hours_in("ja") == "Mon-Fri 09:00-17:00 IST"  # not given: English
+    assert settings.support.countries["US"].hours_in("de") == "Mon-Fri 9am-5pm PT"
+    broken = PRODUCTION.replace('hours = "Mon-Fri 09:00-17:00 IST"', "hours = {}")
+    with pytest.raises(ConfigError):
+        company.load(write(tmp_path, broken), production=True)
+    # The demo file's hours in a page and in an email, in their language.
+    web = app.test_client()
+    assert "Montag bis Freitag" in web.get("/?lang=de").get_data(as_text=True)
+    assert "Du lundi au vendredi" in web.get("/?lang=fr").get_data(as_text=True)
+    assert "Monday to Friday, 08:00-18:00 CET" in web.get("/?lang=sv").get_data(as_text=True)
+    with force_locale("ja"):  # how emails and PDFs are rendered
+        assert company.load().support.default.local_hours.startswith("月曜日～金曜日")
