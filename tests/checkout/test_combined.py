@@ -7,6 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from babel.numbers import format_currency
 from sqlalchemy import select
 
 from portal.checkout.services import fresh_quote
@@ -98,11 +99,15 @@ def test_three_contracts_one_bank_transfer_one_reference(web, account_contracts,
     confirmation = web.get("/renewal/confirmation").get_data(as_text=True)
     assert f'data-amount-due="{total:.2f}" data-currency="USD"' in confirmation
     assert all(f'data-contract="{x.number}"' in confirmation for x in chosen)
+    # The payment instructions ask for the whole amount, not the first contract's.
+    whole = format_currency(total, "USD", locale="en_US")
+    assert f"Please pay {whole} with" in confirmation.split('class="instructions"')[1]
     [message] = db.session.scalars(select(OutboxMessage).where(
         OutboxMessage.key.like("order-confirmation:%"))).all()
     text = email.message_from_bytes(message.mime, policy=email.policy.default).get_body(
         ("plain",)).get_content()
     assert all(x.number in text for x in chosen) and payer.reference in text
+    assert f"Please pay {whole} with" in text and f"Amount: {whole}\r\n" in text
     # One member's amount alone is refused; the whole amount on the one reference renews all.
     short = cli("orders", "record-payment", payer.reference, "--amount",
                 f"{payer.amount_due:.2f}", "--currency", "USD", "--reference", "BANK-1")
