@@ -50,7 +50,21 @@ def checkout_helpers():
     return {"level_label": level_label, "method_label": method_label,
             "quote_products": quote_products, "has_withdrawal_right": has_withdrawal_right,
             "offline_alternatives": services.offline_alternatives,
-            "amount_string": amount_string}
+            "amount_string": amount_string, "change_method_url": change_method_url}
+
+
+def change_method_url(order):
+    """Where "Change payment option" leads from a card order: the contract's quote page,
+    or for a combined order the combined page with its contracts, options and currency
+    (the contract's own page would order that contract alone)."""
+    order = order.payer
+    if not order.combined_orders:
+        return url_for("checkout.renewal")
+    together = order.paid_together
+    return url_for("checkout.contracts", contract=[each.contract_id for each in together],
+                   pay_currency=order.pay_currency,
+                   **{f"option-{each.contract_id}": f"{each.service_level}|{each.term_months}"
+                      for each in together})
 
 
 @bp.context_processor

@@ -3,6 +3,7 @@ them together" link: two contracts paid by card (3-D Secure too) with one paymen
 emulator for the sum; a declined card that renews none; three contracts by one bank
 transfer recorded on its one reference; the combined page at phone width. Each checks
 the database and the emulator afterwards."""
+import re
 from decimal import Decimal
 
 import pytest
@@ -209,9 +210,12 @@ def test_combined_page_at_phone_width(page, journey_app, account_links, locale):
     assert boxes.count() == selects.count() == 3
     for control in (*boxes.all(), *selects.all()):
         assert _inside(page, control, 390), control
-    for label in page.locator(".contract-row h2 label").all():  # a finger-sized target
-        assert label.bounding_box()["height"] >= 24
+    for box in boxes.all():  # a box a finger can hit (WCAG's 24 px target size)
+        assert min(box.bounding_box()["width"], box.bounding_box()["height"]) >= 24, box
     _amounts, total = shown(page)
+    # Each option's amount is isolated, so it keeps its order ("900.00 US$") in ar.
+    for option in page.locator(".contract-row select option").all_inner_texts():
+        assert re.search(r"\u2066[^\u2066\u2069]*\d[^\u2066\u2069]*\u2069$", option), option
 
     # Untick the lapsed contract, choose 36 months for the other one, update.
     page.locator(f'.contract-row[data-contract="{numbers[2]}"] input[type=checkbox]').click()
@@ -234,3 +238,46 @@ def test_combined_page_at_phone_width(page, journey_app, account_links, locale):
     assert [(s, due) for s, _m, due in placed[numbers[1]]["orders"]] == [
         ("awaiting_payment", Decimal("1600.0000"))]
     assert placed[numbers[2]]["orders"] == []
+
+
+def test_another_payment_option_after_a_decline_keeps_the_combined_choice(
+        page, journey_app, account_links, stripe_emulator):
+    url, numbers = account_links(LEAD, SOON, LAPSED)
+    before = states(journey_app, numbers)
+    open_combined(page, url, 2)
+    row = lambda number: page.locator(f'.contract-row[data-contract="{number}"]')  # noqa: E731
+    row(numbers[2]).locator("input[type=checkbox]").uncheck()
+    row(numbers[1]).locator("select").select_option("production|36")
+    page.locator("button[name=update]").click()
+    row(numbers[2]).and_(page.locator("[data-chosen=false]")).wait_for()
+    amounts, total = shown(page)
+    assert amounts == {numbers[0]: AMOUNTS["lead"], numbers[1]: Decimal("1600.00")}
+    page.check("input[name=payment_method][value=visa]")
+    page.click("button[name=place]")
+    page.wait_for_url("**/renewal/pay")
+    enter_card(page, "declined")
+    page.wait_for_url("**/renewal/pay/return")
+
+    # "Change payment option" leads back to the same two contracts, options and currency,
+    # not to the link's contract alone.
+    page.locator("[data-change-method]").click()
+    page.wait_for_url("**/renewal/contracts?*")
+    assert shown(page) == (amounts, total)
+    assert row(numbers[1]).locator("select").input_value() == "production|36"
+    assert row(numbers[2]).get_attribute("data-chosen") == "false"
+    page.check("input[name=payment_method][value=mastercard]")
+    page.click("button[name=place]")
+    page.wait_for_url("**/renewal/pay")
+    enter_card(page, "ok")
+    page.wait_for_url("**/renewal/confirmation")
+    after = states(journey_app, numbers)
+    lead_end, soon_end = (before[number]["end_date"] for number in numbers[:2])
+    assert after[numbers[0]]["end_date"] == year_after(lead_end)
+    assert after[numbers[1]]["end_date"] == year_after(year_after(year_after(soon_end)))
+    for number in numbers[:2]:
+        assert [(status, method) for status, method, _due in after[number]["orders"]] == [
+            ("cancelled", "visa"), ("paid", "mastercard")], number
+    assert after[numbers[2]] == before[numbers[2]]  # unticked: not ordered, not renewed
+    assert after[numbers[0]]["payments"] == [(total, "USD")]
+    succeeded = [i for i in intents_for(stripe_emulator, numbers) if i["status"] == "succeeded"]
+    assert [i["amount"] for i in succeeded] == [int(total * 100)]
