@@ -383,10 +383,10 @@ def place_combined_order():
     posted = request.form
     today = utc_today()
     page = _combined_page(today, posted)
+    form = _combined_form(page, formdata=posted)  # the method and billing details stay
     if "place" not in posted:  # "Update amounts"
         db.session.commit()
-        return _render_combined(page, status=400 if page.errors else 200)
-    form = _combined_form(page, formdata=posted)
+        return _render_combined(page, form, status=400 if page.errors else 200)
     if not page.chosen:
         db.session.commit()
         return _render_combined(page, form, errors=["nothing_chosen"], status=400)
@@ -396,7 +396,7 @@ def place_combined_order():
                                 status=400)
     if form.amount_shown.data != page.amount_shown:
         db.session.commit()
-        return _render_combined(page, errors=["amount_changed"], status=409)
+        return _render_combined(page, form, errors=["amount_changed"], status=409)
     tax_id = form.tax_id.data and billing.valid_tax_id(form.tax_id.data,
                                                        page.link.contract.account.country)
     if form.tax_id.data and tax_id is None:

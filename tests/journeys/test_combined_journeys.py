@@ -11,7 +11,7 @@ import stripe
 
 from portal.timeutil import utc_today
 from tests.browser import screenshot
-from tests.journeys.conftest import contract_state, enter_card
+from tests.journeys.conftest import contract_state, enter_card, in_app
 from tests.journeys.test_card_journeys import RENEWED, year_after
 from tests.journeys.test_screens import overflow
 
@@ -281,3 +281,93 @@ def test_another_payment_option_after_a_decline_keeps_the_combined_choice(
     assert after[numbers[0]]["payments"] == [(total, "USD")]
     succeeded = [i for i in intents_for(stripe_emulator, numbers) if i["status"] == "succeeded"]
     assert [i["amount"] for i in succeeded] == [int(total * 100)]
+
+
+def link_for(app, number):
+    """A renewal link of contract ``number`` for its account's primary contact."""
+    from sqlalchemy import select
+
+    from portal.contracts.models import Contract
+    from portal.extensions import db
+    from portal.links.services import issue_link
+
+    def issue():
+        contract = db.session.scalar(select(Contract).where(Contract.number == number))
+        _link, token = issue_link(contract, contract.account.contacts[0], purpose="test")
+        db.session.commit()
+        return f"{app.config['PORTAL_BASE_URL']}/r/{token}"
+
+    return in_app(app, issue)
+
+
+def test_one_contract_of_a_card_order_refunded_from_its_own_link(
+        page, journey_app, account_links, stripe_emulator):
+    url, numbers = account_links(LEAD, SOON)
+    before = states(journey_app, numbers)
+    total = pay_combined_by_card(page, url, numbers, "ok")
+    page.wait_for_url("**/renewal/confirmation")
+    paid = states(journey_app, numbers)
+
+    # The other contract's own link shows it renewed by the combined order.
+    page.goto(link_for(journey_app, numbers[1]))
+    page.wait_for_url("**/renewal*")
+    assert all(page.locator(f'[data-contract="{n}"]').count() for n in numbers)
+    page.goto(page.url.split("/renewal")[0] + "/renewal/refund")
+    offer = page.locator(".refund-offer")
+    assert offer.get_attribute("data-refund-amount") == f"{AMOUNTS['soon']:.2f}"
+    page.get_by_role("button", name="Confirm the refund").click()
+    page.locator('[data-refund-status="refunded"]').wait_for()
+
+    after = states(journey_app, numbers)
+    assert after[numbers[1]]["end_date"] == before[numbers[1]]["end_date"]
+    assert after[numbers[1]]["refunds"] == [(AMOUNTS["soon"], "USD")]
+    assert [status for status, *_ in after[numbers[1]]["orders"]] == ["refunded"]
+    assert after[numbers[0]] == paid[numbers[0]]  # still renewed, its order still paid
+    [intent] = [i for i in intents_for(stripe_emulator, numbers) if i["status"] == "succeeded"]
+    assert intent["amount"] == int(total * 100)
+    client = stripe.StripeClient(stripe_emulator.secret_key,
+                                 base_addresses={"api": stripe_emulator.api_base})
+    refunds = [r.to_dict() for r in client.v1.refunds.list(params={"limit": 100}).data]
+    assert [r["amount"] for r in refunds if r.get("payment_intent") == intent["id"]] == [
+        int(AMOUNTS["soon"] * 100)]
+
+
+def test_a_changed_choice_is_shown_with_its_total_before_it_is_placed(
+        page, journey_app, account_links):
+    url, numbers = account_links(LEAD, SOON, LAPSED)
+    page.set_viewport_size({"width": 390, "height": 844})
+    open_combined(page, url, 2)
+    page.check("input[name=payment_method][value=bank_transfer]")
+    page.locator("details.billing summary").click()
+    page.fill("input[name=po_number]", "PO-7731")
+    page.locator(f'.contract-row[data-contract="{numbers[2]}"] input[type=checkbox]').uncheck()
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.click("button[name=place]")  # without "Update amounts"
+    assert answer.value.status == 409
+    page.locator(".flash-error").wait_for()
+    amounts, total = shown(page)
+    assert amounts == {numbers[0]: AMOUNTS["lead"], numbers[1]: AMOUNTS["soon"]}
+    assert total == AMOUNTS["lead"] + AMOUNTS["soon"]
+    assert all(s["orders"] == [] for s in states(journey_app, numbers).values())
+    assert overflow(page) == {}
+    # What was chosen to pay with, and the billing details typed, stay.
+    assert page.locator("input[name=payment_method][value=bank_transfer]").is_checked()
+    assert page.locator("input[name=po_number]").input_value() == "PO-7731"
+
+    page.click("button[name=place]")  # the total now shown
+    page.wait_for_url("**/renewal/confirmation")
+    assert Decimal(page.locator("[data-amount-due]").get_attribute("data-amount-due")) == total
+    placed = states(journey_app, numbers)
+    assert [len(placed[n]["orders"]) for n in numbers] == [1, 1, 0]
+    assert in_app(journey_app, lambda: _po_numbers(numbers[:2])) == ["PO-7731", "PO-7731"]
+
+
+def _po_numbers(numbers):
+    from sqlalchemy import select
+
+    from portal.contracts.models import Contract
+    from portal.extensions import db
+    from portal.orders.models import Order
+
+    return list(db.session.scalars(select(Order.po_number).join(Contract).where(
+        Contract.number.in_(numbers)).order_by(Contract.number)))
