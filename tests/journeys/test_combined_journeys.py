@@ -63,6 +63,14 @@ def states(app, numbers):
     return {number: contract_state(app, number) for number in numbers}
 
 
+def card_order(page, journey_app, account_links, card, *contracts):
+    """A new account with ``contracts``, all ordered together on the combined page by card
+    with ``card`` typed on the card page: ``(link, numbers, states before, total shown)``."""
+    url, numbers = account_links(*contracts)
+    before = states(journey_app, numbers)
+    return url, numbers, before, pay_combined_by_card(page, url, numbers, card)
+
+
 def pay_combined_by_card(page, url, numbers, card):
     """Place the order for every contract on the combined page by card and type ``card``
     on the card page; returns the total shown."""
@@ -101,9 +109,8 @@ def assert_renewed_once(app, stripe_emulator, numbers, before, total):
 
 def test_two_contracts_paid_with_one_card_payment(page, journey_app, account_links,
                                                   stripe_emulator):
-    url, numbers = account_links(LEAD, SOON)
-    before = states(journey_app, numbers)
-    total = pay_combined_by_card(page, url, numbers, "ok")
+    url, numbers, before, total = card_order(page, journey_app, account_links, "ok",
+                                             LEAD, SOON)
     assert total == AMOUNTS["lead"] + AMOUNTS["soon"]
     page.wait_for_url("**/renewal/confirmation")
     assert page.get_by_role("heading", name=RENEWED).is_visible()
@@ -116,9 +123,8 @@ def test_two_contracts_paid_with_one_card_payment(page, journey_app, account_lin
 
 
 def test_two_contracts_with_three_d_secure(page, journey_app, account_links, stripe_emulator):
-    url, numbers = account_links(LEAD, LAPSED)
-    before = states(journey_app, numbers)
-    total = pay_combined_by_card(page, url, numbers, "3ds")
+    _url, numbers, before, total = card_order(page, journey_app, account_links, "3ds",
+                                              LEAD, LAPSED)
     assert total == AMOUNTS["lead"] + AMOUNTS["lapsed"]
     challenge = page.get_by_role("button", name="Complete authentication")
     challenge.wait_for()
@@ -131,9 +137,8 @@ def test_two_contracts_with_three_d_secure(page, journey_app, account_links, str
 
 def test_a_declined_card_renews_none_then_another_card_renews_each_once(
         page, journey_app, account_links, stripe_emulator):
-    url, numbers = account_links(LEAD, SOON)
-    before = states(journey_app, numbers)
-    total = pay_combined_by_card(page, url, numbers, "declined")
+    _url, numbers, before, total = card_order(page, journey_app, account_links, "declined",
+                                              LEAD, SOON)
     page.wait_for_url("**/renewal/pay/return")
     assert page.get_by_role("heading", name="Your card was declined").is_visible()
     declined = states(journey_app, numbers)
@@ -302,9 +307,8 @@ def link_for(app, number):
 
 def test_one_contract_of_a_card_order_refunded_from_its_own_link(
         page, journey_app, account_links, stripe_emulator):
-    url, numbers = account_links(LEAD, SOON)
-    before = states(journey_app, numbers)
-    total = pay_combined_by_card(page, url, numbers, "ok")
+    _url, numbers, before, total = card_order(page, journey_app, account_links, "ok",
+                                              LEAD, SOON)
     page.wait_for_url("**/renewal/confirmation")
     paid = states(journey_app, numbers)
 
