@@ -29,6 +29,11 @@ def open_combined(page, url, count):
     lists the link's contract and ``count`` more."""
     page.goto(url)
     page.wait_for_url("**/renewal")
+    follow_mention(page, count)
+
+
+def follow_mention(page, count):
+    """From the quote page, follow its mention of the ``count`` other due contracts."""
     mention = page.locator(".other-contracts")
     assert mention.get_attribute("data-other-due") == str(count)
     mention.get_by_role("link").click()
@@ -204,10 +209,18 @@ def _inside(page, locator, width):
 @pytest.mark.parametrize("locale", ["en", "de", "ar"])
 def test_combined_page_at_phone_width(page, journey_app, account_links, locale):
     url, numbers = account_links(LEAD, SOON, LAPSED)
+    page.goto(url)
+    page.wait_for_url("**/renewal")
+    page.goto(page.url + f"?lang={locale}")
+    assert page.locator(".other-contracts").is_visible()
+    assert overflow(page) == {}, f"quote page mentioning the other contracts in {locale}"
     page.set_viewport_size({"width": 390, "height": 844})
-    open_combined(page, url, 2)
-    page.goto(page.url.split("?")[0] + f"?lang={locale}")
+    follow_mention(page, 2)
+    page.goto(page.url + f"?lang={locale}")
+    assert page.locator("html").get_attribute("lang").startswith(locale)
     assert overflow(page) == {}, f"combined page in {locale}"
+    page.set_viewport_size({"width": 1280, "height": 900})
+    screenshot(page, "screens", f"contracts-1280-{locale}")
     page.set_viewport_size({"width": 390, "height": 844})
     screenshot(page, "screens", f"contracts-390-{locale}")
     boxes = page.locator(".contract-row input[type=checkbox]")
