@@ -91,7 +91,8 @@ def pay_combined_by_card(page, url, numbers, card):
     return total
 
 
-def assert_renewed_once(app, stripe_emulator, numbers, before, total):
+def assert_renewed_once(app, stripe_emulator, numbers, before, total,
+                        emails=("payment-received",)):
     after = states(app, numbers)
     lead = numbers[0]
     for number in numbers:
@@ -106,7 +107,7 @@ def assert_renewed_once(app, stripe_emulator, numbers, before, total):
     succeeded = [i for i in intents_for(stripe_emulator, numbers) if i["status"] == "succeeded"]
     assert [(i["amount"], i["currency"], i["metadata"]["contract"]) for i in succeeded] == [
         (int(total * 100), "usd", lead)]
-    assert after[lead]["emails"] == ["payment-received"]
+    assert after[lead]["emails"] == list(emails)
     receipt = after[lead]["email_text"]["payment-received"]
     assert all(number in receipt for number in numbers)
     return after
@@ -388,3 +389,23 @@ def _po_numbers(numbers):
 
     return list(db.session.scalars(select(Order.po_number).join(Contract).where(
         Contract.number.in_(numbers)).order_by(Contract.number)))
+
+
+def test_a_combined_bank_transfer_paid_by_card_instead(page, journey_app, account_links,
+                                                       stripe_emulator):
+    url, numbers = account_links(LEAD, SOON, LAPSED)
+    before = states(journey_app, numbers)
+    open_combined(page, url, 2)
+    _amounts, total = shown(page)
+    page.check("input[name=payment_method][value=bank_transfer]")
+    page.click("button[name=place]")
+    page.wait_for_url("**/renewal/confirmation")
+    page.get_by_role("button", name="Pay by card instead").click()
+    page.wait_for_url("**/renewal/pay")
+    assert Decimal(page.locator(".amount-due").get_attribute("data-amount-due")) == total
+    enter_card(page, "ok")
+    page.wait_for_url("**/renewal/confirmation")
+    after = assert_renewed_once(journey_app, stripe_emulator, numbers, before, total,
+                                emails=("order-confirmation", "payment-received"))
+    for number in numbers:  # the transfer order went, with all three contracts
+        assert [status for status, *_ in after[number]["orders"]] == ["cancelled", "paid"]
