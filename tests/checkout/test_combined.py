@@ -209,3 +209,45 @@ def test_another_accounts_contract_cannot_be_added(web, account_contracts):
     # and the total the visitor saw (for two of their own) no longer matches.
     assert response.status_code in (400, 409)
     assert _orders(c["stranger"]) == []
+
+
+def test_update_and_a_changed_total_keep_the_method_and_billing_details(web, account_contracts):
+    c = account_contracts
+    open_checkout(web, c["token"])
+    page = web.get("/renewal/contracts").get_data(as_text=True)
+    kept = re.compile(r'checked id="payment_method-\d+" name="payment_method" type="radio" '
+                      r'value="bank_transfer"')
+    data = _form(page, [c["lead"], c["soon"]], po_number="PO-31")
+    updated = web.post("/renewal/contracts", data=dict(data, place=None, update="1"))
+    assert updated.status_code == 200
+    assert kept.search(updated.get_data(as_text=True)) and 'value="PO-31"' in updated.get_data(
+        as_text=True)
+    changed = web.post("/renewal/contracts", data=data)  # shown for three, two ticked
+    assert changed.status_code == 409
+    assert kept.search(changed.get_data(as_text=True)) and 'value="PO-31"' in changed.get_data(
+        as_text=True)
+    assert _orders(c["lead"], c["soon"], c["lapsed"]) == []
+
+
+def test_changing_the_method_of_a_combined_card_order_opens_the_combined_page(
+        app, account_contracts, today):
+    from urllib.parse import parse_qs, urlsplit
+
+    from portal.checkout.routes import change_method_url
+
+    c = account_contracts
+    quotes = [(fresh_quote(c["lead"], today), "basic", 12),
+              (fresh_quote(c["soon"], today), "production", 36)]
+    payer, member = place_combined_order(quotes, "USD", "visa", contact_id=None, today=today,
+                                         actor="test")
+    alone = place_order(fresh_quote(c["lapsed"], today), "basic", 12, "USD", "visa",
+                        contact_id=None, today=today, actor="test")
+    with app.test_request_context():
+        for order in (payer, member):  # the same from either order of it
+            url = urlsplit(change_method_url(order))
+            assert url.path == "/renewal/contracts"
+            assert parse_qs(url.query) == {
+                "contract": [str(c["lead"].id), str(c["soon"].id)], "pay_currency": ["USD"],
+                f"option-{c['lead'].id}": ["basic|12"],
+                f"option-{c['soon'].id}": ["production|36"]}
+        assert change_method_url(alone) == "/renewal"
