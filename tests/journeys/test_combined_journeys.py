@@ -409,3 +409,30 @@ def test_a_combined_bank_transfer_paid_by_card_instead(page, journey_app, accoun
                                 emails=("order-confirmation", "payment-received"))
     for number in numbers:  # the transfer order went, with all three contracts
         assert [status for status, *_ in after[number]["orders"]] == ["cancelled", "paid"]
+
+
+@pytest.mark.parametrize("currency", ["EUR", "JPY"])
+def test_three_contracts_paid_in_another_currency(page, journey_app, account_links, currency):
+    url, numbers = account_links(LEAD, SOON, LAPSED)
+    before = states(journey_app, numbers)
+    open_combined(page, url, 2)
+    page.select_option("#pay_currency", currency)
+    page.locator("button[name=update]").click()
+    page.locator(f'[data-amount-due][data-currency="{currency}"]').wait_for()
+    amounts, total = shown(page)
+    assert page.locator(".contract-row [data-fx-fee]").count() == 3  # each its own fee
+    assert total == sum(amounts.values())
+    page.check("input[name=payment_method][value=bank_transfer]")
+    page.click("button[name=place]")
+    page.wait_for_url("**/renewal/confirmation")
+    reference = page.locator("[data-payment-reference]").get_attribute("data-payment-reference")
+    run = journey_app.test_cli_runner().invoke(args=[
+        "orders", "record-payment", reference, "--amount", str(total), "--currency", currency,
+        "--reference", f"BANK-{currency}"])
+    assert run.exit_code == 0, run.output
+    after = states(journey_app, numbers)
+    for number in numbers:
+        assert after[number]["end_date"] == renewed_end(before[number]["end_date"]), number
+        assert [(status, due) for status, _m, due in after[number]["orders"]] == [
+            ("paid", amounts[number])], number
+    assert after[numbers[0]]["payments"] == [(total, currency)]
