@@ -22,11 +22,13 @@ def is_offline(method_code):
 
 
 def payment_instructions(order):
-    """What the confirmation page and email show for an offline order."""
+    """What the confirmation page and email show for an offline order: for a combined
+    order, the one reference and the one amount that pay every contract in it."""
+    order = order.payer
     return {
         "method": order.method,
         "reference": order.reference,
-        "amount": order.amount_due,
+        "amount": order.amount_payable,
         "currency": order.pay_currency,
         "pay_by": order.expires_on,
         "payee": payee(order),

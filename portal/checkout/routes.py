@@ -50,7 +50,21 @@ def checkout_helpers():
     return {"level_label": level_label, "method_label": method_label,
             "quote_products": quote_products, "has_withdrawal_right": has_withdrawal_right,
             "offline_alternatives": services.offline_alternatives,
-            "amount_string": amount_string}
+            "amount_string": amount_string, "change_method_url": change_method_url}
+
+
+def change_method_url(order):
+    """Where "Change payment option" leads from a card order: the contract's quote page,
+    or for a combined order the combined page with its contracts, options and currency
+    (the contract's own page would order that contract alone)."""
+    order = order.payer
+    if not order.combined_orders:
+        return url_for("checkout.renewal")
+    together = order.paid_together
+    return url_for("checkout.contracts", contract=[each.contract_id for each in together],
+                   pay_currency=order.pay_currency,
+                   **{f"option-{each.contract_id}": f"{each.service_level}|{each.term_months}"
+                      for each in together})
 
 
 @bp.context_processor
@@ -371,10 +385,10 @@ def place_combined_order():
     posted = request.form
     today = utc_today()
     page = _combined_page(today, posted)
+    form = _combined_form(page, formdata=posted)  # the method and billing details stay
     if "place" not in posted:  # "Update amounts"
         db.session.commit()
-        return _render_combined(page, status=400 if page.errors else 200)
-    form = _combined_form(page, formdata=posted)
+        return _render_combined(page, form, status=400 if page.errors else 200)
     if not page.chosen:
         db.session.commit()
         return _render_combined(page, form, errors=["nothing_chosen"], status=400)
@@ -384,7 +398,7 @@ def place_combined_order():
                                 status=400)
     if form.amount_shown.data != page.amount_shown:
         db.session.commit()
-        return _render_combined(page, errors=["amount_changed"], status=409)
+        return _render_combined(page, form, errors=["amount_changed"], status=409)
     tax_id = form.tax_id.data and billing.valid_tax_id(form.tax_id.data,
                                                        page.link.contract.account.country)
     if form.tax_id.data and tax_id is None:

@@ -7,6 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from babel.numbers import format_currency
 from sqlalchemy import select
 
 from portal.checkout.services import fresh_quote
@@ -100,11 +101,15 @@ def test_three_contracts_one_bank_transfer_one_reference(web, account_contracts,
     confirmation = web.get("/renewal/confirmation").get_data(as_text=True)
     assert f'data-amount-due="{total:.2f}" data-currency="USD"' in confirmation
     assert all(f'data-contract="{x.number}"' in confirmation for x in chosen)
+    # The payment instructions ask for the whole amount, not the first contract's.
+    whole = format_currency(total, "USD", locale="en_US")
+    assert f"Please pay {whole} with" in confirmation.split('class="instructions"')[1]
     [message] = db.session.scalars(select(OutboxMessage).where(
         OutboxMessage.key.like("order-confirmation:%"))).all()
     text = email.message_from_bytes(message.mime, policy=email.policy.default).get_body(
         ("plain",)).get_content()
     assert all(x.number in text for x in chosen) and payer.reference in text
+    assert f"Please pay {whole} with" in text and f"Amount: {whole}\r\n" in text
     # One member's amount alone is refused; the whole amount on the one reference renews all.
     short = cli("orders", "record-payment", payer.reference, "--amount",
                 f"{payer.amount_due:.2f}", "--currency", "USD", "--reference", "BANK-1")
@@ -237,3 +242,45 @@ def test_staff_and_partners_see_the_combined_order_on_each_contract(web, account
     db.session.refresh(member)
     assert (payer.status, member.status) == ("paid", "paid")
     assert contract_document(c["soon"], today)["renewal"]["open_order"] is None
+
+
+def test_update_and_a_changed_total_keep_the_method_and_billing_details(web, account_contracts):
+    c = account_contracts
+    open_checkout(web, c["token"])
+    page = web.get("/renewal/contracts").get_data(as_text=True)
+    kept = re.compile(r'checked id="payment_method-\d+" name="payment_method" type="radio" '
+                      r'value="bank_transfer"')
+    data = _form(page, [c["lead"], c["soon"]], po_number="PO-31")
+    updated = web.post("/renewal/contracts", data=dict(data, place=None, update="1"))
+    assert updated.status_code == 200
+    assert kept.search(updated.get_data(as_text=True)) and 'value="PO-31"' in updated.get_data(
+        as_text=True)
+    changed = web.post("/renewal/contracts", data=data)  # shown for three, two ticked
+    assert changed.status_code == 409
+    assert kept.search(changed.get_data(as_text=True)) and 'value="PO-31"' in changed.get_data(
+        as_text=True)
+    assert _orders(c["lead"], c["soon"], c["lapsed"]) == []
+
+
+def test_changing_the_method_of_a_combined_card_order_opens_the_combined_page(
+        app, account_contracts, today):
+    from urllib.parse import parse_qs, urlsplit
+
+    from portal.checkout.routes import change_method_url
+
+    c = account_contracts
+    quotes = [(fresh_quote(c["lead"], today), "basic", 12),
+              (fresh_quote(c["soon"], today), "production", 36)]
+    payer, member = place_combined_order(quotes, "USD", "visa", contact_id=None, today=today,
+                                         actor="test")
+    alone = place_order(fresh_quote(c["lapsed"], today), "basic", 12, "USD", "visa",
+                        contact_id=None, today=today, actor="test")
+    with app.test_request_context():
+        for order in (payer, member):  # the same from either order of it
+            url = urlsplit(change_method_url(order))
+            assert url.path == "/renewal/contracts"
+            assert parse_qs(url.query) == {
+                "contract": [str(c["lead"].id), str(c["soon"].id)], "pay_currency": ["USD"],
+                f"option-{c['lead'].id}": ["basic|12"],
+                f"option-{c['soon'].id}": ["production|36"]}
+        assert change_method_url(alone) == "/renewal"

@@ -376,8 +376,8 @@ def test_demo_is_idempotent(cli):
     audited, earlier = again.pop("audit_entry"), rows.pop("audit_entry")
     assert len(new_rows(earlier, audited)) == 1 and len(audited) == len(earlier) + 1
     assert again == rows
-    assert len(rows["contract"]) == 14
-    for number in (f"SNS-1000{n:02d}" for n in range(1, 15)):
+    assert len(rows["contract"]) == 17
+    for number in (f"SNS-1000{n:02d}" for n in range(1, 18)):
         assert number in first.stdout and number in second.stdout
 
 

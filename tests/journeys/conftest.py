@@ -55,24 +55,57 @@ def journey_app(tmp_path_factory, stripe_emulator):  # noqa: F811
         yield app
 
 
+def _price_list(list_code):
+    plist = db.session.scalar(select(PriceList).where(PriceList.code == list_code))
+    if plist is None:
+        currency, scale = LISTS[list_code]
+        plist = factories.price_list(list_code, currency, {
+            key: str(int(float(price)) * scale) + ".00" for key, price in PRICES.items()})
+    return plist
+
+
+def _contracts(app, wanted, list_code):
+    """Contracts of one new account, one per ``wanted`` dict of contract options (with
+    ``days_to_end``); returns the first one's renewal link for the account's primary
+    contact and every contract's number."""
+    with app.app_context():
+        plist = _price_list(list_code)
+        account, made = None, []
+        for options in wanted:
+            options = dict(options)
+            days_to_end = options.pop("days_to_end", 40)
+            options.setdefault("lines", [("VS-ENT", 2)])
+            made.append(factories.contract(
+                plist, end_date=utc_today() + timedelta(days=days_to_end), account=account,
+                **options))
+            account = made[0].account
+        _link, token = issue_link(made[0], account.contacts[0], purpose="test")
+        db.session.commit()
+        return (f"{app.config['PORTAL_BASE_URL']}/r/{token}",
+                [contract.number for contract in made])
+
+
 @pytest.fixture
 def renewal_link(journey_app):
     """``renewal_link(days_to_end=40, country="US", list_code="US", **contract options)
     -> (url, contract number)`` for a fresh contract and its primary contact."""
 
     def make(days_to_end=40, list_code="US", **options):
-        with journey_app.app_context():
-            plist = db.session.scalar(select(PriceList).where(PriceList.code == list_code))
-            if plist is None:
-                currency, scale = LISTS[list_code]
-                plist = factories.price_list(list_code, currency, {
-                    key: str(int(float(price)) * scale) + ".00" for key, price in PRICES.items()})
-            options.setdefault("lines", [("VS-ENT", 2)])
-            contract = factories.contract(plist, end_date=utc_today() + timedelta(days=days_to_end),
-                                          **options)
-            _link, token = issue_link(contract, contract.account.contacts[0], purpose="test")
-            db.session.commit()
-            return f"{journey_app.config['PORTAL_BASE_URL']}/r/{token}", contract.number
+        url, numbers = _contracts(journey_app, [dict(options, days_to_end=days_to_end)],
+                                  list_code)
+        return url, numbers[0]
+
+    return make
+
+
+@pytest.fixture
+def account_links(journey_app):
+    """``account_links(*contracts, list_code="US") -> (url, [contract numbers])``: a new
+    account with one contract per dict of options (``days_to_end``, ``lines``, ``level``,
+    ...); the link is the first contract's, for the account's primary contact."""
+
+    def make(*contracts, list_code="US"):
+        return _contracts(journey_app, contracts, list_code)
 
     return make
 

@@ -101,6 +101,21 @@ def test_self_service_pages_have_no_serious_violations(axe_page, renewal_link, j
     _check(page, "change request sent")
 
 
+@pytest.mark.parametrize("locale", ["en", "ar"])
+def test_combined_order_pages_have_no_serious_violations(axe_page, account_links, locale):
+    page = axe_page
+    url, _numbers = account_links({"days_to_end": 40}, {"days_to_end": 20},
+                                  {"days_to_end": -10}, {"days_to_end": 30, "channel": "oem"})
+    page.goto(url)
+    page.wait_for_url("**/renewal")
+    page.goto(page.url.split("?")[0] + f"/contracts?lang={locale}")
+    assert page.locator(".contract-row.not-addable").count() == 1  # with its reason
+    _check(page, "combined page")
+    page.check("input[name=payment_method][value=bank_transfer]")
+    place(page, card=False)
+    _check(page, "combined offline order confirmation")
+
+
 def _tab_to(page, selector, limit=120):
     """Press Tab until the focused element matches ``selector``."""
     for _ in range(limit):
