@@ -2,7 +2,8 @@
 error pages. Each piece is one small function called from ``create_app``."""
 from datetime import timedelta
 
-from flask import Flask, abort, g, render_template, request, session
+from flask import Flask, abort, g, has_request_context, render_template, request, session
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel, get_locale, get_translations, gettext
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -183,7 +184,26 @@ def init_company(app):
         return response
 
 
+#: Endpoints of what a page loads beside it (stylesheets, scripts, images): they do not
+#: refresh the session cookie.
+ASSET_ENDPOINTS = frozenset({"static", "brand_css"})
+
+
+class PageSessionInterface(SecureCookieSessionInterface):
+    """Signed-cookie sessions whose cookie is sent again by pages, not by the assets a
+    page loads at the same time: a stylesheet or icon answered after the visitor's next
+    page (which changed the session: a language, a placed order) would otherwise put the
+    older cookie back."""
+
+    def should_set_cookie(self, app, session):
+        if not session.modified and has_request_context() and (
+                request.endpoint in ASSET_ENDPOINTS):
+            return False
+        return super().should_set_cookie(app, session)
+
+
 def init_security(app):
+    app.session_interface = PageSessionInterface()
     # Flask ships its own defaults for these, so setdefault would never apply ours:
     # replace each value that is still Flask's default.
     for key, flask_default, ours in SESSION_COOKIE_SETTINGS:
