@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from portal.contracts.models import Contract
 from portal.extensions import db
-from portal.checkout.services import chosen_currency, default_option, fresh_quote
+from portal.checkout.services import chosen_currency, default_option, fresh_quotes
 from portal.money import amount_string
 from portal.orders.models import Order
 from portal.orders.services import OrderError, methods_offered, place_combined_order
@@ -111,8 +111,10 @@ def combined_page(link, today, chosen=None, choices=None, pay_currency=None):
     choices = choices or {}
     rates_on = cache(rate_table)  # one table per quote date for the whole page
     rows = []
-    for contract in due_contracts(link, today):
-        quote = fresh_quote(contract, today)
+    contracts = due_contracts(link, today)
+    quotes = fresh_quotes(contracts, today)
+    for contract in contracts:
+        quote = quotes[contract.id]
         options = quote.options()
         row = Row(contract=contract, quote=quote, options=options)
         row.option = default_option(options, contract, over_cap=False)

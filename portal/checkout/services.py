@@ -29,7 +29,9 @@ from portal.renewals import rules
 from portal.renewals.services import (
     current_quote,
     issue_quote,
+    latest_quotes,
     renewal_in_progress,
+    renewals_in_progress,
     settings,
 )
 
@@ -102,15 +104,36 @@ def fresh_quote(contract, today):
     """The quote to show today: the newest valid one unless the contract has moved on
     since (renewed, an order placed or lapsed, cancelled); never a stale amount."""
     quote = current_quote(contract, today, issued_by="checkout")
-    in_progress = renewal_in_progress(contract, today)
+    if _stale(contract, quote, renewal_in_progress(contract, today)):
+        return issue_quote(contract, today, issued_by="checkout")
+    return quote
+
+
+def fresh_quotes(contracts, today):
+    """``{contract id: fresh_quote(contract, today)}`` for many contracts, the newest
+    quotes and the orders that matter read in two queries (quotes issued where needed)."""
+    latest = latest_quotes(contracts)
+    in_progress = renewals_in_progress(contracts, today)
+    fresh = {}
+    for contract in contracts:
+        quote = latest.get(contract.id)
+        if (quote is None or not quote.is_valid_on(today)
+                or _stale(contract, quote, contract.id in in_progress)):
+            quote = issue_quote(contract, today, issued_by="checkout")
+        fresh[contract.id] = quote
+    return fresh
+
+
+def _stale(contract, quote, in_progress):
+    """Whether ``quote`` no longer says what the contract is today (renewed, an order
+    placed or lapsed, cancelled)."""
     cancelled = contract.status == "cancelled"
-    stale = (
+    return (
         quote.document.get("contract_end_date") != contract.end_date.isoformat()
         or (quote.eligible and (in_progress or cancelled))
         or (quote.reason == "already_renewed" and not in_progress)
         or (quote.reason == "cancelled" and not cancelled)
     )
-    return issue_quote(contract, today, issued_by="checkout") if stale else quote
 
 
 @dataclass

@@ -2,7 +2,7 @@
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portal.contracts.models import Contract
 
@@ -62,6 +62,18 @@ def renewal_in_progress(contract, quote_date):
     return renewed is not None and (
         contract.end_date - quote_date
     ).days > RENEWED_UNTIL_DAYS_BEFORE_END
+
+
+def renewals_in_progress(contracts, quote_date):
+    """The ids of ``contracts`` whose renewal is in progress (``renewal_in_progress`` of
+    each, read in one query)."""
+    ends = {contract.id: contract.end_date for contract in contracts}
+    rows = db.session.execute(select(Order.contract_id, Order.status, Order.term_end).where(
+        Order.contract_id.in_(ends), Order.status.in_(("awaiting_payment", "paid")))).all()
+    return {contract_id for contract_id, status, term_end in rows
+            if status == "awaiting_payment"
+            or (term_end == ends[contract_id]
+                and (term_end - quote_date).days > RENEWED_UNTIL_DAYS_BEFORE_END)}
 
 
 def contract_facts(contract, quote_date, lines=None):
@@ -200,6 +212,14 @@ def latest_quote(contract):
     return db.session.scalar(
         select(Quote).where(Quote.contract_id == contract.id).order_by(Quote.id.desc()).limit(1)
     )
+
+
+def latest_quotes(contracts):
+    """``{contract id: its newest quote}`` of ``contracts`` (those with one), one query."""
+    newest = (select(func.max(Quote.id)).where(Quote.contract_id.in_(
+        [contract.id for contract in contracts])).group_by(Quote.contract_id))
+    return {quote.contract_id: quote
+            for quote in db.session.scalars(select(Quote).where(Quote.id.in_(newest)))}
 
 
 def current_quote(contract, today, issued_by="system"):

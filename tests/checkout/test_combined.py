@@ -10,7 +10,7 @@ import pytest
 from babel.numbers import format_currency
 from sqlalchemy import select
 
-from portal.checkout.services import fresh_quote
+from portal.checkout.services import fresh_quote, fresh_quotes
 from portal.extensions import db
 from portal.invoices.services import credit_note_for, invoice_for, issue_credit_note
 from portal.mail.models import OutboxMessage
@@ -284,3 +284,25 @@ def test_changing_the_method_of_a_combined_card_order_opens_the_combined_page(
                 f"option-{c['lead'].id}": ["basic|12"],
                 f"option-{c['soon'].id}": ["production|36"]}
         assert change_method_url(alone) == "/renewal"
+
+
+def test_quotes_of_many_contracts_are_fresh_as_each_alone(account_contracts, today,
+                                                           make_checkout):
+    """The combined page reads the quotes of all its contracts at once: each is the one
+    the contract's own page shows (a stale one is issued again)."""
+    c = account_contracts
+    stale = fresh_quote(c["soon"], today)
+    c["soon"].end_date += timedelta(days=1)  # moved on since its quote
+    fresh_quote(c["lapsed"], today)  # a valid quote, kept
+    awaiting, _link, _token = make_checkout(30)
+    place_order(fresh_quote(awaiting, today), "basic", 12, "USD", "bank_transfer",
+                contact_id=None, today=today, actor="test")
+    cancelled, _link, _token = make_checkout(30, status="cancelled")
+    contracts = [c["lead"], c["soon"], c["lapsed"], awaiting, cancelled]
+    batch = fresh_quotes(contracts, today)
+    assert batch[c["soon"].id].id != stale.id
+    for contract in contracts:
+        assert fresh_quote(contract, today).id == batch[contract.id].id, contract.number
+    assert (batch[awaiting.id].reason, batch[cancelled.id].reason) == (
+        "already_renewed", "cancelled")
+    assert batch[c["lapsed"].id].eligible and batch[c["lead"].id].eligible
