@@ -10,7 +10,7 @@ from portal.checkout.forms import BillingForm
 from portal.extensions import db
 from portal.orders.models import Order
 from tests import factories
-from tests.checkout.conftest import FreshGlobalsClient, amount_due, open_checkout
+from tests.checkout.conftest import FreshGlobalsClient, amount_due, field_value, open_checkout
 
 
 def test_quote_page_shows_contract_products_options_and_amount_due(web, make_checkout):
@@ -238,3 +238,15 @@ def test_the_forms_own_messages_speak_the_page_language(app, lang, message):
         form = BillingForm(formdata=MultiDict({"tax_id": "x" * 40}))
         assert not form.validate()
         assert form.tax_id.errors == [message]
+
+
+def test_the_kept_order_form_follows_the_selection(quote_at):
+    """The order form's markup is kept per what it shows: the amount it carries back
+    follows each selection, also when the same selection comes again."""
+    for query, shown in (("", "900.00 USD"), ("service_level=basic&term_months=36",
+                                              "2400.00 USD"), ("", "900.00 USD"),
+                         ("pay_currency=GBP", "717.97 GBP"),
+                         ("service_level=basic&term_months=36", "2400.00 USD")):
+        page = quote_at(query)
+        assert field_value(page, "amount_shown") == shown
+        assert f'<option selected value="{shown[-3:]}">' in page
