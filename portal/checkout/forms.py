@@ -65,12 +65,6 @@ class CheckoutForm(FlaskForm):
                 return super().get_translations(form)
             return wtforms_catalog(str(get_locale() or "en"))
 
-    def shown(self):
-        """What the form's controls show: each field's data, choices and errors, without
-        the CSRF token (the values under which its markup is kept, see ``fragment``)."""
-        return tuple((field.name, field.data, getattr(field, "choices", None), field.errors)
-                     for field in self if field.name != self.meta.csrf_field_name)
-
 
 class BillingForm(CheckoutForm):
     """Billing details for the invoice, all optional (portal/checkout/billing.py): on the
