@@ -1,5 +1,7 @@
 """Web plumbing shared by every blueprint: locale, CSRF, rate limits, security headers,
 error pages. Each piece is one small function called from ``create_app``."""
+import threading
+from collections import OrderedDict
 from datetime import timedelta
 
 from flask import Flask, abort, g, has_request_context, render_template, request, session
@@ -7,7 +9,7 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel, get_locale, get_translations, gettext
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from jinja2 import pass_context
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
@@ -127,6 +129,7 @@ def init_i18n(app):
         return pickers[locale]
 
     app.jinja_env.globals["language_picker"] = language_picker
+    install_fragment_cache(app)
 
     @app.context_processor
     def locale_context():
@@ -164,6 +167,50 @@ def install_template_gettext(app):
         return catalog(context).ungettext(singular, plural, number)
 
     app.jinja_env.install_gettext_callables(template_gettext, template_ngettext, newstyle=True)
+
+
+#: Rendered page pieces kept per process (the least recently used go first).
+FRAGMENT_CACHE_SIZE = 2048
+#: Stands for the visitor's CSRF token in a stored piece; it cannot occur in escaped markup.
+CSRF_MARK = "\x00csrf\x00"
+
+
+def install_fragment_cache(app, size=FRAGMENT_CACHE_SIZE):
+    """``{% call fragment(name, *values) %}...{% endcall %}`` in a template: the body's
+    markup, rendered once per process for the same name, values, page locale and script
+    root, and reused. ``values`` must be everything the body shows (compared by their
+    ``repr``, so 1.0 and 1.00 stay apart); nothing tied to a visitor may be among them or
+    in the body, except the CSRF token, which each visitor gets back in place of a mark.
+    ``cache=False`` renders the body every time (a form showing a visitor's input)."""
+    pieces = OrderedDict()
+    lock = threading.Lock()
+
+    @pass_context
+    def fragment(context, name, *values, caller, cache=True):
+        if not cache:
+            return caller()
+        root = request.script_root if has_request_context() else ""
+        key = (name, context.get("page_locale"), root, repr(values))
+        with lock:
+            piece = pieces.get(key)
+            if piece is not None:
+                pieces.move_to_end(key)
+        if piece is None:
+            markup = caller()
+            # The token the body wrote, if any (Flask-WTF keeps the request's token in g).
+            token = g.get(app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"))
+            piece = str(markup).replace(token, CSRF_MARK) if token else str(markup)
+            with lock:
+                pieces[key] = piece
+                while len(pieces) > size:
+                    pieces.popitem(last=False)
+            return markup
+        if CSRF_MARK in piece:
+            return Markup(piece.replace(CSRF_MARK, generate_csrf()))
+        return Markup(piece)
+
+    app.jinja_env.globals["fragment"] = fragment
+    app.extensions["page_fragments"] = pieces
 
 
 def init_company(app):

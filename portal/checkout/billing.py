@@ -29,16 +29,17 @@ def valid_tax_id(value, country):
 
 def defaults(contract):
     """The billing details of the account's latest order that had any, to prefill."""
-    order = db.session.scalar(
-        select(Order).join(Contract, Contract.id == Order.contract_id)
+    latest = db.session.execute(
+        select(Order.tax_id, Order.billing_address)
+        .join(Contract, Contract.id == Order.contract_id)
         .where(Contract.account_id == contract.account_id,
                (Order.po_number.is_not(None)) | (Order.tax_id.is_not(None))
                | (Order.billing_address.is_not(None)))
-        .order_by(Order.id.desc()).limit(1))
-    if order is None:
+        .order_by(Order.id.desc()).limit(1)).first()
+    if latest is None:
         return {}
     # A purchase order number belongs to one purchase: it is not carried over.
-    return {"tax_id": order.tax_id, "billing_address": order.billing_address}
+    return {"tax_id": latest.tax_id, "billing_address": latest.billing_address}
 
 
 def apply(order, details):

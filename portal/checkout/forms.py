@@ -1,5 +1,7 @@
 """Checkout forms. Choices are filled in by the view from the customer's quote, so a value
 that the quote does not offer is a validation error, never an exception."""
+from flask import current_app
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -15,6 +17,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
 from portal.checkout.models import CHANGE_KINDS
+from portal.i18n import wtforms_catalog
 
 MESSAGE_MAX = 4000
 CHANGE_KIND_LABELS = {
@@ -53,7 +56,17 @@ def _term(value):
         return value
 
 
-class BillingForm(FlaskForm):
+class CheckoutForm(FlaskForm):
+    """A checkout form: WTForms' messages from a catalog read once per locale."""
+
+    class Meta:
+        def get_translations(self, form):
+            if not current_app.config.get("WTF_I18N_ENABLED", True):
+                return super().get_translations(form)
+            return wtforms_catalog(str(get_locale() or "en"))
+
+
+class BillingForm(CheckoutForm):
     """Billing details for the invoice, all optional (portal/checkout/billing.py): on the
     order form, and on the confirmation page while the order awaits payment."""
 
@@ -102,13 +115,13 @@ class CombinedOrderForm(BillingForm):
             field.choices = [SelectChoice(value, label) for value, label in pairs]
 
 
-class SwitchToCardForm(FlaskForm):
+class SwitchToCardForm(CheckoutForm):
     """Pay an offline order by card instead (the CSRF token is all it carries)."""
 
     switch = SubmitField(_l("Pay by card instead"))
 
 
-class ResendLinkForm(FlaskForm):
+class ResendLinkForm(CheckoutForm):
     email = StringField(
         _l("Your email address"),
         validators=[DataRequired(_l("Please enter your email address.")),
@@ -118,7 +131,7 @@ class ResendLinkForm(FlaskForm):
     send = SubmitField(_l("Send me a new link"))
 
 
-class ChangeRequestForm(FlaskForm):
+class ChangeRequestForm(CheckoutForm):
     kind = OfferedSelect(
         _l("What would you like to change?"),
         choices=[SelectChoice(kind, CHANGE_KIND_LABELS[kind]) for kind in CHANGE_KINDS],

@@ -141,12 +141,13 @@ def resend_link():
 # --- the quote ---
 
 
-def _order_form(page, formdata=None):
+def _order_form(page, formdata=None, prefill=None):
+    """``prefill``: the account's billing details (``billing.defaults``), if already read."""
     form = OrderForm(formdata=formdata, data={
         "service_level": page.service_level, "term_months": page.term_months,
         "pay_currency": page.pay_currency, "amount_shown": page.amount_shown,
         "payment_method": page.methods[0].code if len(page.methods) == 1 else None,
-        **billing.defaults(page.contract),
+        **(billing.defaults(page.contract) if prefill is None else prefill),
     })
     form.set_choices(
         [(level, level_label(level)) for level in page.levels],
@@ -157,22 +158,49 @@ def _order_form(page, formdata=None):
     return form
 
 
+class Deferred:
+    """An object built when first used: a form whose markup the page may take from the
+    store of kept pieces (``fragment``) without needing the form at all."""
+
+    def __init__(self, build):
+        self._build = build
+        self._built = None
+
+    def __getattr__(self, name):
+        if self._built is None:
+            self._built = self._build()
+        return getattr(self._built, name)
+
+
 def _render_page(page, form=None, errors=(), status=200):
     errors = [error_message(code) for code in (*page.errors, *errors)]
     quote_request = page.quote.reason in ("lapsed_too_long", "no_price", "over_cap")
+    change_kind = "quote" if quote_request else "level"
     other_due = combined.other_due_count(page.link, utc_today())
-    change_form = ChangeRequestForm(formdata=None, kind="quote" if quote_request else "level")
     if not page.quote.eligible:
         order = services.shown_order(page.contract)
         return render_template(
             "checkout/ineligible.html", page=page, reason=page.quote.reason, order=order,
-            instructions=_instructions(order), errors=errors, change_form=change_form,
+            instructions=_instructions(order), errors=errors,
+            change_form=ChangeRequestForm(formdata=None, kind=change_kind),
             products=quote_products(page.quote), other_due=other_due,
         ), status
+    # A fresh order form is everything its values make it: its markup can be kept under
+    # them (templates/checkout/quote.html), and the form is built only if it is rendered.
+    # A form carrying the visitor's input is always rendered.
+    order_form_key = None
+    if form is None:
+        prefill = billing.defaults(page.contract)
+        order_form_key = (page.levels, page.terms, page.pay_currencies, page.methods,
+                          page.service_level, page.term_months, page.pay_currency,
+                          page.amount_shown, prefill)
+        form = Deferred(lambda: _order_form(page, prefill=prefill))
     return render_template(
-        "checkout/quote.html", page=page, form=form or _order_form(page), errors=errors,
-        open_card_order=services.open_card_order(page.contract),
-        change_form=change_form, products=quote_products(page.quote), other_due=other_due,
+        "checkout/quote.html", page=page, form=form, order_form_key=order_form_key,
+        errors=errors, open_card_order=services.open_card_order(page.contract),
+        change_kind=change_kind,
+        change_form=Deferred(lambda: ChangeRequestForm(formdata=None, kind=change_kind)),
+        products=quote_products(page.quote), other_due=other_due,
     ), status
 
 

@@ -95,3 +95,13 @@ def language_name(locale):
     """The language's own name, for the language picker (the same on every page)."""
     name = Locale.parse(locale).get_display_name(locale)
     return name[:1].upper() + name[1:]
+
+
+@lru_cache(maxsize=None)
+def wtforms_catalog(locale):
+    """WTForms' own messages (a field's built-in refusals) in ``locale``, read once per
+    process; Flask-WTF reads the catalog again for every request that builds a form."""
+    from babel.support import Translations
+    from wtforms.i18n import messages_path
+
+    return Translations.load(messages_path(), [locale], domain="wtforms")

@@ -44,22 +44,17 @@ def other_due_contracts(contract, today):
 
 def renewal_in_progress(contract, quote_date):
     """``already_renewed``: the next term awaits offline payment, or the current term was
-    bought here and has not yet come up for renewal again."""
-    awaiting = db.session.scalar(
-        select(Order.id).where(
-            Order.contract_id == contract.id, Order.status == "awaiting_payment"
-        )
-    )
-    if awaiting is not None:
-        return True
-    renewed = db.session.scalar(
-        select(Order.id).where(
+    bought here and has not yet come up for renewal again (one query for both)."""
+    statuses = set(db.session.scalars(
+        select(Order.status).where(
             Order.contract_id == contract.id,
-            Order.status == "paid",
-            Order.term_end == contract.end_date,
+            (Order.status == "awaiting_payment")
+            | ((Order.status == "paid") & (Order.term_end == contract.end_date)),
         )
-    )
-    return renewed is not None and (
+    ))
+    if "awaiting_payment" in statuses:
+        return True
+    return "paid" in statuses and (
         contract.end_date - quote_date
     ).days > RENEWED_UNTIL_DAYS_BEFORE_END
 

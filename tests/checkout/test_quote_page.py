@@ -1,13 +1,16 @@
 """The quote page: options, amounts, pay currency and FX fee, over-cap options, garbage."""
+import re
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import event, func, select
+from werkzeug.datastructures import MultiDict
 
+from portal.checkout.forms import BillingForm
 from portal.extensions import db
 from portal.orders.models import Order
 from tests import factories
-from tests.checkout.conftest import amount_due, open_checkout
+from tests.checkout.conftest import FreshGlobalsClient, amount_due, field_value, open_checkout
 
 
 def test_quote_page_shows_contract_products_options_and_amount_due(web, make_checkout):
@@ -164,10 +167,11 @@ def test_a_lats_quote_paid_in_euros_never_mentions_a_conversion_fee(web, make_ch
 
 #: What one view of the quote page reads, one statement each (portal/checkout/services.py):
 #: the link with its contact, contract and account; the newest quote; whether a renewal is
-#: in progress (an order awaiting payment, a paid order for the current term); the rates of
-#: the quote date; the account's last billing details; the open card order; the product
-#: names; whether automatic renewal is on; how many other contracts of the account are due.
-QUOTE_PAGE_QUERIES = 10
+#: in progress (an order awaiting payment or a paid order for the current term, in one
+#: statement); the rates of the quote date; the account's last billing details; the open
+#: card order; the product names; whether automatic renewal is on; how many other
+#: contracts of the account are due.
+QUOTE_PAGE_QUERIES = 9
 
 
 def test_the_quote_page_is_read_in_a_fixed_number_of_queries(web, make_checkout):
@@ -192,3 +196,58 @@ def test_the_quote_page_is_read_in_a_fixed_number_of_queries(web, make_checkout)
     assert len(statements) == QUOTE_PAGE_QUERIES, "\n".join(statements)
     assert not any(s.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
                    for s in statements)
+
+
+CSRF_FIELDS = re.compile(r'<input [^>]*name="csrf_token"[^>]*>')
+
+
+def _page_tokens(html):
+    return {re.search(r'value="([^"]*)"', field).group(1) for field in CSRF_FIELDS.findall(html)}
+
+
+def test_pieces_kept_between_views_carry_each_visitors_own_csrf_token(app, web, make_checkout):
+    """The option cards, the contract and the change form are rendered once and kept
+    (``fragment`` in portal/web.py); a second visitor gets them from the store, with the
+    over-cap card's quote request form and the change form carrying their own token."""
+    _, _, token = make_checkout()
+    first = open_checkout(web, token).get_data(as_text=True)
+    pieces = len(app.extensions["page_fragments"])
+    other = FreshGlobalsClient(app, app.response_class, use_cookies=True)
+    other.environ_base["wsgi.url_scheme"] = "https"
+    assert other.get(f"/r/{token}").status_code == 303
+    second = other.get("/renewal").get_data(as_text=True)
+    assert len(app.extensions["page_fragments"]) == pieces  # all taken from the store
+    assert 'data-within-cap="false"' in second  # the over-cap card with its own form
+    assert len(CSRF_FIELDS.findall(second)) == 3  # quote request, order form, change form
+    first_tokens, second_tokens = _page_tokens(first), _page_tokens(second)
+    assert len(first_tokens) == len(second_tokens) == 1  # all forms of a page: one token
+    assert first_tokens != second_tokens
+    response = other.post("/renewal/change-request", data={
+        "csrf_token": second_tokens.pop(), "kind": "quote", "service_level": "production",
+        "term_months": "36"})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("lang, message", [
+    ("de", "Feld kann nicht länger als 32 Zeichen sein."),
+    ("fr", "Le champ ne peut pas contenir plus de 32 caractères."),
+    ("en", "Field cannot be longer than 32 characters."),
+])
+def test_the_forms_own_messages_speak_the_page_language(app, lang, message):
+    """WTForms' messages come from its catalog of the page's locale (read once per locale)."""
+    with app.test_request_context(f"/renewal?lang={lang}"):
+        form = BillingForm(formdata=MultiDict({"tax_id": "x" * 40}))
+        assert not form.validate()
+        assert form.tax_id.errors == [message]
+
+
+def test_the_kept_order_form_follows_the_selection(quote_at):
+    """The order form's markup is kept per what it shows: the amount it carries back
+    follows each selection, also when the same selection comes again."""
+    for query, shown in (("", "900.00 USD"), ("service_level=basic&term_months=36",
+                                              "2400.00 USD"), ("", "900.00 USD"),
+                         ("pay_currency=GBP", "717.97 GBP"),
+                         ("service_level=basic&term_months=36", "2400.00 USD")):
+        page = quote_at(query)
+        assert field_value(page, "amount_shown") == shown
+        assert f'<option selected value="{shown[-3:]}">' in page
