@@ -4,7 +4,7 @@ Gunicorn runs several worker processes, often on several machines; a counter in 
 worker's memory lets each of them allow the full limit. Without Redis the one store
 they all share is the database, so ``portal-db://`` keeps each fixed window as a row of
 ``rate_limit_counter``, counted by one atomic upsert on its own short connection (never
-inside the request's transaction). Set ``RATELIMIT_STORAGE_URI=redis://host:6379`` to
+inside the request's transaction); on SQLite in a file beside the portal's database. Set ``RATELIMIT_STORAGE_URI=redis://host:6379`` to
 count in Redis instead (the ``redis`` extra of the package).
 """
 import random
@@ -12,7 +12,7 @@ import time
 
 from flask import current_app
 from limits.storage import Storage
-from sqlalchemy import case, delete, select
+from sqlalchemy import case, create_engine, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
@@ -25,8 +25,27 @@ SCHEME = "portal-db"
 PURGE_ONE_IN = 200
 
 
+#: Beside a SQLite database file, the counters are kept in a file of their own.
+SQLITE_SIBLING = "-ratelimits"
+
+
 def _engine():
-    return current_app.extensions["sqlalchemy"].engine
+    """Where the counters are written. PostgreSQL: the portal's database (a counter's
+    upsert locks one row of its own). SQLite: a database file beside the portal's, since
+    SQLite has one write lock per file and a writing request holds the portal file's from
+    its first statement: a counter written there on another connection would wait for the
+    request it counts (and, after the busy timeout, fail open)."""
+    engine = current_app.extensions["sqlalchemy"].engine
+    if engine.dialect.name != "sqlite" or not engine.url.database or (
+            engine.url.database == ":memory:"):
+        return engine
+    siblings = current_app.extensions.setdefault("ratelimit_engines", {})
+    path = engine.url.database + SQLITE_SIBLING
+    if path not in siblings:
+        sibling = create_engine(engine.url.set(database=path))
+        RateLimitCounter.__table__.create(sibling, checkfirst=True)
+        siblings[path] = sibling
+    return siblings[path]
 
 
 class DatabaseStorage(Storage):
