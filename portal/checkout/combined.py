@@ -15,7 +15,12 @@ from portal.orders.models import Order
 from portal.orders.services import OrderError, methods_offered, place_combined_order
 from portal.rates.services import rate_table
 from portal.renewals import rules
-from portal.renewals.services import other_due_contracts, products_of_quotes, settings
+from portal.renewals.services import (
+    other_due_contracts,
+    others_to_renew_here,
+    products_of_quotes,
+    settings,
+)
 
 def _may_add(link):
     """Only a renewal contact of the account (primary or marked for renewals) may renew
@@ -25,12 +30,13 @@ def _may_add(link):
 
 
 def other_due_count(link, today):
-    """How many other contracts of the link's account are due (one query): what the quote
-    page mentions, with a link to the combined order."""
+    """How many other contracts of the link's account are due and may be renewed here,
+    with no open order (one query): what the quote page mentions, with a link to the
+    combined order."""
     if not _may_add(link):
         return 0
     return db.session.scalar(select(func.count(Contract.id)).where(
-        *other_due_contracts(link.contract, today)))
+        *others_to_renew_here(link.contract, today)))
 
 
 def due_contracts(link, today):

@@ -387,8 +387,8 @@ def _combined_page(today, values, default_all=False):
     page = combined.combined_page(g.link, today,
                                   chosen="all" if default_all and not chosen else chosen,
                                   choices=choices, pay_currency=values.get("pay_currency"))
-    if junk:
-        page.errors.append("invalid")
+    if junk or chosen - {row.contract.id for row in page.rows}:
+        page.errors.append("invalid")  # not a contract this page offers
     return page
 
 

@@ -118,7 +118,7 @@ def _section(order):
     option = _option_amounts(order)
     return {
         "contract": order.contract.number,
-        "order": order.reference,
+        "order": order.payer.reference,  # the reference the customer paid (and saw)
         "service_level": order.service_level,
         "term_months": order.term_months,
         "term_start": order.term_start.isoformat(),

@@ -30,7 +30,7 @@ from portal.mail.outbox import compose, stage_email
 from portal.notices.models import NoticeRecord
 from portal.pdf import render_pdf
 from portal.renewals.rules import RuleError
-from portal.renewals.services import build_quote, other_due_contracts, quote_products
+from portal.renewals.services import build_quote, others_to_renew_here, quote_products
 from portal.signals import announce, renewal_day
 
 #: (milestone, fewest days left, most days left): the milestone due at each distance from E.
@@ -294,9 +294,8 @@ def _other_due(contract, today, contact):
     if not (contact.primary or contact.renewals):
         return []
     return db.session.scalars(
-        select(Contract).where(*other_due_contracts(contract, today),
-                               Contract.status == "active", Contract.channel != "oem")
-        .order_by(Contract.end_date, Contract.number)).all()  # not those renewed elsewhere
+        select(Contract).where(*others_to_renew_here(contract, today))
+        .order_by(Contract.end_date, Contract.number)).all()
 
 
 def quote_pdf(context, locale):

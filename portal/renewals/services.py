@@ -42,6 +42,15 @@ def other_due_contracts(contract, today):
             Contract.end_date >= first, Contract.end_date <= last)
 
 
+def others_to_renew_here(contract, today):
+    """SQL conditions: ``other_due_contracts`` that this portal may renew and that no
+    open order holds (what a notice or the quote page invites to renew together)."""
+    held = select(Order.id).where(Order.contract_id == Contract.id,
+                                  Order.status.in_(("pending", "awaiting_payment", "failed")))
+    return (*other_due_contracts(contract, today), Contract.status == "active",
+            Contract.channel != "oem", ~held.exists())
+
+
 def renewal_in_progress(contract, quote_date):
     """``already_renewed``: the next term awaits offline payment, or the current term was
     bought here and has not yet come up for renewal again (one query for both)."""

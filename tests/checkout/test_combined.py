@@ -67,7 +67,7 @@ def _choose(web, contracts):
     return response.get_data(as_text=True)
 
 
-def test_quote_page_mentions_the_other_due_contracts(web, account_contracts):
+def test_quote_page_mentions_the_other_due_contracts(web, account_contracts, today):
     page = open_checkout(web, account_contracts["token"]).get_data(as_text=True)
     assert 'data-other-due="2"' in page  # the 20-day and the lapsed one; not 200 days
     listing = web.get("/renewal/contracts").get_data(as_text=True)
@@ -78,7 +78,14 @@ def test_quote_page_mentions_the_other_due_contracts(web, account_contracts):
     # Each with its own option and fees: the lapsed one carries its reinstatement fee.
     lapsed_row = listing.split(f'data-contract="{c["lapsed"].number}"')[1].split("</section>")[0]
     assert "data-reinstatement-fee" in lapsed_row and "data-backdated-fee" in lapsed_row
-    assert 'data-chosen="true"' in lapsed_row
+    assert 'data-chosen="true"' in lapsed_row and "data-term-fee" in lapsed_row
+    # Paid in euros, each row shows its conversion and fee.
+    in_eur = web.get("/renewal/contracts?pay_currency=EUR").get_data(as_text=True)
+    assert in_eur.count("data-converted=") == 3 and in_eur.count("data-fx-fee=") == 3
+    # A contract that an open order holds is no longer counted as one to add.
+    place_order(fresh_quote(c["soon"], today), "production", 12, "USD", "bank_transfer",
+                contact_id=None, today=today, actor="test")
+    assert 'data-other-due="1"' in web.get("/renewal").get_data(as_text=True)
 
 
 def test_three_contracts_one_bank_transfer_one_reference(web, account_contracts, cli):
@@ -149,6 +156,7 @@ def test_refund_of_one_contract_is_a_part_of_the_one_payment(web, account_contra
     assert c["lead"].end_date == payer.term_end
     note = credit_note_for(refund) or issue_credit_note(refund)
     assert note.content["contract"] == c["soon"].number
+    assert note.content["order"] == payer.reference  # the reference the customer paid
     assert note.content["invoice_number"] == invoice_for(payer).number
     assert "contracts" not in note.content
 
@@ -206,6 +214,9 @@ def test_another_accounts_contract_cannot_be_added(web, account_contracts):
     open_checkout(web, c["token"])
     page = web.get("/renewal/contracts").get_data(as_text=True)
     data = _form(page, [c["lead"], c["stranger"]])
+    updated = web.post("/renewal/contracts", data=dict(data, place=None, update="1"))
+    assert updated.status_code == 400  # not a contract the page offers: said so
+    assert c["stranger"].number not in updated.get_data(as_text=True)
     response = web.post("/renewal/contracts", data=data)
     # The stranger's id is not among the contracts shown: the order is the lead alone,
     # and the total the visitor saw (for two of their own) no longer matches.
