@@ -287,12 +287,20 @@ def record_payment(order_id, *, provider, provider_ref, amount, currency, receiv
             f" {order.pay_currency}, got {amount} {currency}"
         )
     if order.status == "paid":
-        # A second payment for a paid order: keep it on record for a refund, renew nothing.
+        # A second payment for a paid order renews nothing. Money staff record (another
+        # transfer) is kept to be paid back, and they are told so.
+        offline = provider == "offline"
         db.session.add(Payment(order_id=order.id, provider=provider, provider_ref=provider_ref,
-                               amount=amount, currency=currency, received_on=received_on,
-                               recorded_by=actor))
+                               kind="to_return" if offline else "charge", amount=amount,
+                               currency=currency, received_on=received_on, recorded_by=actor))
         record(actor, "payment.duplicate", order.contract.number, order=order.reference,
                provider_ref=provider_ref)
+        if offline:
+            db.session.flush()
+            raise OrderClosed(
+                f"order {order.reference} was already paid: payment {provider_ref} of "
+                f"{amount} {currency} is kept on the refunds page to be paid back; nothing "
+                "was renewed again")
         return order, False
     order.transition(OrderStatus.PAID)  # with the orders of its other contracts
     paid_at = utc_now()

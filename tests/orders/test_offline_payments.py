@@ -82,3 +82,20 @@ def test_the_same_good_payment_renews_once_whichever_way_it_comes(sales, cli, of
     db.session.expire_all()
     assert order.status == "paid" and contract.end_date == order.term_end
     assert db.session.scalar(select(func.count(Payment.id))) == 1
+
+
+def test_a_second_transfer_for_a_paid_order_is_kept_to_be_paid_back(cli, offline_order):
+    contract, order = offline_order
+    first = cli("orders", "record-payment", order.reference, "--amount", "900.00",
+                "--currency", "USD", "--reference", "BANK-TX-1")
+    assert first.exit_code == 0
+    end = contract.end_date
+    second = cli("orders", "record-payment", order.reference, "--amount", "900.00",
+                 "--currency", "USD", "--reference", "BANK-TX-2")
+    assert second.exit_code != 0
+    assert "already paid" in second.stderr and "BANK-TX-2" in second.stderr
+    assert "paid back" in second.stderr
+    db.session.expire_all()
+    assert contract.end_date == end  # renewed once
+    kinds = dict(db.session.execute(select(Payment.provider_ref, Payment.kind)).all())
+    assert kinds == {"BANK-TX-1": "charge", "BANK-TX-2": "to_return"}
