@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
+from email.policy import SMTP
 from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -54,6 +54,11 @@ RETRY_BASE = timedelta(minutes=1)
 RETRY_MAX = timedelta(hours=6)
 #: After this many temporary failures a message is given up as failed.
 MAX_ATTEMPTS = 12
+
+#: Lines end in CRLF; headers are folded only past RFC 5322's 998 characters (at 78,
+#: Python folds a subject a little longer than that right after "Subject:", and readers
+#: then show it with a leading space).
+SMTP_POLICY = SMTP.clone(max_line_length=998)
 
 
 class TemporaryFailure(PortalError):

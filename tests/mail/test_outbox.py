@@ -9,7 +9,7 @@ from sqlalchemy import select
 from portal.audit.models import AuditEntry
 from portal.extensions import db
 from portal.mail.models import OutboxMessage
-from portal.mail.outbox import drain, stage_email
+from portal.mail.outbox import build_message, drain, stage_email
 from portal.timeutil import utc_now as _now
 from tests.smtpsink import SmtpSink, free_port
 
@@ -199,3 +199,12 @@ def test_delivery_tasks_keep_one_connection_and_reconnect_when_the_server_closed
         assert restarted.handler.sessions == 1
         assert restarted.handler.message_ids() == [row.message_id]
     assert row.attempts == 1
+
+
+def test_a_long_subject_reads_back_without_a_leading_space(app):
+    """Past 78 characters Python's SMTP policy folded the subject right after the
+    colon; mail readers then showed it starting with a space."""
+    subject = "Payment received: contract SNS-100001 is renewed until January 13, 2028 (ab)"
+    raw = build_message("a@example.com", subject, "text").as_bytes()
+    assert message_from_bytes(raw, policy=default_policy)["Subject"] == subject
+    assert b"\r\n" in raw and b"Subject: Payment received" in raw
