@@ -29,6 +29,7 @@ def payment_instructions(order):
         "method": order.method,
         "reference": order.reference,
         "amount": order.amount_payable,
+        "combined": bool(order.combined_orders),
         "currency": order.pay_currency,
         "pay_by": order.expires_on,
         "payee": payee(order),

@@ -116,6 +116,9 @@ def test_three_contracts_one_bank_transfer_one_reference(web, account_contracts,
     text = email.message_from_bytes(message.mime, policy=email.policy.default).get_body(
         ("plain",)).get_content()
     assert all(x.number in text for x in chosen) and payer.reference in text
+    assert "Your contracts renew as soon as" in text  # one payment for all of them
+    assert message.subject == (f"Order {payer.reference}: renewal of contracts "
+                               + ", ".join(x.number for x in (c["lead"], c["lapsed"], c["soon"])))
     assert f"Please pay {whole} with" in text and f"Amount: {whole}\r\n" in text
     # One member's amount alone is refused; the whole amount on the one reference renews all.
     short = cli("orders", "record-payment", payer.reference, "--amount",
@@ -129,6 +132,11 @@ def test_three_contracts_one_bank_transfer_one_reference(web, account_contracts,
         db.session.refresh(order.contract)
         assert order.status == "paid"
         assert order.contract.end_date == order.term_end != ends[order.contract_id]
+    assert "Your contracts are renewed" in web.get("/renewal/confirmation").get_data(
+        as_text=True)
+    [received] = db.session.scalars(select(OutboxMessage).where(
+        OutboxMessage.key == f"payment-received:{payer.reference}")).all()
+    assert received.subject.startswith("Payment received: contracts ")
     invoice = invoice_for(payer)
     assert [s["contract"] for s in invoice.content["contracts"]] == [  # as the page lists them
         c["lead"].number, c["lapsed"].number, c["soon"].number]
