@@ -12,7 +12,7 @@ import stripe
 from portal.timeutil import utc_today
 from tests.browser import screenshot
 from tests.journeys.conftest import contract_state, enter_card, in_app
-from tests.journeys.test_card_journeys import RENEWED, year_after
+from tests.journeys.test_card_journeys import year_after
 from tests.journeys.test_screens import overflow
 
 #: The link's contract (2 x basic, 900.00), one more ending in 20 days (1 x production,
@@ -22,6 +22,9 @@ LEAD = {"days_to_end": 40}
 SOON = {"days_to_end": 20, "lines": [("VS-ENT", 1)], "level": "production"}
 LAPSED = {"days_to_end": -10, "lines": [("VS-ENT", 1)]}
 AMOUNTS = {"lead": Decimal("900.00"), "soon": Decimal("600.00"), "lapsed": Decimal("464.80")}
+
+#: The confirmation's heading when one payment renewed several contracts.
+ALL_RENEWED = "Your contracts are renewed"
 
 
 def open_combined(page, url, count):
@@ -119,7 +122,7 @@ def test_two_contracts_paid_with_one_card_payment(page, journey_app, account_lin
                                              LEAD, SOON)
     assert total == AMOUNTS["lead"] + AMOUNTS["soon"]
     page.wait_for_url("**/renewal/confirmation")
-    assert page.get_by_role("heading", name=RENEWED).is_visible()
+    assert page.get_by_role("heading", name=ALL_RENEWED).is_visible()
     assert_renewed_once(journey_app, stripe_emulator, numbers, before, total)
     # Opened again, the link shows the paid order with both contracts, not a second one.
     page.goto(url)
