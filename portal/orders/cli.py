@@ -35,8 +35,9 @@ def record_payment_command(reference, amount, currency, received_on, bank_refere
         raise click.ClickException(str(error)) from None
     db.session.commit()
     if renewed:
-        click.echo(f"{order.reference} paid: {order.contract.number} renewed "
-                   f"{order.term_start} to {order.term_end}")
+        for each in order.paid_together:  # a combined order renews each of its contracts
+            click.echo(f"{order.reference} paid: {each.contract.number} renewed "
+                       f"{each.term_start} to {each.term_end}")
     else:
         click.echo(f"{order.reference}: payment {bank_reference.strip()} already recorded; "
                    "nothing changed")

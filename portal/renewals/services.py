@@ -2,7 +2,7 @@
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from portal.contracts.models import Contract
 
@@ -43,12 +43,17 @@ def other_due_contracts(contract, today):
 
 
 def others_to_renew_here(contract, today):
-    """SQL conditions: ``other_due_contracts`` that this portal may renew and that no
-    open order holds (what a notice or the quote page invites to renew together)."""
+    """SQL conditions: ``other_due_contracts`` that this portal may renew, that no open
+    order holds and whose newest quote (if any) is renewable online: what a notice or the
+    quote page invites to renew together."""
     held = select(Order.id).where(Order.contract_id == Contract.id,
                                   Order.status.in_(("pending", "awaiting_payment", "failed")))
+    # Its newest quote, when it has one, says it can be renewed online (not over the cap).
+    eligible = (select(Quote.eligible).where(Quote.contract_id == Contract.id)
+                .order_by(Quote.id.desc()).limit(1).scalar_subquery())
     return (*other_due_contracts(contract, today), Contract.status == "active",
-            Contract.channel != "oem", ~held.exists())
+            Contract.channel != "oem", ~held.exists(),
+            or_(eligible.is_(None), eligible.is_(True)))
 
 
 def renewal_in_progress(contract, quote_date):

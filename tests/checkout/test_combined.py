@@ -18,6 +18,7 @@ from portal.orders.models import Order
 from portal.orders.refunds import refund_renewal
 from portal.orders.services import OrderError, place_combined_order, place_order
 from portal.partners.services import contract_document
+from portal.renewals.services import issue_quote
 from tests import factories
 from tests.access import https_client, sales_user, sign_in  # noqa: F401 (a fixture)
 from tests.checkout.conftest import amount_due, csrf_token, field_value, open_checkout
@@ -85,7 +86,12 @@ def test_quote_page_mentions_the_other_due_contracts(web, account_contracts, tod
     # A contract that an open order holds is no longer counted as one to add.
     place_order(fresh_quote(c["soon"], today), "production", 12, "USD", "bank_transfer",
                 contact_id=None, today=today, actor="test")
-    assert 'data-other-due="1"' in web.get("/renewal").get_data(as_text=True)
+    quote_page = web.get("/renewal").get_data(as_text=True)
+    assert 'data-other-due="1"' in quote_page and "Renew it together with this one" in quote_page
+    # Nor one whose quote is over the online limit.
+    c["lapsed"].lines[0].quantity = 50
+    assert issue_quote(c["lapsed"], today).reason == "over_cap"
+    assert 'data-other-due' not in web.get("/renewal").get_data(as_text=True)
 
 
 def test_three_contracts_one_bank_transfer_one_reference(web, account_contracts, cli):
@@ -128,6 +134,7 @@ def test_three_contracts_one_bank_transfer_one_reference(web, account_contracts,
     paid = cli("orders", "record-payment", payer.reference, "--amount", f"{total:.2f}",
                "--currency", "USD", "--reference", "BANK-2")
     assert paid.exit_code == 0, paid.output
+    assert all(f"{x.number} renewed" in paid.output for x in chosen)
     for order in _orders(*chosen):
         db.session.refresh(order.contract)
         assert order.status == "paid"
