@@ -22,18 +22,11 @@ from portal.renewals.services import (
     settings,
 )
 
-def _may_add(link):
-    """Only a renewal contact of the account (primary or marked for renewals) may renew
-    the account's other contracts."""
-    contact = link.contact
-    return contact.primary or contact.renewals
-
-
 def other_due_count(link, today):
     """How many other contracts of the link's account are due and may be renewed here,
     with no open order (one query): what the quote page mentions, with a link to the
     combined order."""
-    if not _may_add(link):
+    if not link.contact.is_renewal_contact:  # may renew the account's other contracts
         return 0
     return db.session.scalar(select(func.count(Contract.id)).where(
         *others_to_renew_here(link.contract, today)))
@@ -41,7 +34,7 @@ def other_due_count(link, today):
 
 def due_contracts(link, today):
     """The link's own contract first, then the account's other due contracts by end date."""
-    if not _may_add(link):
+    if not link.contact.is_renewal_contact:  # may renew the account's other contracts
         return [link.contract]
     others = db.session.scalars(select(Contract).where(
         *other_due_contracts(link.contract, today))

@@ -27,10 +27,8 @@ from portal.orders.services import (
 from portal.rates.services import rate_table
 from portal.renewals import rules
 from portal.renewals.services import (
-    current_quote,
     issue_quote,
     latest_quotes,
-    renewal_in_progress,
     renewals_in_progress,
     settings,
 )
@@ -103,15 +101,13 @@ def help_mailto(link):
 def fresh_quote(contract, today):
     """The quote to show today: the newest valid one unless the contract has moved on
     since (renewed, an order placed or lapsed, cancelled); never a stale amount."""
-    quote = current_quote(contract, today, issued_by="checkout")
-    if _stale(contract, quote, renewal_in_progress(contract, today)):
-        return issue_quote(contract, today, issued_by="checkout")
-    return quote
+    return fresh_quotes([contract], today)[contract.id]
 
 
 def fresh_quotes(contracts, today):
-    """``{contract id: fresh_quote(contract, today)}`` for many contracts, the newest
-    quotes and the orders that matter read in two queries (quotes issued where needed)."""
+    """``{contract id: fresh_quote(contract, today)}`` for many contracts: the newest
+    quotes and the orders that matter read in two queries, a quote issued where the newest
+    one is missing, expired or stale."""
     latest = latest_quotes(contracts)
     in_progress = renewals_in_progress(contracts, today)
     fresh = {}

@@ -46,6 +46,12 @@ class Contact(db.Model):
 
     account: Mapped[Account] = relationship(back_populates="contacts")
 
+    @property
+    def is_renewal_contact(self):
+        """Receives the account's renewal notices (the primary contact always does) and may
+        renew any of its contracts."""
+        return self.renewals or self.primary
+
 
 class Contract(db.Model):
     __tablename__ = "contract"
@@ -84,7 +90,7 @@ class Contract(db.Model):
     @property
     def renewal_contacts(self):
         """Contacts marked for renewals, the primary one always among them."""
-        return [c for c in self.account.contacts if c.renewals or c.primary]
+        return [c for c in self.account.contacts if c.is_renewal_contact]
 
     @property
     def primary_contact(self):

@@ -188,13 +188,18 @@ def prepare_notice(contract_id, milestone, today, report, end_date=None):
     draft = NoticeDraft(contract_id=contract.id, number=number, end_date=end_date,
                         quote=quote, links=[], emails=[])
     pdfs = {}
+    # The account's other contracts due now (every recipient is a renewal contact).
+    other_due = db.session.scalars(
+        select(Contract).where(*others_to_renew_here(contract, quote.quote_date))
+        .order_by(Contract.end_date, Contract.number)).all()
     for contact in recipients:
         if not deliverable(contact.email):
             report.errors[number] = f"contact {contact.id}: not an email address"
             return None
         locale = email_locale(contact.language, contract.account.country)
         link, token = new_link(contract, contact, purpose="notice")
-        context = notice_context(contract, quote, milestone, contact, link, link_url(token))
+        context = notice_context(contract, quote, milestone, contact, link, link_url(token),
+                                 other_due)
         if locale not in pdfs:
             pdfs[locale] = quote_pdf(context, locale)
         draft.links.append(link)
@@ -259,7 +264,9 @@ def _options(quote):
     ]
 
 
-def notice_context(contract, quote, milestone, contact, link, url):
+def notice_context(contract, quote, milestone, contact, link, url, other_due=()):
+    """What a notice says; ``other_due``: the account's other contracts to mention, with
+    one link to renew them together."""
     options = _options(quote)
     current = next((o for o in options if o["service_level"] == contract.service_level
                     and o["term_months"] == contract.term_months), None)
@@ -281,21 +288,12 @@ def notice_context(contract, quote, milestone, contact, link, url):
         "eligible": quote.eligible,
         "reason_text": REASON_TEXTS.get(quote.reason) if not quote.eligible else None,
         "url": url,
-        # The account's other contracts due now, renewable in one order from this link.
-        "other_due": _other_due(contract, quote.quote_date, contact),
+        "other_due": other_due,
         "combined_url": url + "?to=contracts",
         "reference": link.reference,
         "email": contact.email,
         "desk_email": company().support_for(contract.account.country).email,
     }
-
-
-def _other_due(contract, today, contact):
-    if not (contact.primary or contact.renewals):
-        return []
-    return db.session.scalars(
-        select(Contract).where(*others_to_renew_here(contract, today))
-        .order_by(Contract.end_date, Contract.number)).all()
 
 
 def quote_pdf(context, locale):

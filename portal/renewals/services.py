@@ -58,24 +58,13 @@ def others_to_renew_here(contract, today):
 
 def renewal_in_progress(contract, quote_date):
     """``already_renewed``: the next term awaits offline payment, or the current term was
-    bought here and has not yet come up for renewal again (one query for both)."""
-    statuses = set(db.session.scalars(
-        select(Order.status).where(
-            Order.contract_id == contract.id,
-            (Order.status == "awaiting_payment")
-            | ((Order.status == "paid") & (Order.term_end == contract.end_date)),
-        )
-    ))
-    if "awaiting_payment" in statuses:
-        return True
-    return "paid" in statuses and (
-        contract.end_date - quote_date
-    ).days > RENEWED_UNTIL_DAYS_BEFORE_END
+    bought here and has not yet come up for renewal again (one query)."""
+    return contract.id in renewals_in_progress([contract], quote_date)
 
 
 def renewals_in_progress(contracts, quote_date):
-    """The ids of ``contracts`` whose renewal is in progress (``renewal_in_progress`` of
-    each, read in one query)."""
+    """The ids of ``contracts`` whose renewal is in progress (``renewal_in_progress``),
+    read in one query."""
     ends = {contract.id: contract.end_date for contract in contracts}
     rows = db.session.execute(select(Order.contract_id, Order.status, Order.term_end).where(
         Order.contract_id.in_(ends), Order.status.in_(("awaiting_payment", "paid")))).all()
