@@ -59,6 +59,16 @@ def _shown_total(page):
     return amount_due(page)
 
 
+def _place_lead_and_soon(web, c):
+    """The link's contract and the one ending in 20 days ordered together by bank
+    transfer from the combined page: ``(payer, member)``."""
+    open_checkout(web, c["token"])
+    page = _choose(web, [c["lead"], c["soon"]])
+    assert web.post("/renewal/contracts",
+                    data=_form(page, [c["lead"], c["soon"]])).status_code == 303
+    return _orders(c["lead"], c["soon"])
+
+
 def _choose(web, contracts):
     """Tick ``contracts`` on the combined page and update the amounts: the page shown."""
     page = web.get("/renewal/contracts").get_data(as_text=True)
@@ -153,11 +163,7 @@ def test_three_contracts_one_bank_transfer_one_reference(web, account_contracts,
 def test_refund_of_one_contract_is_a_part_of_the_one_payment(web, account_contracts, cli,
                                                                today):
     c = account_contracts
-    open_checkout(web, c["token"])
-    page = _choose(web, [c["lead"], c["soon"]])
-    assert web.post("/renewal/contracts",
-                    data=_form(page, [c["lead"], c["soon"]])).status_code == 303
-    payer, member = _orders(c["lead"], c["soon"])
+    payer, member = _place_lead_and_soon(web, c)
     total = payer.amount_payable
     assert cli("orders", "record-payment", payer.reference, "--amount", f"{total:.2f}",
                "--currency", "USD", "--reference", "BANK-3").exit_code == 0
@@ -242,11 +248,7 @@ def test_another_accounts_contract_cannot_be_added(web, account_contracts):
 def test_staff_and_partners_see_the_combined_order_on_each_contract(web, account_contracts,
                                                                     app, sales_user, today):
     c = account_contracts
-    open_checkout(web, c["token"])
-    page = _choose(web, [c["lead"], c["soon"]])
-    assert web.post("/renewal/contracts",
-                    data=_form(page, [c["lead"], c["soon"]])).status_code == 303
-    payer, member = _orders(c["lead"], c["soon"])
+    payer, member = _place_lead_and_soon(web, c)
     total = f"{payer.amount_payable:.2f}"
     desk = https_client(app)
     assert sign_in(desk, sales_user.email).status_code == 303

@@ -25,7 +25,6 @@ from portal.payments.services import (
     reconcile,
     start_card_payment,
 )
-from portal.payments.tasks import reconcile_all
 from portal.timeutil import utc_today
 from tests.payments.conftest import signed_event
 from tests.payments.test_attempts import (
@@ -35,7 +34,7 @@ from tests.payments.test_attempts import (
     _write_to_the_order,
 )
 from tests.payments.test_concurrency import _card_order
-from tests.payments.test_refund_claims import HeldRefunds
+from tests.payments.test_refund_claims import HeldRefunds, finish_lost_answer
 from tests.payments.test_webhook import _charged_behind_the_portal
 
 
@@ -144,14 +143,7 @@ def test_a_lost_card_answer_is_finished_by_reconciliation_with_its_key(live_app,
         assert _receipt() is None
         reference = db.session.get(Order, order_id).reference
         assert reconcile() == []  # the call may still be under way: left alone
-        _claim().created_at -= timedelta(hours=1)
-        db.session.commit()
-        held.fail = False
-        if finish == "command":
-            assert reconcile() == [(reference, "card_kept")]
-        else:  # the scheduled run queues it (run inline without a broker)
-            assert reconcile_all() == 1
-        db.session.remove()
+        finish_lost_answer(_claim(), held, finish, (reference, "card_kept"))
     with live_app.app_context():
         order = db.session.get(Order, order_id)
         assert db.session.scalar(select(AutoRenewal.enabled)) is True

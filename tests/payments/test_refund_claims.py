@@ -63,6 +63,20 @@ def paid(live_app, card):
     return paid
 
 
+def finish_lost_answer(claim, held, finish, expected):
+    """A claim whose provider answer was lost, older than the provider deadline, is
+    finished by reconciliation with its key: by the command (``finish == "command"``,
+    which reports ``expected``) or by the scheduled run (run inline without a broker)."""
+    claim.created_at -= timedelta(hours=1)
+    db.session.commit()
+    held.fail = False
+    if finish == "command":
+        assert reconcile() == [expected]
+    else:
+        assert reconcile_all() == 1
+    db.session.remove()
+
+
 def _hold_refunds(app, fail=False):
     return _hold_provider(app, fail=fail, kind=HeldRefunds)
 
@@ -126,15 +140,8 @@ def test_a_lost_refund_answer_is_finished_by_reconciliation_with_its_key(live_ap
         db.session.rollback()
         reference = order.reference
         assert reconcile() == []  # the call may still be under way: left alone
-        refund = db.session.scalar(select(Refund))
-        refund.created_at -= timedelta(hours=1)
-        db.session.commit()
-        held.fail = False
-        if finish == "command":
-            assert reconcile() == [(reference, "refunded")]
-        else:  # the scheduled run queues it (run inline without a broker)
-            assert reconcile_all() == 1
-        db.session.remove()
+        finish_lost_answer(db.session.scalar(select(Refund)), held, finish,
+                           (reference, "refunded"))
     with live_app.app_context():
         order = db.session.get(Order, order_id)
         refund = db.session.scalar(select(Refund))
