@@ -7,6 +7,7 @@ from portal import assets, celery_app, company, logs, web
 from portal import config as portal_config
 from portal.autorenew import services as autorenew_services
 from portal.autorenew.cli import autorenew_group
+from portal.checkout import combined_routes  # noqa: F401  (its pages join the checkout's)
 from portal.checkout.routes import bp as checkout_bp
 from portal.demo.cli import demo_command
 from portal.errors import ConfigError
