@@ -78,6 +78,12 @@ def is_on(contract):
     return auto_renewal(contract) is not None
 
 
+def is_on_column(contract):
+    """SQL: ``is_on`` for ``contract`` (a contract, or the contract of an enclosing query)."""
+    return select(AutoRenewal.id).where(AutoRenewal.contract_id == contract.id,
+                                        AutoRenewal.enabled.is_(True)).exists()
+
+
 def attempt_key(number, end_date, milestone):
     """The provider idempotency key of one charge attempt (contract number, end date,
     milestone): a retry reuses it."""

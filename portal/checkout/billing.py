@@ -29,17 +29,29 @@ def valid_tax_id(value, country):
 
 def defaults(contract):
     """The billing details of the account's latest order that had any, to prefill."""
-    latest = db.session.execute(
-        select(Order.tax_id, Order.billing_address)
-        .join(Contract, Contract.id == Order.contract_id)
-        .where(Contract.account_id == contract.account_id,
-               (Order.po_number.is_not(None)) | (Order.tax_id.is_not(None))
-               | (Order.billing_address.is_not(None)))
-        .order_by(Order.id.desc()).limit(1)).first()
-    if latest is None:
+    return defaults_of(*db.session.execute(select(*defaults_columns(contract))).one())
+
+
+def defaults_columns(contract):
+    """SQL columns for ``defaults_of``: the id, tax number and billing address of the
+    latest order of ``contract``'s account (a contract, or the contract of an enclosing
+    query) that had any billing details."""
+    def latest(column):
+        return (select(column).join(Contract, Contract.id == Order.contract_id)
+                .where(Contract.account_id == contract.account_id,
+                       Order.po_number.is_not(None) | Order.tax_id.is_not(None)
+                       | Order.billing_address.is_not(None))
+                .order_by(Order.id.desc()).limit(1).scalar_subquery())
+
+    return latest(Order.id), latest(Order.tax_id), latest(Order.billing_address)
+
+
+def defaults_of(order_id, tax_id, billing_address):
+    """The prefill from what ``defaults_columns`` read; nothing without such an order."""
+    if order_id is None:
         return {}
     # A purchase order number belongs to one purchase: it is not carried over.
-    return {"tax_id": latest.tax_id, "billing_address": latest.billing_address}
+    return {"tax_id": tax_id, "billing_address": billing_address}
 
 
 def apply(order, details):

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portal.contracts.models import Contract
 from portal.extensions import db
@@ -17,19 +17,20 @@ from portal.rates.services import rate_table
 from portal.renewals import rules
 from portal.renewals.services import (
     other_due_contracts,
-    others_to_renew_here,
+    others_to_renew_count,
     products_of_quotes,
     settings,
 )
 
-def other_due_count(link, today):
+def other_due_count(link, today, facts=None):
     """How many other contracts of the link's account are due and may be renewed here,
-    with no open order (one query): what the quote page mentions, with a link to the
-    combined order."""
+    with no open order (one query, none with the link's ``LinkFacts``): what the quote
+    page mentions, with a link to the combined order."""
     if not link.contact.is_renewal_contact:  # may renew the account's other contracts
         return 0
-    return db.session.scalar(select(func.count(Contract.id)).where(
-        *others_to_renew_here(link.contract, today)))
+    if facts is not None:
+        return facts.others_due
+    return db.session.scalar(select(others_to_renew_count(link.contract, today)))
 
 
 def due_contracts(link, today):

@@ -5,6 +5,7 @@ from flask import Blueprint, g, jsonify, redirect, render_template, request, ses
 from flask_babel import ngettext, refresh
 
 from portal.checkout import combined, emails, services
+from portal.autorenew.services import is_on
 from portal.orders.services import cancel_offline_order
 from portal.renewals.refunds import has_withdrawal_right
 from portal.checkout import billing
@@ -24,7 +25,7 @@ from portal.payments import services as payments
 from portal.renewals.services import quote_products
 from portal.i18n import page_locale
 from portal.timeutil import utc_now, utc_today
-from portal.web import limiter
+from portal.web import SAFE_METHODS, limiter
 
 bp = Blueprint("checkout", __name__)
 
@@ -38,8 +39,12 @@ CARD_RETURN_PATH = "/renewal/pay/return"
 
 @bp.before_request
 def load_link():
-    """The renewal link in the visitor's session; its contact's language is the default."""
-    g.link = services.usable_link(session.get("link_id"), utc_today())
+    """The renewal link in the visitor's session; its contact's language is the default.
+    A page that only reads gets what the quote page shows with it (``g.link_facts``)."""
+    if request.method in SAFE_METHODS:
+        g.link, g.link_facts = services.read_link(session.get("link_id"), utc_today())
+    else:
+        g.link, g.link_facts = services.usable_link(session.get("link_id"), utc_today()), None
     g.contact_language = g.link.contact.language if g.link is not None else None
     refresh()  # choose the locale again, now that the contact's language is known
 
@@ -47,9 +52,17 @@ def load_link():
 @bp.app_context_processor
 def checkout_helpers():
     return {"level_label": level_label, "method_label": method_label,
+            "link_auto_renew_on": link_auto_renew_on,
             "quote_products": quote_products, "has_withdrawal_right": has_withdrawal_right,
             "offline_alternatives": services.offline_alternatives,
             "amount_string": amount_string, "change_method_url": change_method_url}
+
+
+def link_auto_renew_on():
+    """Whether automatic renewal is on for the contract of the visitor's link (the page
+    footer says so)."""
+    facts = g.get("link_facts")
+    return facts.auto_renew_on if facts is not None else is_on(g.link.contract)
 
 
 def change_method_url(order):
@@ -171,11 +184,12 @@ class Deferred:
         return getattr(self._built, name)
 
 
-def _render_page(page, form=None, errors=(), status=200):
+def _render_page(page, form=None, errors=(), status=200, facts=None):
+    """``facts``: the link's ``LinkFacts`` when nothing was written since they were read."""
     errors = [error_message(code) for code in (*page.errors, *errors)]
     quote_request = page.quote.reason in ("lapsed_too_long", "no_price", "over_cap")
     change_kind = "quote" if quote_request else "level"
-    other_due = combined.other_due_count(page.link, utc_today())
+    other_due = combined.other_due_count(page.link, utc_today(), facts)
     if not page.quote.eligible:
         order = services.shown_order(page.contract)
         return render_template(
@@ -189,14 +203,14 @@ def _render_page(page, form=None, errors=(), status=200):
     # A form carrying the visitor's input is always rendered.
     order_form_key = None
     if form is None:
-        prefill = billing.defaults(page.contract)
+        prefill = facts.billing if facts is not None else billing.defaults(page.contract)
         order_form_key = (page.levels, page.terms, page.pay_currencies, page.methods,
                           page.service_level, page.term_months, page.pay_currency,
                           page.amount_shown, prefill)
         form = Deferred(lambda: _order_form(page, prefill=prefill))
     return render_template(
         "checkout/quote.html", page=page, form=form, order_form_key=order_form_key,
-        errors=errors, open_card_order=services.open_card_order(page.contract),
+        errors=errors, open_card_order=services.open_card_order(page.contract, facts),
         change_kind=change_kind,
         change_form=Deferred(lambda: ChangeRequestForm(formdata=None, kind=change_kind)),
         products=quote_products(page.quote), other_due=other_due,
@@ -215,8 +229,10 @@ def renewal():
     """The quote page; ``?service_level=&term_months=&pay_currency=`` re-renders the amounts."""
     args = request.args
     page = services.quote_page(g.link, utc_today(), args.get("service_level"),
-                               args.get("term_months"), args.get("pay_currency"))
-    response = _render_page(page)  # before the commit, which would expire what it shows
+                               args.get("term_months"), args.get("pay_currency"),
+                               facts=g.link_facts)
+    # Before the commit, which would expire what it shows.
+    response = _render_page(page, facts=g.link_facts)
     db.session.commit()  # keep a freshly issued quote: the order is placed against it
     return response
 

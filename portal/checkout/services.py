@@ -1,16 +1,18 @@
 """Checkout logic: the link a visitor holds, what their quote page shows, their orders,
 change requests and fresh links. No request or flask.g here: views pass what they know."""
 from dataclasses import dataclass, field
+from functools import lru_cache
 from urllib.parse import quote as url_quote
 
 from flask_babel import gettext
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import aliased, contains_eager, joinedload
 
 from portal.audit.models import record
-from portal.autorenew.services import cycle_dates
+from portal.autorenew.services import cycle_dates, is_on_column
+from portal.checkout import billing
 from portal.checkout.models import QuoteChangeRequest
-from portal.contracts.models import Contract
+from portal.contracts.models import Account, Contact, Contract
 from portal.extensions import company, db
 from portal.mail.receipts import send_change_request_received
 from portal.links.models import RenewalLink
@@ -21,14 +23,19 @@ from portal.orders.services import (
     OrderError,
     methods_offered,
     open_order,
+    open_order_columns,
     place_order,
     switch_offline_order,
 )
 from portal.rates.services import rate_table
 from portal.renewals import rules
+from portal.renewals.models import Quote
 from portal.renewals.services import (
+    in_progress,
+    in_progress_columns,
     issue_quote,
     latest_quotes,
+    others_to_renew_count,
     renewals_in_progress,
     settings,
 )
@@ -37,6 +44,8 @@ LINK_WITH_CONTRACT = (joinedload(RenewalLink.contact),
                       joinedload(RenewalLink.contract).joinedload(Contract.account))
 #: Orders a customer is shown after placing one: waiting for money, or paid.
 SHOWN_STATUSES = ("awaiting_payment", "pending", "failed", "paid")
+#: A card order that was started and not finished.
+CARD_OPEN = ("pending", "failed")
 
 
 # --- links ---
@@ -50,6 +59,70 @@ def usable_link(link_id, today):
     # language), its contract and the contract's account (country, name).
     link = db.session.get(RenewalLink, link_id, options=LINK_WITH_CONTRACT)
     return link if link is not None and is_usable(link, today) else None
+
+
+@dataclass(frozen=True)
+class LinkFacts:
+    """What the quote page shows about the link's contract besides the link itself, read
+    with the link in one statement (``read_link``). True while nothing is written: pages
+    that only read use it, forms read afresh."""
+
+    #: The contract's newest quote, or None.
+    newest_quote: object
+    awaiting_payment: bool
+    bought_until: object
+    #: ``combined.other_due_count`` before the contact's own check.
+    others_due: int
+    billing: dict
+    open_order_id: int | None
+    open_order_status: str | None
+    auto_renew_on: bool
+
+    def renewal_in_progress(self, quote_date):
+        return in_progress(self.awaiting_payment, self.bought_until, quote_date)
+
+
+#: The link's contract, its newest quote and their facts in ``link_statement``.
+LINKED = aliased(Contract, name="linked_contract")
+NEWEST = aliased(Quote, name="newest_quote")
+
+
+@lru_cache(maxsize=4)
+def link_statement(today, lapse_days):
+    """The link ``:link_id`` with its contact, contract, account and ``LinkFacts`` in one
+    statement, built once per day (its due window; ``lapse_days`` is part of it): building
+    it costs several times more than running it."""
+    newest_id = select(func.max(Quote.id)).where(Quote.contract_id == LINKED.id)
+    return (
+        select(RenewalLink, NEWEST, *in_progress_columns(LINKED),
+               others_to_renew_count(LINKED, today), *billing.defaults_columns(LINKED),
+               *open_order_columns(LINKED), is_on_column(LINKED))
+        .join(LINKED, RenewalLink.contract_id == LINKED.id)
+        .join(Account, LINKED.account_id == Account.id)
+        .join(Contact, RenewalLink.contact_id == Contact.id)
+        .outerjoin(NEWEST, NEWEST.id == newest_id.scalar_subquery())
+        .options(contains_eager(RenewalLink.contract.of_type(LINKED))
+                 .contains_eager(LINKED.account),
+                 contains_eager(RenewalLink.contact))
+        .where(RenewalLink.id == bindparam("link_id"))
+    )
+
+
+def read_link(link_id, today):
+    """``(link, LinkFacts)`` for the link stored in a visitor's session when it still
+    opens the checkout, else ``(None, None)``: one statement."""
+    if not isinstance(link_id, int):
+        return None, None
+    statement = link_statement(today, settings().reinstatement_max_lapse_days)
+    row = db.session.execute(statement, {"link_id": link_id}).first()
+    if row is None or not is_usable(row[0], today):
+        return None, None
+    (link, quote, awaiting, bought_until, others_due, billing_id, tax_id, billing_address,
+     open_id, open_status, auto_renew_on) = row
+    return link, LinkFacts(
+        newest_quote=quote, awaiting_payment=bool(awaiting), bought_until=bought_until,
+        others_due=others_due, billing=billing.defaults_of(billing_id, tax_id, billing_address),
+        open_order_id=open_id, open_order_status=open_status, auto_renew_on=bool(auto_renew_on))
 
 
 def open_token(token, today):
@@ -98,10 +171,13 @@ def help_mailto(link):
 # --- the quote page ---
 
 
-def fresh_quote(contract, today):
+def fresh_quote(contract, today, facts=None):
     """The quote to show today: the newest valid one unless the contract has moved on
-    since (renewed, an order placed or lapsed, cancelled); never a stale amount."""
-    return fresh_quotes([contract], today)[contract.id]
+    since (renewed, an order placed or lapsed, cancelled); never a stale amount.
+    ``facts``: the link's ``LinkFacts``, when read this request and nothing written since."""
+    if facts is None:
+        return fresh_quotes([contract], today)[contract.id]
+    return _fresh(contract, facts.newest_quote, facts.renewal_in_progress(today), today)
 
 
 def fresh_quotes(contracts, today):
@@ -110,14 +186,16 @@ def fresh_quotes(contracts, today):
     one is missing, expired or stale."""
     latest = latest_quotes(contracts)
     in_progress = renewals_in_progress(contracts, today)
-    fresh = {}
-    for contract in contracts:
-        quote = latest.get(contract.id)
-        if (quote is None or not quote.is_valid_on(today)
-                or _stale(contract, quote, contract.id in in_progress)):
-            quote = issue_quote(contract, today, issued_by="checkout")
-        fresh[contract.id] = quote
-    return fresh
+    return {contract.id: _fresh(contract, latest.get(contract.id), contract.id in in_progress,
+                                today)
+            for contract in contracts}
+
+
+def _fresh(contract, newest, in_progress, today):
+    """``newest`` when it is valid today and not stale, else a quote issued now."""
+    if newest is None or not newest.is_valid_on(today) or _stale(contract, newest, in_progress):
+        return issue_quote(contract, today, issued_by="checkout")
+    return newest
 
 
 def _stale(contract, quote, in_progress):
@@ -200,11 +278,12 @@ def _term_number(text):
         return None
 
 
-def quote_page(link, today, service_level=None, term_months=None, pay_currency=None):
+def quote_page(link, today, service_level=None, term_months=None, pay_currency=None,
+               facts=None):
     """The quote page for ``link``; unknown or unoffered choices fall back to the defaults
-    and are reported in ``errors``."""
+    and are reported in ``errors``. ``facts``: as for ``fresh_quote``."""
     contract = link.contract
-    quote = fresh_quote(contract, today)
+    quote = fresh_quote(contract, today, facts)
     options = quote.options()
     rates = rate_table(quote.quote_date)
     page = QuotePage(
@@ -287,10 +366,16 @@ def offline_alternatives(order):
     return [m.code for m in offered if m.kind != "card" and m.code != order.method]
 
 
-def open_card_order(contract):
-    """The contract's card order that was started and not finished, if any."""
-    order = open_order(contract.id)
-    return order.payer if order is not None and order.status in ("pending", "failed") else None
+def open_card_order(contract, facts=None):
+    """The contract's card order that was started and not finished, if any. ``facts``: as
+    for ``fresh_quote`` (then the order is read only when there is one)."""
+    if facts is None:
+        order = open_order(contract.id)
+    elif facts.open_order_status in CARD_OPEN:
+        order = db.session.get(Order, facts.open_order_id)
+    else:
+        return None
+    return order.payer if order is not None and order.status in CARD_OPEN else None
 
 
 def _orders(contract):

@@ -92,6 +92,17 @@ def open_order(contract_id):
     )
 
 
+def open_order_columns(contract):
+    """SQL columns: the id and status of ``open_order`` for ``contract`` (a contract, or
+    the contract of an enclosing query)."""
+    def newest_open(column):
+        return (select(column).where(Order.contract_id == contract.id,
+                                     Order.status.in_(OPEN_STATUSES))
+                .order_by(Order.id.desc()).limit(1).scalar_subquery())
+
+    return newest_open(Order.id), newest_open(Order.status)
+
+
 def place_order(quote, service_level, term_months, pay_currency, method_code, *, contact_id,
                 today, actor, auto_renew=False):
     """Lock the chosen option and amount of ``quote`` in an order. ``auto_renew``: the

@@ -1,5 +1,7 @@
 """The exchange-rate store: history in, the rates in force on a date out."""
-from sqlalchemy import func, select
+from functools import cache
+
+from sqlalchemy import bindparam, func, select
 
 from portal import logs
 from portal.audit.models import record
@@ -12,19 +14,24 @@ from portal.renewals.rules import Rate, RateTable
 
 def rate_table(quote_date):
     """A ``RateTable`` with, for each currency, the latest rate dated on or before the date."""
+    rows = db.session.execute(rates_in_force(), {"quote_date": quote_date})
+    return RateTable(quote_date, [Rate(c, per_eur, as_of) for c, per_eur, as_of in rows])
+
+
+@cache
+def rates_in_force():
+    """For each currency its latest rate dated on or before ``:quote_date``; built once
+    (every quote page reads it, and building a statement costs more than running it)."""
     latest = (
         select(ExchangeRate.currency, func.max(ExchangeRate.as_of).label("as_of"))
-        .where(ExchangeRate.as_of <= quote_date)
+        .where(ExchangeRate.as_of <= bindparam("quote_date"))
         .group_by(ExchangeRate.currency)
         .subquery()
     )
-    rows = db.session.execute(
-        select(ExchangeRate.currency, ExchangeRate.per_eur, ExchangeRate.as_of).join(
-            latest,
-            (ExchangeRate.currency == latest.c.currency) & (ExchangeRate.as_of == latest.c.as_of),
-        )
+    return select(ExchangeRate.currency, ExchangeRate.per_eur, ExchangeRate.as_of).join(
+        latest,
+        (ExchangeRate.currency == latest.c.currency) & (ExchangeRate.as_of == latest.c.as_of),
     )
-    return RateTable(quote_date, [Rate(c, per_eur, as_of) for c, per_eur, as_of in rows])
 
 
 def upsert_rates(rates, source):

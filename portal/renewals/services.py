@@ -1,8 +1,9 @@
 """Quoting contracts from the database: facts in, rules applied, quotes issued and stored."""
 from datetime import timedelta
+from functools import cache
 
 from flask import current_app
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 
 from portal.contracts.models import Contract
 
@@ -56,6 +57,13 @@ def others_to_renew_here(contract, today):
             or_(eligible.is_(None), eligible.is_(True)))
 
 
+def others_to_renew_count(contract, today):
+    """SQL: how many contracts ``others_to_renew_here`` holds, for ``contract`` or the
+    contract of an enclosing query."""
+    return select(func.count(Contract.id)).where(
+        *others_to_renew_here(contract, today)).scalar_subquery()
+
+
 def renewal_in_progress(contract, quote_date):
     """``already_renewed``: the next term awaits offline payment, or the current term was
     bought here and has not yet come up for renewal again (one query)."""
@@ -69,9 +77,30 @@ def renewals_in_progress(contracts, quote_date):
     rows = db.session.execute(select(Order.contract_id, Order.status, Order.term_end).where(
         Order.contract_id.in_(ends), Order.status.in_(("awaiting_payment", "paid")))).all()
     return {contract_id for contract_id, status, term_end in rows
-            if status == "awaiting_payment"
-            or (term_end == ends[contract_id]
-                and (term_end - quote_date).days > RENEWED_UNTIL_DAYS_BEFORE_END)}
+            if in_progress(status == "awaiting_payment",
+                           term_end if status == "paid" and term_end == ends[contract_id]
+                           else None, quote_date)}
+
+
+def in_progress(awaiting_payment, bought_until, quote_date):
+    """``renewal_in_progress`` from what ``in_progress_columns`` read: an order awaits
+    offline payment, or a paid order bought the current term (ending ``bought_until``) and
+    it is not yet due for renewal again."""
+    return bool(awaiting_payment) or (
+        bought_until is not None
+        and (bought_until - quote_date).days > RENEWED_UNTIL_DAYS_BEFORE_END)
+
+
+def in_progress_columns(contract):
+    """SQL columns for ``in_progress``: whether an order of ``contract`` (a contract, or
+    the contract of an enclosing query) awaits payment, and the end of the current term
+    when a paid order bought it."""
+    awaiting = select(Order.id).where(Order.contract_id == contract.id,
+                                      Order.status == "awaiting_payment").exists()
+    bought_until = select(func.max(Order.term_end)).where(
+        Order.contract_id == contract.id, Order.status == "paid",
+        Order.term_end == contract.end_date).scalar_subquery()
+    return awaiting, bought_until
 
 
 def contract_facts(contract, quote_date, lines=None):
@@ -250,13 +279,20 @@ def quote_products(quote):
     return products_of_quotes([quote])[quote.id]
 
 
+@cache
+def product_names():
+    """``(code, name)`` of the products ``codes``: built once (building a statement costs
+    more than running it)."""
+    return select(Product.code, Product.name).where(
+        Product.code.in_(bindparam("codes", expanding=True)))
+
+
 def products_of_quotes(quotes):
     """``{quote id: [(product name, code, quantity)]}`` for several quotes, the names read
     in one query."""
     lines = {quote.id: quoted_lines(quote) for quote in quotes}
     codes = {line.product_code for each in lines.values() for line in each}
-    names = dict(db.session.execute(select(Product.code, Product.name).where(
-        Product.code.in_(codes))).all()) if codes else {}
+    names = dict(db.session.execute(product_names(), {"codes": list(codes)}).all()) if codes else {}
     return {quote_id: [(names.get(line.product_code, line.product_code), line.product_code,
                         line.quantity) for line in each]
             for quote_id, each in lines.items()}
