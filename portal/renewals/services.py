@@ -3,7 +3,7 @@ from datetime import timedelta
 from functools import cache
 
 from flask import current_app
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import bindparam, func, select
 
 from portal.contracts.models import Contract
 
@@ -54,7 +54,7 @@ def others_to_renew_here(contract, today):
                 .order_by(Quote.id.desc()).limit(1).scalar_subquery())
     return (*other_due_contracts(contract, today), Contract.status == "active",
             Contract.channel != "oem", ~held.exists(),
-            or_(eligible.is_(None), eligible.is_(True)))
+            func.coalesce(eligible, True).is_(True))
 
 
 def others_to_renew_count(contract, today):
