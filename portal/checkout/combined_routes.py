@@ -33,11 +33,12 @@ def _combined_request(values):
     return chosen, choices, junk
 
 
-def _combined_form(page, formdata=None):
+def _combined_form(page, formdata=None, draft=None):
+    """``draft``: what the visitor chose before updating the amounts (``take_draft``)."""
     form = CombinedOrderForm(formdata=formdata, data={
         "pay_currency": page.pay_currency, "amount_shown": page.amount_shown,
         "payment_method": page.methods[0].code if len(page.methods) == 1 else None,
-        **billing.defaults(page.link.contract)})
+        **billing.defaults(page.link.contract), **(draft or {})})
     form.set_choices([(code, code) for code in page.pay_currencies],
                      [(m.code, method_label(m.code)) for m in page.methods])
     return form
@@ -67,7 +68,9 @@ def contracts():
     renewed online is in the order at first; ``?contract=<id>&option-<id>=level|months
     &pay_currency=`` shows another choice."""
     page = _combined_page(utc_today(), request.args, default_all=True)
-    response = _render_combined(page)
+    draft = routes.take_draft()
+    draft.pop("auto_renew", None)  # chosen per contract on its own page
+    response = _render_combined(page, _combined_form(page, draft=draft) if draft else None)
     db.session.commit()  # keep freshly issued quotes: the order is placed against them
     return response
 
@@ -82,9 +85,17 @@ def place_combined_order():
     today = utc_today()
     page = _combined_page(today, posted)
     form = _combined_form(page, formdata=posted)  # the method and billing details stay
-    if "place" not in posted:  # "Update amounts"
+    if "place" not in posted:  # "Update amounts": shown by a page a reload does not re-post
         db.session.commit()
-        return _render_combined(page, form, status=400 if page.errors else 200)
+        if page.errors:
+            return _render_combined(page, form, status=400)
+        if not page.chosen:  # the page without contracts (its address would show them all)
+            return _render_combined(page, form)
+        routes.keep_draft(posted)
+        return redirect(routes.combined_url(
+            [row.contract.id for row in page.chosen],
+            {row.contract.id: combined.choice_value(row.option)
+             for row in page.rows if row.option is not None}, page.pay_currency), code=303)
     if not page.chosen:
         db.session.commit()
         return _render_combined(page, form, errors=["nothing_chosen"], status=400)

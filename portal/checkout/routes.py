@@ -73,10 +73,16 @@ def change_method_url(order):
     if not order.combined_orders:
         return url_for("checkout.renewal")
     together = order.paid_together
-    return url_for("checkout.contracts", contract=[each.contract_id for each in together],
-                   pay_currency=order.pay_currency,
-                   **{f"option-{each.contract_id}": f"{each.service_level}|{each.term_months}"
-                      for each in together})
+    return combined_url([each.contract_id for each in together],
+                        {each.contract_id: f"{each.service_level}|{each.term_months}"
+                         for each in together}, order.pay_currency)
+
+
+def combined_url(chosen, options, pay_currency):
+    """The combined page with the contracts ``chosen`` (ids) in the order, ``options``
+    (``{contract id: "level|months"}``) selected and amounts in ``pay_currency``."""
+    return url_for("checkout.contracts", contract=list(chosen), pay_currency=pay_currency,
+                   **{f"option-{contract_id}": option for contract_id, option in options.items()})
 
 
 @bp.context_processor
@@ -152,14 +158,42 @@ def resend_link():
 
 # --- the quote ---
 
+#: What a visitor chose or typed on an order form before "Update amounts": kept in their
+#: session for the page the update redirects to, so that reloading that page or going Back
+#: to it never posts the form again. A value is kept up to this many characters (more than
+#: any field takes, so an over-long one is still refused when the order is placed).
+DRAFT_FIELDS = ("payment_method", "po_number", "tax_id", "billing_address", "auto_renew")
+DRAFT_CHARS = 600
 
-def _order_form(page, formdata=None, prefill=None):
-    """``prefill``: the account's billing details (``billing.defaults``), if already read."""
+
+def keep_draft(posted):
+    draft = {name: posted.get(name, "")[:DRAFT_CHARS] for name in DRAFT_FIELDS
+             if posted.get(name)}
+    if draft:
+        session["order_draft"] = draft
+    elif "order_draft" in session:
+        del session["order_draft"]
+
+
+def take_draft():
+    """The values ``keep_draft`` kept (once), or an empty dict."""
+    if "order_draft" not in session:
+        return {}
+    draft = session.pop("order_draft")
+    return {name: str(draft[name]) for name in DRAFT_FIELDS if name in draft} if isinstance(
+        draft, dict) else {}
+
+
+def _order_form(page, formdata=None, prefill=None, draft=None):
+    """``prefill``: the account's billing details (``billing.defaults``), if already read;
+    ``draft``: what the visitor chose before updating the amounts (``take_draft``)."""
     form = OrderForm(formdata=formdata, data={
         "service_level": page.service_level, "term_months": page.term_months,
         "pay_currency": page.pay_currency, "amount_shown": page.amount_shown,
         "payment_method": page.methods[0].code if len(page.methods) == 1 else None,
         **(billing.defaults(page.contract) if prefill is None else prefill),
+        **{name: value == "y" if name == "auto_renew" else value
+           for name, value in (draft or {}).items()},
     })
     form.set_choices(
         [(level, level_label(level)) for level in page.levels],
@@ -231,8 +265,10 @@ def renewal():
     page = services.quote_page(g.link, utc_today(), args.get("service_level"),
                                args.get("term_months"), args.get("pay_currency"),
                                facts=g.link_facts)
+    draft = take_draft()
+    form = _order_form(page, draft=draft) if draft and page.buyable else None
     # Before the commit, which would expire what it shows.
-    response = _render_page(page, facts=g.link_facts)
+    response = _render_page(page, form=form, facts=g.link_facts)
     db.session.commit()  # keep a freshly issued quote: the order is placed against it
     return response
 
@@ -263,7 +299,12 @@ def place_order():
         return redirect(url_for("checkout.confirmation"), code=303)
     if "place" not in posted:  # "Update amounts" (or Enter) shows amounts, never orders
         db.session.commit()
-        return _render_page(page, status=400 if page.errors else 200)
+        if page.errors:
+            return _render_page(page, status=400)
+        keep_draft(posted)
+        return redirect(url_for("checkout.renewal", service_level=page.service_level,
+                                term_months=page.term_months,
+                                pay_currency=page.pay_currency), code=303)
     form = _order_form(page, formdata=posted)
     if not form.validate() or page.errors:
         db.session.commit()

@@ -74,6 +74,8 @@ def _choose(web, contracts):
     page = web.get("/renewal/contracts").get_data(as_text=True)
     response = web.post("/renewal/contracts", data=_form(page, contracts, place=None,
                                                          update="1"))
+    assert response.status_code == 303, response.get_data(as_text=True)
+    response = web.get(response.headers["Location"])
     assert response.status_code == 200, response.get_data(as_text=True)
     return response.get_data(as_text=True)
 
@@ -280,9 +282,11 @@ def test_update_and_a_changed_total_keep_the_method_and_billing_details(web, acc
                       r'value="bank_transfer"')
     data = _form(page, [c["lead"], c["soon"]], po_number="PO-31")
     updated = web.post("/renewal/contracts", data=dict(data, place=None, update="1"))
-    assert updated.status_code == 200
-    assert kept.search(updated.get_data(as_text=True)) and 'value="PO-31"' in updated.get_data(
-        as_text=True)
+    # Shown by a page of its own: reloading it or going Back to it never posts the form.
+    assert updated.status_code == 303
+    shown = web.get(updated.headers["Location"]).get_data(as_text=True)
+    assert kept.search(shown) and 'value="PO-31"' in shown
+    assert 'value="PO-31"' not in web.get(updated.headers["Location"]).get_data(as_text=True)
     changed = web.post("/renewal/contracts", data=data)  # shown for three, two ticked
     assert changed.status_code == 409
     assert kept.search(changed.get_data(as_text=True)) and 'value="PO-31"' in changed.get_data(

@@ -1,6 +1,7 @@
 """Placing orders from the quote page, offline payment, change requests, CSRF."""
 import email
 import email.policy
+import re
 from datetime import timedelta
 
 import pytest
@@ -105,10 +106,32 @@ def test_update_button_and_get_never_place_an_order(web, make_checkout):
             "&payment_method=bank_transfer&place=1")
     form = _order_form(page, term_months="36")
     del form["place"]
-    form["update"] = "1"
+    form.update({"update": "1", "payment_method": "bank_transfer", "po_number": "PO-7",
+                 "tax_id": "", "auto_renew": "y"})
     response = web.post("/renewal/order", data=form)
-    assert response.status_code == 200
-    assert 'data-amount-due="2400.00"' in response.get_data(as_text=True)
+    # The amounts are shown by a page of their own (reloading it or going Back to it never
+    # posts the form), with what the visitor chose and typed, once.
+    assert response.status_code == 303
+    assert response.headers["Location"] == (
+        "/renewal?service_level=basic&term_months=36&pay_currency=USD")
+    shown = web.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'data-amount-due="2400.00"' in shown
+    assert re.search(r'checked id="payment_method-\d+" name="payment_method" type="radio" '
+                     r'value="bank_transfer"', shown)
+    assert 'value="PO-7"' in shown and 'checked id="auto_renew"' in shown
+    again = web.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'data-amount-due="2400.00"' in again and 'value="PO-7"' not in again
+    assert _orders(contract) == []
+
+
+def test_update_with_a_bad_selection_is_shown_at_once(web, make_checkout):
+    contract, _, token = make_checkout()
+    page = open_checkout(web, token).get_data(as_text=True)
+    form = {**_order_form(page, term_months="99"), "update": "1"}
+    del form["place"]
+    response = web.post("/renewal/order", data=form)
+    assert response.status_code == 400
+    assert "data-amount-due" in response.get_data(as_text=True)
     assert _orders(contract) == []
 
 
@@ -234,7 +257,7 @@ def test_order_posts_are_rate_limited(web, make_checkout):
     form = {**_order_form(page), "update": "1"}
     del form["place"]
     statuses = [web.post("/renewal/order", data=form).status_code for _ in range(21)]
-    assert statuses[:20] == [200] * 20 and statuses[20] == 429
+    assert statuses[:20] == [303] * 20 and statuses[20] == 429
 
 
 def test_the_confirmation_email_is_in_the_contact_email_language(web, make_checkout):

@@ -244,12 +244,14 @@ def test_combined_page_at_phone_width(page, journey_app, account_links, locale):
     soon = page.locator(f'.contract-row[data-contract="{numbers[1]}"] select')
     soon.select_option("production|36")
     page.locator("button[name=update]").click()
-    page.wait_for_url("**/renewal/contracts")
+    page.wait_for_url("**/renewal/contracts?*")
     page.locator(f'.contract-row[data-contract="{numbers[2]}"][data-chosen=false]').wait_for()
     amounts, new_total = shown(page)
     assert sorted(amounts) == sorted(numbers[:2])
     assert amounts[numbers[1]] == Decimal("1600.00") and amounts[numbers[0]] == AMOUNTS["lead"]
     assert new_total == Decimal("2500.00") != total
+    page.reload()  # the updated amounts are a page of their own: nothing is posted again
+    assert shown(page) == (amounts, new_total)
     assert overflow(page) == {}, f"combined page after an update in {locale}"
 
     page.check("input[name=payment_method][value=bank_transfer]")

@@ -94,7 +94,7 @@ def place_card_order(web, token, pay_currency="USD", method="visa", extra_form=N
         "csrf_token": csrf_token(page), "amount_shown": None, "service_level": "basic",
         "term_months": "12", "pay_currency": pay_currency, "payment_method": method,
         "update": "1",
-    })
+    }, follow_redirects=True)
     page = response.get_data(as_text=True)
     response = web.post("/renewal/order", data={
         "csrf_token": csrf_token(page), "amount_shown": field_value(page, "amount_shown"),
