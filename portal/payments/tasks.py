@@ -3,8 +3,8 @@ per claimed provider call whose provider answer was never recorded."""
 from portal import logs
 from portal.celery_app import enqueue, task
 from portal.extensions import db
+from portal.payments.claims import finish_claim
 from portal.payments.services import (
-    finish_claim,
     provider,
     reconcile_order,
     reconcile_refund,
