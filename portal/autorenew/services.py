@@ -39,6 +39,7 @@ from portal.orders.services import (
     place_order,
 )
 from portal.orders.models import AttemptState, OrderStatus, PaymentAttempt
+from portal.payments.cards import settle
 from portal.payments.claims import follow_up
 from portal.payments.provider import (
     FAILED,
@@ -46,7 +47,6 @@ from portal.payments.provider import (
     PaymentRequest,
     ProviderError,
 )
-from portal.payments.services import settle
 from portal.rates.services import rate_table
 from portal.renewals import rules
 from portal.renewals.services import current_quote, settings

@@ -4,8 +4,8 @@ from portal import logs
 from portal.celery_app import enqueue, task
 from portal.extensions import db
 from portal.payments.claims import finish_claim
+from portal.payments.cards import provider
 from portal.payments.services import (
-    provider,
     reconcile_order,
     reconcile_refund,
     unfinished_claim_keys,

@@ -11,7 +11,8 @@ from portal.autorenew.services import run_cycle
 from portal.extensions import db
 from portal.orders.models import AttemptState, PaymentAttempt
 from portal.payments.provider import ProviderError
-from portal.payments.services import provider, reconcile
+from portal.payments.cards import provider
+from portal.payments.services import reconcile
 
 
 class LostAnswer:
