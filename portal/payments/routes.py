@@ -1,4 +1,5 @@
-"""Card payment pages and the Stripe webhook. Thin views: the logic is in ``services``."""
+"""Card payment pages and the Stripe webhook. Thin views: the logic is in ``attempts``,
+``cards`` and ``webhooks``."""
 import logging
 import re
 from functools import wraps
@@ -23,7 +24,7 @@ from portal.checkout.services import help_mailto, link_order, usable_link
 from portal.errors import PortalError
 from portal.extensions import db
 from portal.money import amount_string
-from portal.payments import attempts, cards, registry, services
+from portal.payments import attempts, cards, registry, webhooks
 from portal.payments.provider import ACTION, SUCCEEDED, ProviderError, SignatureInvalid
 from portal.timeutil import utc_today
 from portal.web import csrf, limiter
@@ -175,10 +176,10 @@ def webhook(provider_name):
         abort(404)
     payload = request.get_data(cache=False)
     try:
-        outcome = services.handle_webhook(
+        outcome = webhooks.handle_webhook(
             payload, request.headers.get(registry.SIGNATURE_HEADERS[provider_name]),
             provider_name)
-    except services.WebhookRefused:
+    except webhooks.WebhookRefused:
         log.warning("webhook refused: card payments or the signing secret are not set")
         return jsonify(error="webhooks_not_configured"), 503
     except SignatureInvalid as error:
