@@ -20,7 +20,7 @@ from portal.checkout.labels import error_message, level_label, method_label
 from portal.extensions import db
 from portal.money import amount_string
 from portal.orders.services import OrderError
-from portal.payments.attempts import start_card_payment
+from portal.payments import attempts
 from portal.renewals.services import quote_products
 from portal.i18n import page_locale
 from portal.timeutil import utc_now, utc_today
@@ -222,7 +222,7 @@ def renewal():
 
 
 def _card_payments():
-    return start_card_payment
+    return attempts.start_card_payment
 
 
 def _start_over(page, today, code, status):

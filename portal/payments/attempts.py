@@ -48,6 +48,8 @@ def attempt_key(order, number):
 
 
 def payment_request(order, attempt):
+    """What the provider needs to open ``attempt`` of ``order`` (or find it again, by its
+    idempotency key), read before the call."""
     return PaymentRequest(
         order_reference=order.reference, contract_number=order.contract.number,
         amount=attempt.amount, currency=attempt.currency,

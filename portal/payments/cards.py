@@ -168,4 +168,5 @@ def refresh_payment(order, actor=None):
 
 
 def customer_actor(order):
+    """Who the audit trail names for what the order's customer did."""
     return f"customer:{order.contact_id}" if order.contact_id else "customer"
