@@ -14,7 +14,7 @@ order_placed = _signals.signal("order-placed")
 #: ``order``: money arrived and renewed the contract (the one write path for payments).
 order_paid = _signals.signal("order-paid")
 #: ``order``, ``provider_name``, ``customer_ref``, ``card_ref``: the provider kept the card
-#: of an order that opted in to automatic renewal and was paid (payments/services.py,
+#: of an order that opted in to automatic renewal and was paid (payments/claims.py,
 #: ``finish_claim``, after the payment's transaction committed), before the receipt is
 #: staged.
 card_kept = _signals.signal("card-kept")

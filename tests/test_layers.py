@@ -72,8 +72,11 @@ def test_the_contract_holds_on_the_code(configuration, graph):
 
 @pytest.mark.parametrize("importer, imported", [
     ("portal.money", "portal.orders.services"),  # a leaf reaching up
-    ("portal.orders.refunds", "portal.payments.services"),  # order services into payments
-    ("portal.payments.services", "portal.notices.services"),  # independent siblings
+    ("portal.orders.refunds", "portal.payments.claims"),  # order services into payments
+    ("portal.payments.webhooks", "portal.notices.services"),  # independent siblings
+    ("portal.payments.cards", "portal.notices.services"),  # payments reaching the notices
+    ("portal.payments.claims", "portal.payments.cards"),  # a claim reaching up to settling
+    ("portal.payments.webhooks", "portal.payments.reconciliation"),  # independent siblings
     ("portal.renewals.rules", "portal.extensions"),  # pure rules into the database
     ("portal.mail.outbox", "portal"),  # up through create_app to every page
 ])
@@ -166,14 +169,14 @@ def test_the_import_check_finds_what_it_forbids():
         "from portal.autorenew import services as autorenew\n"
         "from portal.checkout import _private_helper\n"
         "def charge():\n"
-        "    from portal.payments.services import settle\n"
+        "    from portal.payments.cards import settle\n"
         "    return autorenew._list_price, autorenew.turn_off\n"
     )
     problems = [text for _line, text in import_problems(source, "portal.notices.services")]
     assert sorted(problems) == sorted([
         "private name portal.orders.services._option",
         "private name portal.checkout._private_helper",
-        "import of portal.payments.services inside charge()",
+        "import of portal.payments.cards inside charge()",
         "private name portal.autorenew.services._list_price",
     ])
     # Within one package a private name is the package's own business.

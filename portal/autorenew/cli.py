@@ -7,7 +7,7 @@ from portal.autorenew.services import run_cycle
 from portal.autorenew.tasks import run_day
 from portal.celery_app import enqueue, queued
 from portal.clitools import ISO_DATE
-from portal.payments.services import provider
+from portal.payments.cards import provider
 from portal.timeutil import utc_today
 
 

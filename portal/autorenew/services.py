@@ -39,13 +39,14 @@ from portal.orders.services import (
     place_order,
 )
 from portal.orders.models import AttemptState, OrderStatus, PaymentAttempt
+from portal.payments.cards import settle
+from portal.payments.claims import follow_up
 from portal.payments.provider import (
     FAILED,
     SUCCEEDED,
     PaymentRequest,
     ProviderError,
 )
-from portal.payments.services import follow_up, settle
 from portal.rates.services import rate_table
 from portal.renewals import rules
 from portal.renewals.services import current_quote, settings
@@ -96,7 +97,7 @@ def attempt_key(number, end_date, milestone):
 def keep_card(order, provider_name, customer_ref, card_ref):
     """The provider kept the card of an opted-in order's payment: turn automatic renewal
     on with it. Called once the provider answered, in the short transaction that records
-    its answer (payments/services.py, ``finish_claim``); a card the provider would not
+    its answer (payments/claims.py, ``finish_claim``); a card the provider would not
     keep never gets here, so automatic renewal stays off."""
     renewal = db.session.scalar(select(AutoRenewal)
                                 .where(AutoRenewal.contract_id == order.contract_id))

@@ -10,7 +10,7 @@ from portal import logs
 from portal.autorenew.services import CycleReport, due_renewals, renew_contract
 from portal.celery_app import enqueue, task
 from portal.extensions import db
-from portal.payments.services import provider
+from portal.payments.cards import provider
 from portal.timeutil import utc_today
 
 

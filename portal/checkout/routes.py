@@ -21,7 +21,7 @@ from portal.checkout.labels import error_message, level_label, method_label
 from portal.extensions import db
 from portal.money import amount_string
 from portal.orders.services import OrderError
-from portal.payments import services as payments
+from portal.payments import attempts
 from portal.renewals.services import quote_products
 from portal.i18n import page_locale
 from portal.timeutil import utc_now, utc_today
@@ -274,7 +274,7 @@ def renewal():
 
 
 def _card_payments():
-    return payments.start_card_payment
+    return attempts.start_card_payment
 
 
 def _start_over(page, today, code, status):

@@ -3,7 +3,8 @@ import click
 from flask.cli import with_appcontext
 
 from portal import logs
-from portal.payments import services
+from portal.payments import cards
+from portal.payments.reconciliation import reconcile
 
 
 @click.group("payments")
@@ -15,9 +16,9 @@ def payments_group():
 @with_appcontext
 def reconcile_command():
     """Re-read unsettled card orders from the provider and settle them (paid or failed)."""
-    if services.provider() is None:
+    if cards.provider() is None:
         raise click.ClickException("card payments are not configured (STRIPE_SECRET_KEY)")
-    results = services.reconcile()
+    results = reconcile()
     failed = [reference for reference, outcome in results if outcome.startswith("error")]
     for reference, outcome in results:
         click.echo(f"{reference}  {outcome}", err=reference in failed)

@@ -35,6 +35,15 @@ def provider(name):
     return built[name]
 
 
+def configured_provider(name):
+    """The provider called ``name``, or ProviderError when it is not configured (a
+    payment or claim recorded with it is asked about again)."""
+    found = provider(name)
+    if found is None:
+        raise ProviderError(f"payment provider {name} is not configured")
+    return found
+
+
 def card_provider():
     """The provider that takes card payments: the first configured one, or None."""
     for name in _FACTORIES:

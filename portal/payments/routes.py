@@ -1,4 +1,5 @@
-"""Card payment pages and the Stripe webhook. Thin views: the logic is in ``services``."""
+"""Card payment pages and the Stripe webhook. Thin views: the logic is in ``attempts``,
+``cards`` and ``webhooks``."""
 import logging
 import re
 from functools import wraps
@@ -23,7 +24,7 @@ from portal.checkout.services import help_mailto, link_order, usable_link
 from portal.errors import PortalError
 from portal.extensions import db
 from portal.money import amount_string
-from portal.payments import registry, services
+from portal.payments import attempts, cards, registry, webhooks
 from portal.payments.provider import ACTION, SUCCEEDED, ProviderError, SignatureInvalid
 from portal.timeutil import utc_today
 from portal.web import csrf, limiter
@@ -95,7 +96,7 @@ def card_order_required(view):
             return redirect(url_for("checkout.renewal"), code=303)
         if order.status == "paid":
             return redirect(url_for("checkout.confirmation"), code=303)
-        if order.status not in services.UNSETTLED:
+        if order.status not in cards.UNSETTLED:
             return redirect(url_for("checkout.renewal"), code=303)
         return view(order)
 
@@ -113,7 +114,7 @@ def pay(order):
     """The card form. Opening it again reuses the order's payment; after a decline it
     opens a new attempt."""
     declined = order.status == "failed"
-    state = services.start_card_payment(order)
+    state = attempts.start_card_payment(order)
     db.session.commit()
     if state is None:
         return _unavailable()
@@ -137,7 +138,7 @@ def pay_card(order):
             or (card_token is not None and not CARD_TOKEN.match(card_token))):
         return jsonify(error="bad_request"), 400
     try:
-        state = services.pay_with_card(order, card_ref, card_token)
+        state = cards.pay_with_card(order, card_ref, card_token)
     except ProviderError:
         db.session.rollback()
         return jsonify(error="unavailable"), 503
@@ -153,7 +154,7 @@ def pay_card(order):
 def pay_return(order):
     """Where the browser lands after paying: the outcome is read from the provider."""
     try:
-        state = services.refresh_payment(order)
+        state = cards.refresh_payment(order)
     except ProviderError:
         db.session.rollback()
         return _unavailable()
@@ -175,10 +176,10 @@ def webhook(provider_name):
         abort(404)
     payload = request.get_data(cache=False)
     try:
-        outcome = services.handle_webhook(
+        outcome = webhooks.handle_webhook(
             payload, request.headers.get(registry.SIGNATURE_HEADERS[provider_name]),
             provider_name)
-    except services.WebhookRefused:
+    except webhooks.WebhookRefused:
         log.warning("webhook refused: card payments or the signing secret are not set")
         return jsonify(error="webhooks_not_configured"), 503
     except SignatureInvalid as error:

@@ -3,9 +3,9 @@ per claimed provider call whose provider answer was never recorded."""
 from portal import logs
 from portal.celery_app import enqueue, task
 from portal.extensions import db
-from portal.payments.services import (
-    finish_claim,
-    provider,
+from portal.payments.cards import provider
+from portal.payments.claims import finish_claim
+from portal.payments.reconciliation import (
     reconcile_order,
     reconcile_refund,
     unfinished_claim_keys,

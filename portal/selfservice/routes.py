@@ -10,8 +10,8 @@ from portal.autorenew.services import is_on, turn_off
 from portal.i18n import EMAIL_LOCALES
 from portal.invoices.services import contract_document, document_pdf, documents_of_contract
 from portal.orders.refunds import RefundRefused, latest_refund, refund_offer, refund_renewal
+from portal.payments.cards import provider
 from portal.payments.provider import CardDeclined, ProviderError
-from portal.payments.services import provider
 from portal.selfservice.forms import AutoRenewOffForm, ConfirmForm
 from portal.selfservice.labels import refund_message
 from portal.timeutil import utc_today

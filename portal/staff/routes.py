@@ -16,7 +16,7 @@ from portal.orders.models import Refund
 from portal.orders.offline import payments_to_return, record_offline_payment, return_payment
 from portal.orders.services import PaymentRefused
 from portal.partners import webhooks as partner_webhooks
-from portal.payments.services import provider
+from portal.payments.cards import provider
 from portal.money import amount_string
 from portal.selfservice.routes import pdf_response
 from portal.staff import emails, services, throttle

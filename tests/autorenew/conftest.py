@@ -8,7 +8,7 @@ import pytest
 from portal.autorenew.models import AutoRenewal
 from portal.autorenew.services import run_cycle
 from portal.extensions import db
-from portal.payments.services import provider
+from portal.payments.cards import provider
 from tests import factories
 from tests.payments.conftest import CARDS
 from tests.selfservice.conftest import (  # noqa: F401  (shared fixtures)

@@ -9,7 +9,7 @@ from portal.autorenew.services import run_cycle
 from portal.contracts.models import Contract
 from portal.extensions import db
 from portal.orders.models import Payment
-from portal.payments.services import provider
+from portal.payments.cards import provider
 from portal.timeutil import utc_today
 from tests import factories
 from tests.checkout.conftest import PRICES

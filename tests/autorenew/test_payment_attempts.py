@@ -10,8 +10,9 @@ from portal.autorenew.models import AutoRenewAttempt
 from portal.autorenew.services import run_cycle
 from portal.extensions import db
 from portal.orders.models import AttemptState, PaymentAttempt
+from portal.payments.cards import provider
 from portal.payments.provider import ProviderError
-from portal.payments.services import provider, reconcile
+from portal.payments.reconciliation import reconcile
 
 
 class LostAnswer:

@@ -9,8 +9,9 @@ from sqlalchemy import select, text
 from portal.extensions import db
 from portal.orders.models import AttemptState, Order, OrderStatus, PaymentAttempt
 from portal.payments import registry
+from portal.payments.attempts import start_card_payment
 from portal.payments.provider import ProviderError
-from portal.payments.services import reconcile, start_card_payment
+from portal.payments.reconciliation import reconcile
 from portal.timeutil import utc_today
 from tests.payments.test_concurrency import _card_order
 

@@ -3,8 +3,9 @@ committed data (SQLite and PostgreSQL), a provider double that waits on an Event
 the confirmation open while another connection writes the order."""
 from portal.extensions import db
 from portal.orders.models import Order, OrderStatus
+from portal.payments.attempts import start_card_payment
+from portal.payments.cards import pay_with_card
 from portal.payments.provider import SUCCEEDED
-from portal.payments.services import pay_with_card, start_card_payment
 from portal.timeutil import utc_today
 from tests.payments.test_attempts import (
     HeldProvider,

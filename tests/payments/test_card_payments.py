@@ -217,7 +217,7 @@ def test_provider_refund_and_supported_methods(card_app, web, make_checkout, car
                                                stripe_client):
     from decimal import Decimal
 
-    from portal.payments.services import provider
+    from portal.payments.cards import provider
 
     _contract, _link, token = make_checkout()
     _response, order = place_card_order(web, token)

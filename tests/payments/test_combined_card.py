@@ -8,7 +8,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.orders.models import Order, Payment
 from portal.orders.refunds import refund_renewal
-from portal.payments.services import provider
+from portal.payments.cards import provider
 from tests import factories
 from tests.checkout.conftest import csrf_token, field_value, open_checkout
 from tests.payments.test_card_payments import _csrf, _pay

@@ -8,7 +8,8 @@ from portal.contracts.models import Contract
 from portal.extensions import db
 from portal.orders.models import Order, Payment
 from portal.orders.services import place_order
-from portal.payments.services import pay_with_card, start_card_payment
+from portal.payments.attempts import start_card_payment
+from portal.payments.cards import pay_with_card
 from portal.renewals.services import issue_quote
 from portal.timeutil import utc_today
 from tests import factories

@@ -17,14 +17,12 @@ from portal.extensions import db
 from portal.mail.models import OutboxMessage
 from portal.money import amount_string
 from portal.orders.models import Order, OrderStatus, Payment
+from portal.payments.attempts import start_card_payment
+from portal.payments.cards import pay_with_card
 from portal.payments.models import ClaimKind, ClaimStatus, ProviderClaim
 from portal.payments.provider import CardDeclined, ProviderError
-from portal.payments.services import (
-    handle_webhook,
-    pay_with_card,
-    reconcile,
-    start_card_payment,
-)
+from portal.payments.reconciliation import reconcile
+from portal.payments.webhooks import handle_webhook
 from portal.timeutil import utc_today
 from tests.payments.conftest import signed_event
 from tests.payments.test_attempts import (

@@ -12,8 +12,10 @@ from portal.extensions import db
 from portal.money import amount_string
 from portal.orders.models import Order, OrderStatus, Payment, Refund, RefundStatus
 from portal.orders.refunds import RefundRefused, refund_idempotency_key, refund_renewal
+from portal.payments.attempts import start_card_payment
+from portal.payments.cards import pay_with_card, provider
 from portal.payments.provider import ProviderError, ProviderRefused
-from portal.payments.services import pay_with_card, provider, reconcile, start_card_payment
+from portal.payments.reconciliation import reconcile
 from portal.payments.tasks import reconcile_all
 from portal.timeutil import utc_today
 from tests.payments.test_attempts import (

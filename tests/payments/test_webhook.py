@@ -5,8 +5,8 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.orders.models import AttemptState, Payment
-from portal.payments.services import WEBHOOK_HANDLERS
 from portal.payments.models import ProcessedEvent
+from portal.payments.webhooks import WEBHOOK_HANDLERS
 from portal.renewals.rules import RuleError
 from tests.payments.conftest import place_card_order, sign, signed_event
 

@@ -7,7 +7,8 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.orders.models import Order, Payment, Refund
 from portal.orders.refunds import RefundRefused, refund_renewal
-from portal.payments.services import pay_with_card, provider, start_card_payment
+from portal.payments.attempts import start_card_payment
+from portal.payments.cards import pay_with_card, provider
 from portal.timeutil import utc_today
 from tests.payments.conftest import (  # noqa: F401
     card,
