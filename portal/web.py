@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from portal import assets, i18n, logs
 from portal.i18n import tools as catalog_tools
+from portal.checkout.labels import join_list
 from portal.extensions import WriteLockNeeded, db, write_intent
 from portal.ratelimits.storage import SCHEME as DATABASE_STORAGE
 
@@ -112,6 +113,7 @@ def init_i18n(app):
     babel.init_app(app, locale_selector=select_page_locale)
     install_template_gettext(app)
     app.jinja_env.globals["greeting"] = greeting
+    app.jinja_env.filters["join_list"] = join_list
     init_company(app)
 
     #: (code, own name) of every page language, and the picker's markup per page locale:

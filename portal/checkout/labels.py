@@ -1,5 +1,8 @@
-"""Translated names for codes the checkout shows: levels, payment methods, error codes."""
+"""Translated names for codes the checkout shows: levels, payment methods, error codes;
+and the reader's way of joining such names into one label or list."""
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
 
 LEVEL_LABELS = {
     # i18n: a service level of a support contract
@@ -83,3 +86,24 @@ def method_label(code):
 def error_message(code):
     return ERROR_MESSAGES.get(code, _l("Your order could not be placed. Nothing was charged."))
 
+
+
+def join_list(parts):
+    """``parts`` (names, a level and a term, contract numbers) as one label or list in the
+    reader's language: "Basic, 12 months" in English, "أساسي، 12 شهرًا" in Arabic,
+    "ベーシック、12か月" in Japanese. The pattern is translated, not taken from Babel's
+    list patterns: those add "and" (wrong in a label) and Arabic's has no comma. Markup
+    parts (a template's translations) stay markup, the others are escaped into it."""
+    parts = list(parts)
+    if not parts:
+        return ""
+    # i18n: joins two items of a label or list, with no "and": a service level and a term
+    # ("Basic, 12 months"), or contract numbers. Write your language's list separator,
+    # e.g. Arabic "%(first)s، %(second)s", Japanese and Chinese "%(first)s、%(second)s".
+    pattern = gettext("%(first)s, %(second)s")
+    if any(isinstance(part, Markup) for part in parts):
+        pattern = Markup(pattern)
+    text = parts[0]
+    for part in parts[1:]:
+        text = pattern % {"first": text, "second": part}
+    return text
