@@ -3,6 +3,7 @@ command of the console script (portal/cli.py), not of the application it builds.
 import hashlib
 import hmac
 import os
+import shlex
 import signal
 import sys
 
@@ -61,6 +62,12 @@ def demo_access():
     return DEMO_DESK, password, partner.code, key
 
 
+def shell_settings(config, names):
+    """``export NAME=value ...`` for the settings ``names`` of ``config``: what a command in
+    another terminal needs to write links to this server and reach its emulator."""
+    return "export " + " ".join(f"{name}={shlex.quote(str(config[name]))}" for name in names)
+
+
 def build_app(port, emulator=None):
     config = {"PORTAL_BASE_URL": f"http://{LOOPBACK}:{port}"}
     if emulator is not None:
@@ -98,6 +105,9 @@ def run(ctx, port, real_stripe=False):
             scheduler = InlineScheduler(app).start()
             click.echo(f"Scheduled jobs run in this process; email lands in "
                        f"{app.config['OUTBOX_DIR']}")
+        click.echo("Other portal commands reach this demo (its links, its emulator) with: "
+                   + shell_settings(app.config, ("PORTAL_BASE_URL", *(
+                       emulator.config() if emulator is not None else ()))))
         click.echo(f"Portal on http://{LOOPBACK}:{port}/ (Ctrl+C stops it)")
         run_simple(LOOPBACK, port, app, threaded=True, use_reloader=False)
     finally:
