@@ -10,6 +10,7 @@ from portal.checkout.labels import error_message, method_label, reason_label
 from portal.checkout.routes import CARD_PAYMENT_PATH, FORM_LIMIT, bp
 from portal.extensions import db
 from portal.orders.services import OrderError
+from portal.payments import attempts
 from portal.timeutil import utc_today
 from portal.web import limiter
 
@@ -123,7 +124,7 @@ def place_combined_order():
                               "billing_address": form.billing_address.data})
     session["order_id"] = payer.id
     if not is_offline(method):
-        state = routes._card_payments()(payer)
+        state = attempts.start_card_payment(payer)
         if state is None:  # the card provider is unavailable
             db.session.rollback()
             return _render_combined(_combined_page(today, posted),

@@ -273,10 +273,6 @@ def renewal():
     return response
 
 
-def _card_payments():
-    return attempts.start_card_payment
-
-
 def _start_over(page, today, code, status):
     """Undo what this request changed and show the page again, saying what went wrong."""
     db.session.rollback()
@@ -318,9 +314,6 @@ def place_order():
         db.session.commit()
         return _render_page(page, form=form, errors=["tax_id_invalid"], status=400)
     method = form.payment_method.data
-    start_card_payment = None if is_offline(method) else _card_payments()
-    if not is_offline(method) and start_card_payment is None:
-        return _render_page(page, form=form, errors=["card_unavailable"], status=503)
     try:
         order, placed_now = services.place(g.link, page, method, today,
                                            auto_renew=form.auto_renew.data)
@@ -328,8 +321,8 @@ def place_order():
         return _start_over(page, today, error.code, 409)
     billing.apply(order, {"po_number": form.po_number.data, "tax_id": tax_id,
                           "billing_address": form.billing_address.data})
-    if start_card_payment is not None:
-        state = start_card_payment(order)
+    if not is_offline(method):
+        state = attempts.start_card_payment(order)
         if state is None:  # the card provider is unavailable
             return _start_over(page, today, "card_unavailable", 503)
         db.session.commit()
@@ -376,8 +369,7 @@ def _switch_method(method_code):
         emails.send_order_confirmation(order, g.link)
         db.session.commit()
         return redirect(url_for("checkout.confirmation"), code=303)
-    start_card_payment = _card_payments()
-    if start_card_payment is None or start_card_payment(order) is None:
+    if attempts.start_card_payment(order) is None:  # the card provider is unavailable
         db.session.rollback()
         page = services.quote_page(g.link, today)
         return _render_page(page, errors=["card_unavailable"], status=503)
