@@ -98,7 +98,7 @@ def run(ctx, port, real_stripe=False):
             emulator.register_webhook(f"http://{LOOPBACK}:{port}/stripe/webhook")
             click.echo(f"Stripe emulator on {emulator.api_base}; "
                        "test cards: 4242 4242 4242 4242 (paid), 4000 0027 6000 3184 "
-                       "(3-D Secure), 4000 0000 0000 0341 (declined)")
+                       "(3-D Secure), 4000 0000 0000 0002 or 0341 (declined)")
         if not app.config.get("CELERY_BROKER_URL"):
             # No workers: the periodic jobs (notices, delivery to the outbox folder, ...)
             # run in this process, so the demo's email arrives by itself.

@@ -151,6 +151,19 @@ def idempotent_requests(web):
     return middleware
 
 
+def decline_like_stripe(payment_method):
+    """Stripe declines its decline test cards (4000 0000 0000 0002 and the others for lost,
+    stolen, expired cards, insufficient funds ...) when they are charged; localstripe only
+    when one is attached to a customer, and charges them otherwise. Charging now declines
+    every card that attaching declines, as well as those localstripe already declines."""
+    charging_declined = payment_method._charging_is_declined
+
+    def declined(self):
+        return charging_declined(self) or self._attaching_is_declined()
+
+    payment_method._charging_is_declined = declined
+
+
 def serve(port, state_dir):
     import logging
 
@@ -158,6 +171,7 @@ def serve(port, state_dir):
     from localstripe import resources, server
 
     _keep_state_in(resources.store, state_dir)
+    decline_like_stripe(resources.PaymentMethod)
     server.app.middlewares.append(idempotent_requests(web))
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     web.run_app(server.app, host=LOOPBACK, port=port, print=None, access_log=None)

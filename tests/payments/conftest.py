@@ -24,7 +24,9 @@ from tests.checkout.conftest import (  # noqa: F401  (fixtures shared with the c
     today,
 )
 
-CARDS = {"ok": "4242424242424242", "declined": "4000000000000341", "3ds": "4000002760003184"}
+CARDS = {"ok": "4242424242424242", "declined": "4000000000000341", "3ds": "4000002760003184",
+         # Stripe's generic decline and insufficient funds cards
+         "generic decline": "4000000000000002", "insufficient funds": "4000000000009995"}
 
 
 @pytest.fixture

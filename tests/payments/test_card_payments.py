@@ -4,6 +4,7 @@ import socket
 import urllib.request
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from portal.audit.models import AuditEntry
@@ -82,12 +83,13 @@ def test_successful_card_payment_renews_the_contract_once(card_app, web, make_ch
     assert _payments(order) == 1
 
 
+@pytest.mark.parametrize("declined_card", ["declined", "generic decline", "insufficient funds"])
 def test_declined_card_shows_the_declined_page_and_another_card_recovers(
-        card_app, web, make_checkout, card, stripe_client):
+        card_app, web, make_checkout, card, stripe_client, declined_card):
     contract, _link, token = make_checkout()
     old_end = contract.end_date
     _response, order = place_card_order(web, token)
-    assert _pay(web, card("declined")).json["status"] == "failed"
+    assert _pay(web, card(declined_card)).json["status"] == "failed"
     db.session.refresh(order)
     assert order.status == "failed" and contract.end_date == old_end
     declined = web.get("/renewal/pay/return")
