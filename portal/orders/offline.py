@@ -34,7 +34,8 @@ def record_offline_payment(order_reference, amount, currency, received_on, bank_
     ``bank_reference``; returns ``(order, renewed_now)`` like ``record_payment``.
 
     Every text argument is checked here, not by the caller: an amount with more decimals
-    than its currency has ("899.995 USD") is refused, never rounded.
+    than its currency has ("899.995 USD") is refused, never rounded; so is a
+    ``received_on`` after ``today`` or before the (UTC) day the order was placed.
     """
     order = _order(order_reference, contract)
     if _kind(order) == "card":
@@ -50,6 +51,10 @@ def record_offline_payment(order_reference, amount, currency, received_on, bank_
     reference = _reference(bank_reference)
     if received_on > today:
         raise PaymentRefused("the payment date is in the future")
+    placed_on = order.placed_at.date()  # the UTC day, as every day in the portal
+    if received_on < placed_on:  # a payment quoting the reference comes after the order
+        raise PaymentRefused(f"the payment date {received_on.isoformat()} is before order "
+                             f"{order.reference} was placed on {placed_on.isoformat()}")
     try:
         return record_payment(order.id, provider="offline", provider_ref=reference,
                               amount=value, currency=code, received_on=received_on, actor=actor)

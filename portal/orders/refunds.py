@@ -8,6 +8,8 @@ two tabs or two staff users refund once; the provider call carries an order-deri
 idempotency key, so a retry after a crash returns the same provider refund.
 """
 
+from typing import NamedTuple
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -62,16 +64,51 @@ def _charge_payment(order):
     )
 
 
+def charged_on(order):
+    """The day the money for ``order`` arrived (the refund's 60 days count from it)."""
+    payment = _charge_payment(order)
+    return payment.received_on if payment is not None else order.paid_at.date()
+
+
+class RefundPage(NamedTuple):
+    """What the customer's refund page says about a contract on a day.
+
+    ``order``, ``decision``, ``charged_on``: the paid order that bought the current term,
+    the refund it would get and the day it was paid (all None when no such order).
+    ``current_refund``: the refund that made the contract what it is now (the term it
+    took off was the last one bought, or its card refund is still being asked for), else
+    None. ``earlier_refunds``: the contract's other refunds, newest first: history only,
+    a later renewal has changed the contract since."""
+    order: object
+    decision: object
+    charged_on: object
+    current_refund: object
+    earlier_refunds: list
+
+
+def refund_page(contract, today):
+    """The contract's refund state for the customer's page. Changes nothing."""
+    order, decision = refund_offer(contract, today)
+    refunds = db.session.scalars(select(Refund).where(Refund.contract_id == contract.id)
+                                 .order_by(Refund.id.desc())).all()
+    current = None
+    if refunds:
+        newest = refunds[0]
+        if (newest.order_id == order.id if order is not None
+                else newest.restored_end_date == contract.end_date):
+            current = newest
+    return RefundPage(order, decision, charged_on(order) if order is not None else None,
+                      current, [each for each in refunds if each is not current])
+
+
 def refund_offer(contract, today):
     """``(order, RefundDecision)`` for a request made on ``today``; ``(None, None)`` when
     no renewal bought through the portal holds the current term. Changes nothing."""
     order = refundable_order(contract)
     if order is None:
         return None, None
-    payment = _charge_payment(order)
-    charged_on = payment.received_on if payment is not None else order.paid_at.date()
     charge = RefundCharge(
-        amount=order.amount_due, currency=order.pay_currency, charged_on=charged_on,
+        amount=order.amount_due, currency=order.pay_currency, charged_on=charged_on(order),
         term_start=order.term_start, term_end=order.term_end, country=contract.account.country,
         region=contract.account.region, already_refunded=latest_refund(contract) is not None,
     )

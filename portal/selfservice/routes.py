@@ -9,7 +9,7 @@ from portal.money import amount_string
 from portal.autorenew.services import is_on, turn_off
 from portal.i18n import EMAIL_LOCALES
 from portal.invoices.services import contract_document, document_pdf, documents_of_contract
-from portal.orders.refunds import RefundRefused, latest_refund, refund_offer, refund_renewal
+from portal.orders.refunds import RefundRefused, refund_offer, refund_page, refund_renewal
 from portal.payments.cards import provider
 from portal.payments.provider import CardDeclined, ProviderError
 from portal.selfservice.forms import AutoRenewOffForm, ConfirmForm
@@ -60,15 +60,23 @@ def _shown(order, decision):
 
 def _render_refund(error=None, status=200):
     contract = g.link.contract
-    order, decision = refund_offer(contract, utc_today())
+    page = refund_page(contract, utc_today())
+    order, decision = page.order, page.decision
     reason = "nothing_to_refund" if decision is None else (
         None if decision.refundable else decision.rule)
     return render_template(
         "selfservice/refund.html", contract=contract, order=order, decision=decision,
         form=ConfirmForm(formdata=None, amount_shown=_shown(order, decision)),
-        refund=latest_refund(contract), reason=refund_message(reason) if reason else None,
+        charged_on=page.charged_on, refund=page.current_refund,
+        earlier_refunds=page.earlier_refunds,
+        reason=refund_message(reason) if reason else None,
         error=refund_message(error) if error else None, amount_string=amount_string,
     ), status
+
+
+def _refunded_already(contract):
+    """A second click or another tab: the refund asked for is the contract's state now."""
+    return refund_page(contract, utc_today()).current_refund is not None
 
 
 @bp.get("/renewal/refund")
@@ -89,15 +97,17 @@ def confirm_refund():
     order, decision = refund_offer(contract, utc_today())
     if decision is None or not decision.refundable or (
             form.amount_shown.data != _shown(order, decision)):
-        if latest_refund(contract) is not None:  # a second click, another tab
+        if _refunded_already(contract):
             return redirect(url_for("selfservice.refund"), code=303)
-        return _render_refund(error="amount_changed", status=409)
+        # A refusal is said by the page itself; a refundable amount differs from the one shown.
+        return _render_refund(error="amount_changed" if decision is not None
+                              and decision.refundable else None, status=409)
     try:
         refund_renewal(contract.id, utc_today(), f"customer:{g.link.contact_id}",
                        expected_amount=decision.amount, card_provider=_card_provider())
     except RefundRefused as error:
         db.session.rollback()
-        if latest_refund(g.link.contract) is not None:
+        if _refunded_already(g.link.contract):
             return redirect(url_for("selfservice.refund"), code=303)
         return _render_refund(error=error.code, status=409)
     except (ProviderError, CardDeclined):

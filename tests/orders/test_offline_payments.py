@@ -51,13 +51,15 @@ def _cli_answer(cli, data):
     ("reference", "B", "the bank or cheque reference must be 2 to 128 characters"),
     ("order", "RN-NOPE", "unknown order reference 'RN-NOPE'"),
     ("received_on", "future", "the payment date is in the future"),
+    ("received_on", "before_order", "is before order RN-"),
 ])
 def test_console_and_command_line_refuse_alike_and_change_nothing(
         sales, cli, offline_order, today, field, value, expected):
     contract, order = offline_order
     data = {"order": order.reference, "amount": "900.00", "currency": "USD",
             "received_on": today.isoformat(), "reference": "BANK-99"}
-    data[field] = (today + timedelta(days=1)).isoformat() if value == "future" else value
+    days = {"future": 1, "before_order": -1}  # the order was placed today
+    data[field] = (today + timedelta(days=days[value])).isoformat() if value in days else value
     before = _state(contract, order)
 
     console = _console_answer(sales, contract, data)
@@ -67,6 +69,30 @@ def test_console_and_command_line_refuse_alike_and_change_nothing(
 
     assert console == command_line
     assert expected in console
+
+
+def test_a_payment_dated_before_its_order_is_refused_and_the_day_it_was_placed_is_not(
+        sales, cli, offline_order, today):
+    contract, order = offline_order
+    placed = today - timedelta(days=9)
+    order.placed_at = order.placed_at - timedelta(days=9)
+    db.session.commit()
+    data = {"order": order.reference, "amount": "900.00", "currency": "USD",
+            "received_on": (placed - timedelta(days=1)).isoformat(), "reference": "BANK-7"}
+    before = _state(contract, order)
+    console = _console_answer(sales, contract, data)
+    command_line = _cli_answer(cli, data)
+    assert console == command_line == (
+        f"the payment date {data['received_on']} is before order {order.reference} was "
+        f"placed on {placed.isoformat()}")
+    assert _state(contract, order) == before
+
+    result = cli("orders", "record-payment", order.reference, "--amount", "900.00",
+                 "--currency", "USD", "--date", placed.isoformat(), "--reference", "BANK-7")
+    assert result.exit_code == 0, result.stderr
+    db.session.expire_all()
+    payment = db.session.scalar(select(Payment))
+    assert order.status == "paid" and payment.received_on == placed
 
 
 def test_the_same_good_payment_renews_once_whichever_way_it_comes(sales, cli, offline_order,
