@@ -15,8 +15,8 @@ from portal.contracts.models import Contract
 from portal.extensions import db
 from portal.money import amount_string
 from portal.partners.models import PartnerEvent, PartnerWebhook, WebhookDelivery
-from portal.partners.services import EXPIRING_DAYS
-from portal.timeutil import utc_now
+from portal.partners.services import EXPIRING_DAYS, contract_status
+from portal.timeutil import utc_now, utc_today
 
 #: A contract that ended longer ago than this is not announced as expired any more: a
 #: portal that was down for a while catches up, a new one does not replay years of books.
@@ -27,8 +27,11 @@ def timestamp(moment):
     return moment.replace(microsecond=0).isoformat() + "Z"
 
 
-def contract_summary(contract):
-    return {"number": contract.number, "status": contract.status,
+def contract_summary(contract, today=None):
+    """The contract as an event shows it; ``status`` is the API's (``contract_status``) on
+    ``today``, the day the event is recorded (UTC)."""
+    return {"number": contract.number,
+            "status": contract_status(contract, today or utc_today()),
             "service_level": contract.service_level, "term_months": contract.term_months,
             "end_date": contract.end_date.isoformat()}
 
@@ -127,7 +130,8 @@ def record_date_events(today):
             key = f"{event_type}:{contract.id}:{contract.end_date.isoformat()}"
             if key in announced:
                 continue
-            if record_event(contract, event_type, {"contract": contract_summary(contract)},
+            if record_event(contract, event_type,
+                            {"contract": contract_summary(contract, today)},
                             once_key=key) is not None:
                 recorded += 1
             db.session.commit()

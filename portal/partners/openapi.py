@@ -414,7 +414,7 @@ def webhook_schemas():
         "type": "object", "additionalProperties": False,
         "required": ["number", "status", "service_level", "term_months", "end_date"],
         "properties": {"number": {"type": "string"},
-                       "status": {"type": "string", "enum": ["active", "cancelled"]},
+                       "status": {"type": "string", "enum": list(STATUSES)},
                        "service_level": {"type": "string"},
                        "term_months": {"type": "integer"}, "end_date": DATE},
     }
