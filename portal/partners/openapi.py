@@ -297,8 +297,10 @@ def openapi_document():
                             "type": "string", "enum": list(RENEWAL_STATES),
                             "description": (
                                 "What the next term waits for, in the words the renewals "
-                                "desk's console uses: `open` (can be renewed online), "
-                                "`card_payment_started`, `awaiting_payment` (an offline "
+                                "desk's console uses: `open` (can be renewed online; "
+                                "also after a declined card not tried again, whose order "
+                                "shows as `failed`), `card_payment_started` (a card "
+                                "payment under way), `awaiting_payment` (an offline "
                                 "order placed, not paid yet), `renewed` (paid), "
                                 "`not_online` (see `reason`)."),
                         },
