@@ -16,8 +16,8 @@ from werkzeug.exceptions import HTTPException
 
 from portal import assets, i18n, logs
 from portal.i18n import tools as catalog_tools
-from portal.errors import api_error_body
 from portal.extensions import WriteLockNeeded, db, write_intent
+from portal.errors import api_error_body
 from portal.ratelimits.storage import SCHEME as DATABASE_STORAGE
 
 babel = Babel()
