@@ -18,6 +18,7 @@ from portal import assets, i18n, logs
 from portal.i18n import tools as catalog_tools
 from portal.checkout.labels import join_list
 from portal.extensions import WriteLockNeeded, db, write_intent
+from portal.errors import api_error_body
 from portal.ratelimits.storage import SCHEME as DATABASE_STORAGE
 
 babel = Babel()
@@ -316,7 +317,7 @@ def init_error_pages(app):
 
     def render_error(status, message_key):
         if request.path.startswith("/api/"):
-            return {"error": message_key, "status": status}, status
+            return api_error_body(status, message_key), status
         return render_template("errors/error.html", status=status, message_key=message_key), status
 
     @app.errorhandler(CSRFError)
@@ -326,8 +327,9 @@ def init_error_pages(app):
     @app.errorhandler(HTTPException)
     def http_error(error):
         body, status = render_error(error.code or 500, {
-            400: "bad_request", 403: "forbidden", 404: "not_found", 405: "not_allowed",
-            413: "too_large", 429: "too_many",
+            400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+            405: "not_allowed", 409: "conflict", 413: "too_large",
+            415: "unsupported_media_type", 429: "too_many",
         }.get(error.code, "error"))
         # Keep the exception's own headers: Allow on a 405 (RFC 9110), Retry-After on a 429.
         headers = [(name, value) for name, value in error.get_headers()

@@ -248,10 +248,15 @@ RENEWAL_STATES = ("open", "card_payment_started", "awaiting_payment", "renewed",
 
 
 def renewal_state(eligible, reason, order):
-    """The contract's renewal state from its eligibility and its open order (or None)."""
-    if order is not None and order.status == "awaiting_payment":
+    """The contract's renewal state from its eligibility and its open order (or None).
+
+    A card order whose payment was declined (``failed``) and not tried again holds
+    nothing back: the customer may pay it with another card or place another order, so
+    the state is the eligibility's (``open``, or ``not_online``), not
+    ``card_payment_started``, which is a payment under way at the provider."""
+    if order is not None and order.status == OrderStatus.AWAITING_PAYMENT:
         return "awaiting_payment"
-    if order is not None and order.status in ("pending", "failed"):
+    if order is not None and order.status == OrderStatus.PENDING:
         return "card_payment_started"
     if reason == "already_renewed":
         return "renewed"

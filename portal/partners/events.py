@@ -15,8 +15,8 @@ from portal.contracts.models import Contract
 from portal.extensions import db
 from portal.money import amount_string
 from portal.partners.models import PartnerEvent, PartnerWebhook, WebhookDelivery
-from portal.partners.services import EXPIRING_DAYS
-from portal.timeutil import utc_now
+from portal.partners.services import contract_status, status_filter
+from portal.timeutil import utc_now, utc_today
 
 #: A contract that ended longer ago than this is not announced as expired any more: a
 #: portal that was down for a while catches up, a new one does not replay years of books.
@@ -27,8 +27,11 @@ def timestamp(moment):
     return moment.replace(microsecond=0).isoformat() + "Z"
 
 
-def contract_summary(contract):
-    return {"number": contract.number, "status": contract.status,
+def contract_summary(contract, today=None):
+    """The contract as an event shows it; ``status`` is the API's (``contract_status``) on
+    ``today``, the day the event is recorded (UTC)."""
+    return {"number": contract.number,
+            "status": contract_status(contract, today or utc_today()),
             "service_level": contract.service_level, "term_months": contract.term_months,
             "end_date": contract.end_date.isoformat()}
 
@@ -109,17 +112,15 @@ def on_renewal_day(_sender, today, **_extra):
 def record_date_events(today):
     """``contract.expiring`` and ``contract.expired`` for partner contracts, once per
     contract and end date; each contract in its own short transaction. Returns the count."""
-    windows = (
-        ("contract.expiring", Contract.end_date >= today,
-         Contract.end_date <= today + timedelta(days=EXPIRING_DAYS)),
-        ("contract.expired", Contract.end_date < today,
-         Contract.end_date >= today - timedelta(days=EXPIRED_CATCH_UP_DAYS)),
+    windows = (  # the contracts whose status (``contract_status``) is expiring, expired
+        ("contract.expiring", status_filter("expiring", today)),
+        ("contract.expired", status_filter("expired", today)
+         & (Contract.end_date >= today - timedelta(days=EXPIRED_CATCH_UP_DAYS))),
     )
     recorded = 0
-    for event_type, *window in windows:
+    for event_type, window in windows:
         candidates = db.session.scalars(select(Contract).where(
-            Contract.partner_id.is_not(None), Contract.status == "active", *window)
-            .order_by(Contract.id)).all()
+            Contract.partner_id.is_not(None), window).order_by(Contract.id)).all()
         announced = set(db.session.scalars(select(PartnerEvent.once_key).where(
             PartnerEvent.type == event_type,
             PartnerEvent.contract_id.in_([c.id for c in candidates]))))
@@ -127,7 +128,8 @@ def record_date_events(today):
             key = f"{event_type}:{contract.id}:{contract.end_date.isoformat()}"
             if key in announced:
                 continue
-            if record_event(contract, event_type, {"contract": contract_summary(contract)},
+            if record_event(contract, event_type,
+                            {"contract": contract_summary(contract, today)},
                             once_key=key) is not None:
                 recorded += 1
             db.session.commit()

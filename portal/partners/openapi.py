@@ -1,6 +1,6 @@
 """The OpenAPI 3 document of the partner API, written by hand so it says exactly what the
 API promises (docs/interfaces.md, "Partner API"); tests fuzz the API against it."""
-from portal.money import PAYMENT_CURRENCIES
+from portal.money import CURRENCIES
 from portal.orders.models import OPEN_STATUSES
 from portal.partners.models import EVENT_TYPES
 from portal.orders.services import RENEWAL_STATES
@@ -99,9 +99,11 @@ def openapi_document():
                     "summary": "Today's quote, the same JSON as `portal quote --json`.",
                     "parameters": [number, {
                         "name": "pay_currency", "in": "query", "required": False,
-                        "schema": {"type": "string", "enum": list(PAYMENT_CURRENCIES)},
+                        "schema": {"type": "string", "enum": list(CURRENCIES)},
                         "description": "Describe paying the contract's own level and term "
-                                       "in this currency, if the checkout offers it today."}],
+                                       "in this currency, if the checkout offers it today; "
+                                       "one it does not offer (a stale rate, or LVL and "
+                                       "LTL, which are never paid in) is a 409."}],
                     "responses": {
                         "200": _json("The quote.", _ref("Quote")),
                         "400": _error("A query parameter the API does not accept."),
@@ -165,6 +167,9 @@ def openapi_document():
                         "401": unauthorized,
                         "409": _error("The URL is registered already, or the partner has "
                                       "as many endpoints as it may have."),
+                        "413": _error("The body is larger than the portal takes."),
+                        "415": _error("The body is sent with a Content-Type other than "
+                                      "`application/json`."),
                         "429": too_many,
                     },
                     "callbacks": {"event": {"{$request.body#/url}": {"post": {
@@ -226,7 +231,7 @@ def openapi_document():
             "schemas": {
                 "Error": {
                     "type": "object",
-                    "required": ["error", "status"],
+                    "required": ["error", "status", "message"],
                     "properties": {
                         "error": {"type": "string"},
                         "status": {"type": "integer"},
@@ -292,8 +297,10 @@ def openapi_document():
                             "type": "string", "enum": list(RENEWAL_STATES),
                             "description": (
                                 "What the next term waits for, in the words the renewals "
-                                "desk's console uses: `open` (can be renewed online), "
-                                "`card_payment_started`, `awaiting_payment` (an offline "
+                                "desk's console uses: `open` (can be renewed online; "
+                                "also after a declined card not tried again, whose order "
+                                "shows as `failed`), `card_payment_started` (a card "
+                                "payment under way), `awaiting_payment` (an offline "
                                 "order placed, not paid yet), `renewed` (paid), "
                                 "`not_online` (see `reason`)."),
                         },
@@ -409,7 +416,7 @@ def webhook_schemas():
         "type": "object", "additionalProperties": False,
         "required": ["number", "status", "service_level", "term_months", "end_date"],
         "properties": {"number": {"type": "string"},
-                       "status": {"type": "string", "enum": ["active", "cancelled"]},
+                       "status": {"type": "string", "enum": list(STATUSES)},
                        "service_level": {"type": "string"},
                        "term_months": {"type": "integer"}, "end_date": DATE},
     }

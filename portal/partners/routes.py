@@ -7,7 +7,7 @@ from datetime import timedelta
 from flask import Blueprint, current_app, g, jsonify, request
 from flask_limiter.util import get_remote_address
 
-from portal.errors import PortalError
+from portal.errors import PortalError, api_error_body
 from portal.extensions import db
 from portal.partners import events, services, webhooks
 from portal.partners.keys import partner_for_key
@@ -27,8 +27,8 @@ MAX_EVENT_ID = 2**31 - 1  # the largest id the column holds
 PUBLIC_ENDPOINTS = {"partner_api.openapi"}
 
 
-def api_error(status, code, message):
-    response = jsonify({"error": code, "status": status, "message": message})
+def api_error(status, code, message=None):
+    response = jsonify(api_error_body(status, code, message))
     response.status_code = status
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="partner-api"'
@@ -88,8 +88,7 @@ def authenticate():
         return None
     partner = partner_for_key(_bearer_token())
     if partner is None:
-        return api_error(401, "unauthorized", "a valid API key is required: "
-                         "Authorization: Bearer <key>")
+        return api_error(401, "unauthorized")
     g.partner = partner
     return None
 
@@ -177,6 +176,9 @@ def renewal_link(number):
 @limiter.limit(key_rate_limit, key_func=rate_limit_key)
 @takes_query()
 def add_webhook():
+    if request.mimetype and not request.is_json:
+        raise Refused(415, "unsupported_media_type",
+                      "the body must be JSON, sent with Content-Type: application/json")
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or set(body) != {"url"}:
         raise Refused(400, "bad_request", 'the body must be a JSON object {"url": "..."}')

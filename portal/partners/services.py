@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from portal.contracts.models import Contract
 from portal.errors import PortalError
 from portal.extensions import db
-from portal.money import amount_string
+from portal.money import CURRENCIES, amount_string
 from portal.audit.models import record
 from portal.autorenew.services import is_on
 from portal.checkout.emails import send_fresh_link
@@ -146,7 +146,10 @@ class PartnerRequestRefused(PortalError):
 
 def partner_quote(contract, today, pay_currency=None):
     """Today's quote JSON, as ``portal quote --json``; ``pay_currency`` must be one the
-    checkout offers for the quote (the quote currency, or a fresh rate's)."""
+    checkout offers for the quote (the quote currency, or a fresh rate's; EUR for a LVL or
+    LTL quote). A code that is not one of the portal's currencies is a 400; one of them
+    that is not offered for this quote today (a stale rate, LVL or LTL, which are never
+    paid in) is a 409 ``currency_not_offered``."""
     try:
         result, document = quote_json(contract, today)
     except rules.RuleError as error:
@@ -154,11 +157,11 @@ def partner_quote(contract, today, pay_currency=None):
     if pay_currency is None:
         return document
     offered = rules.pay_currencies(result.currency, rate_table(today), settings())
-    if pay_currency not in rules.PAYMENT_CURRENCIES:
+    if pay_currency not in CURRENCIES:
         raise PartnerRequestRefused(400, "bad_request",
-                                    "pay_currency must be an ISO 4217 code the portal takes, "
-                                    "such as USD or EUR")
-    if pay_currency not in offered:
+                                    "pay_currency must be one of the portal's currencies, an "
+                                    "ISO 4217 code in capitals such as USD or EUR")
+    if pay_currency not in offered:  # known, but not a payment currency of this quote today
         raise PartnerRequestRefused(409, "currency_not_offered", "pay_currency must be one "
                                     "of " + ", ".join(offered) + " for this quote today")
     try:

@@ -53,9 +53,38 @@ def test_quote_refuses_what_the_checkout_does_not_offer(client, make_contract, p
     assert response.status_code == 409
     assert response.get_json()["error"] == "currency_not_offered"
     assert "pay_currency must be one of USD" in response.get_json()["message"]
-    for currency in ("XYZ", "", "US", "usd", "LVL"):
+    # LVL and LTL are currencies of the portal, never paid in: known, so not offered.
+    for currency in ("LVL", "LTL"):
+        response = _quote(client, key, contract.number, pay_currency=currency)
+        assert response.status_code == 409, currency
+        assert response.get_json()["error"] == "currency_not_offered"
+    for currency in ("XYZ", "", "US", "usd", "lvl", "EURO"):
         response = _quote(client, key, contract.number, pay_currency=currency)
         assert response.status_code == 400, currency
+        body = response.get_json()
+        assert body["error"] == "bad_request" and "pay_currency" in body["message"]
+
+
+def test_a_lvl_quote_is_paid_in_eur_only(client, partners, today):
+    """A contract priced in LVL (like the demo's SNS-100013): its own currency is known
+    but never a payment currency, so asking to pay in it is a 409, and EUR is offered
+    with no FX fee."""
+    partner, key = partners["A"]
+    factories.launch("LV", "2013-06-10")
+    factories.rate("USD", "1.0861", today - timedelta(days=1))
+    plist = factories.price_list("BALTIC-LVL", "LVL", {("VS-ENT", "basic", 12): "300.00"})
+    contract = factories.contract(plist, country="LV", end_date=today + timedelta(days=28))
+    contract.partner_id = partner.id
+    db.session.flush()
+    refused = _quote(client, key, contract.number, pay_currency="LVL")
+    assert refused.status_code == 409
+    assert refused.get_json() == {
+        "error": "currency_not_offered", "status": 409,
+        "message": "pay_currency must be one of EUR for this quote today"}
+    paid = _quote(client, key, contract.number, pay_currency="EUR")
+    assert paid.status_code == 200, paid.get_json()
+    payment = paid.get_json()["payment"]
+    assert (payment["currency"], payment["fx_fee"]) == ("EUR", "0.00")
 
 
 def test_quote_of_an_unpriceable_contract_is_409(client, partners, today):

@@ -311,6 +311,42 @@ def test_at_most_five_endpoints(client, partners):
 # --- the replay feed ---
 
 
+def test_events_and_the_api_give_a_contract_one_status(client, make_contract, partners,
+                                                       today):
+    """An event's ``data.contract.status`` is the status GET /contracts/<number> shows
+    for the same contract at the same time (docs/interfaces.md: expiring 0 to 60 days
+    before the end date, expired after it), not the contract's stored active/cancelled."""
+    partner, key = partners["A"]
+    expiring = make_contract(days_to_end=20, partner=partner)
+    expired = make_contract(days_to_end=-1, partner=partner)
+    after = 0
+
+    def events_and_api():
+        """``{number: (status, event types)}`` of the events recorded since the last call;
+        the test fails unless each event's status is the one the API shows now."""
+        nonlocal after
+        db.session.commit()
+        feed = client.get(f"{API}/events", headers=bearer(key),
+                          query_string={"after": after}).get_json()["events"]
+        after = max([after] + [event["id"] for event in feed])
+        seen = {}
+        for event in feed:
+            number = event["data"]["contract"]["number"]
+            shown = client.get(f"{API}/contracts/{number}", headers=bearer(key)).get_json()
+            assert event["data"]["contract"]["status"] == shown["status"], event
+            seen.setdefault(number, (shown["status"], []))[1].append(event["type"])
+        return seen
+
+    order = place(expiring, today)
+    assert events_and_api() == {expiring.number: ("expiring", ["order.placed"])}
+    send_notices(today)
+    assert events_and_api() == {expiring.number: ("expiring", ["contract.expiring"]),
+                                expired.number: ("expired", ["contract.expired"])}
+    pay(order, today)
+    assert events_and_api() == {expiring.number: ("active", ["order.paid",
+                                                             "contract.renewed"])}
+
+
 def test_feed_pages_in_order_and_only_own_events(client, make_contract, partners, today):
     partner_a, key_a = partners["A"]
     partner_b, key_b = partners["B"]
