@@ -107,3 +107,12 @@ def join_list(parts):
     for part in parts[1:]:
         text = pattern % {"first": text, "second": part}
     return text
+
+
+def inline_code(value):
+    """A code shown in running text (a contract number, an order or payment reference, an
+    invoice number) as markup to pass into a translated sentence: isolated from the text
+    around it, so it keeps its left-to-right order in a right-to-left page, and never
+    broken across lines (``.code`` in static/portal.css). Not for text-only places (a
+    page title, an email subject, an ``<option>``)."""
+    return Markup('<bdi class="code">%s</bdi>') % value
