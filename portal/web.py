@@ -25,7 +25,7 @@ from werkzeug.exceptions import HTTPException
 
 from portal import assets, i18n, logs
 from portal.i18n import tools as catalog_tools
-from portal.checkout.labels import inline_code, join_list
+from portal.checkout.labels import inline_amount, inline_code, join_list
 from portal.extensions import WriteLockNeeded, db, write_intent
 from portal.ratelimits.storage import SCHEME as DATABASE_STORAGE
 
@@ -124,6 +124,7 @@ def init_i18n(app):
     app.jinja_env.globals["greeting"] = greeting
     app.jinja_env.filters["join_list"] = join_list
     app.jinja_env.filters["code"] = inline_code
+    app.jinja_env.filters["amount_in_text"] = inline_amount
     init_company(app)
 
     #: (code, own name) of every page language, and the picker's markup per page locale:

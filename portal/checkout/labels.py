@@ -116,3 +116,10 @@ def inline_code(value):
     broken across lines (``.code`` in static/portal.css). Not for text-only places (a
     page title, an email subject, an ``<option>``)."""
     return Markup('<bdi class="code">%s</bdi>') % value
+
+
+def inline_amount(text):
+    """A formatted amount inside a translated sentence, isolated like the amounts of lists
+    (``.amount`` in static/portal.css): "900.00 US$" keeps its order in a right-to-left
+    sentence instead of reading "$US 900.00"."""
+    return Markup('<bdi class="amount">%s</bdi>') % text

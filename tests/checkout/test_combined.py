@@ -129,7 +129,8 @@ def test_three_contracts_one_bank_transfer_one_reference(web, account_contracts,
     assert all(f'data-contract="{x.number}"' in confirmation for x in chosen)
     # The payment instructions ask for the whole amount, not the first contract's.
     whole = format_currency(total, "USD", locale="en_US")
-    assert f"Please pay {whole} with" in confirmation.split('class="instructions"')[1]
+    assert f'Please pay <bdi class="amount">{whole}</bdi> with' in confirmation.split(
+        'class="instructions"')[1]
     [message] = db.session.scalars(select(OutboxMessage).where(
         OutboxMessage.key.like("order-confirmation:%"))).all()
     text = email.message_from_bytes(message.mime, policy=email.policy.default).get_body(

@@ -1,6 +1,6 @@
 """What a customer reads in Chromium: codes in running text (contract numbers, order and
-payment references) stay whole on one line and read left to right in an Arabic page at
-360 px on every main customer page; the amount of the confirmation page's order list
+payment references) and amounts in sentences stay whole on one line and read left to
+right in an Arabic page at 360 px on every main customer page; the amount of the confirmation page's order list
 starts where the list's other values start."""
 import pytest
 
@@ -71,13 +71,18 @@ def test_codes_stay_whole_and_left_to_right_in_arabic_at_360(page, journey_app,
     order = page.locator("[data-reference]").inner_text()
     payment = page.locator("[data-payment-reference]").get_attribute("data-payment-reference")
     amount = page.locator("[data-amount-due]").get_attribute("data-amount-due")
-    found = _codes_whole(page, [numbers[0], order, payment], "confirmation page")
+    shown_amount = page.locator("[data-amount-due]").text_content()  # "900.00 US$"
+    found = _codes_whole(page, [numbers[0], order, payment, shown_amount],
+                         "confirmation page")
     assert {each["code"] for each in found} >= {numbers[0], payment}
+    # The instructions' sentence "Please pay 900.00 US$ with ..." as well as the list.
+    assert [each["where"] for each in found if each["code"] == shown_amount].count("BDI") == 1
 
     _pay_offline(journey_app, payment, amount)
     page.goto(page.url.split("/renewal")[0] + "/renewal/refund")
-    found = _codes_whole(page, [numbers[0], order], "refund page")
+    found = _codes_whole(page, [numbers[0], order, shown_amount], "refund page")
     assert order in {each["code"] for each in found}  # "... for order <reference> ..."
+    assert shown_amount in {each["code"] for each in found}  # "You can get 900.00 US$ ..."
     page.goto(page.url.split("/renewal")[0] + "/renewal/auto-renew")
     _codes_whole(page, [numbers[0]], "automatic renewal page")
 
