@@ -4,7 +4,16 @@ import threading
 from collections import OrderedDict
 from datetime import timedelta
 
-from flask import Flask, abort, g, has_request_context, render_template, request, session
+from flask import (
+    Flask,
+    abort,
+    current_app,
+    g,
+    has_request_context,
+    render_template,
+    request,
+    session,
+)
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel, get_locale, get_translations, gettext
 from flask_limiter import Limiter
@@ -16,7 +25,7 @@ from werkzeug.exceptions import HTTPException
 
 from portal import assets, i18n, logs
 from portal.i18n import tools as catalog_tools
-from portal.checkout.labels import join_list
+from portal.checkout.labels import inline_amount, inline_code, join_list
 from portal.extensions import WriteLockNeeded, db, write_intent
 from portal.errors import api_error_body
 from portal.ratelimits.storage import SCHEME as DATABASE_STORAGE
@@ -115,6 +124,8 @@ def init_i18n(app):
     install_template_gettext(app)
     app.jinja_env.globals["greeting"] = greeting
     app.jinja_env.filters["join_list"] = join_list
+    app.jinja_env.filters["code"] = inline_code
+    app.jinja_env.filters["amount_in_text"] = inline_amount
     init_company(app)
 
     #: (code, own name) of every page language, and the picker's markup per page locale:
@@ -312,12 +323,43 @@ def init_security(app):
         return response
 
 
+#: ``app.extensions`` key of the error page hooks (``error_page_hook``).
+ERROR_PAGE_HOOKS = "error_page_hooks"
+
+
+def error_page_hook(app, path_prefix, hook):
+    """Let the blueprint owning the addresses under ``path_prefix`` take part in their error
+    pages, including those no view matched (a 404 or 405) and those refused before its own
+    ``before_request`` ran (CSRF, rate limits): ``hook(status, message_key)`` may load what
+    the page needs (the visitor's renewal link) and returns a response of its own, or None
+    for the common page. ``path_prefix`` covers itself and everything below it."""
+    app.extensions.setdefault(ERROR_PAGE_HOOKS, []).append((path_prefix.rstrip("/"), hook))
+
+
+def _hooked_error_page(status, message_key):
+    """The answer of the error page hook for the request's path, or None."""
+    path = request.path
+    for prefix, hook in current_app.extensions.get(ERROR_PAGE_HOOKS, ()):
+        if path == prefix or path.startswith(prefix + "/"):
+            try:
+                return hook(status, message_key)
+            except Exception as error:  # noqa: BLE001  (the common page, whatever failed)
+                logs.LOGGER.warning("error page hook failed: %s", error)
+                discard_transaction()
+                g.link = None
+                return None
+    return None
+
+
 def init_error_pages(app):
     """Every error is a page in the visitor's language (JSON under /api/), never a traceback."""
 
-    def render_error(status, message_key):
+    def render_error(status, message_key, hooked=True):
         if request.path.startswith("/api/"):
             return api_error_body(status, message_key), status
+        answer = _hooked_error_page(status, message_key) if hooked else None
+        if answer is not None:
+            return answer, status
         return render_template("errors/error.html", status=status, message_key=message_key), status
 
     @app.errorhandler(CSRFError)
@@ -347,7 +389,7 @@ def init_error_pages(app):
         g.failed_contract = _contract_number(g.get("link"))
         discard_transaction()
         g.link = None
-        return render_error(500, "error")
+        return render_error(500, "error", hooked=False)  # nothing more read from the database
 
     @app.after_request
     def log_failed_request(response):

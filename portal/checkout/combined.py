@@ -93,6 +93,12 @@ class CombinedPage:
         return sum((row.payment.amount_due for row in self.chosen), Decimal(0))
 
     @property
+    def fx_fee(self):
+        """The currency conversion fees of the chosen contracts, each rounded on its own
+        ("Orders with several contracts"): what the order's total includes for them."""
+        return sum((row.payment.fx_fee for row in self.chosen), Decimal(0))
+
+    @property
     def total_string(self):
         return amount_string(self.total, self.pay_currency) if self.pay_currency else ""
 

@@ -107,3 +107,19 @@ def join_list(parts):
     for part in parts[1:]:
         text = pattern % {"first": text, "second": part}
     return text
+
+
+def inline_code(value):
+    """A code shown in running text (a contract number, an order or payment reference, an
+    invoice number) as markup to pass into a translated sentence: isolated from the text
+    around it, so it keeps its left-to-right order in a right-to-left page, and never
+    broken across lines (``.code`` in static/portal.css). Not for text-only places (a
+    page title, an email subject, an ``<option>``)."""
+    return Markup('<bdi class="code">%s</bdi>') % value
+
+
+def inline_amount(text):
+    """A formatted amount inside a translated sentence, isolated like the amounts of lists
+    (``.amount`` in static/portal.css): "900.00 US$" keeps its order in a right-to-left
+    sentence instead of reading "$US 900.00"."""
+    return Markup('<bdi class="amount">%s</bdi>') % text

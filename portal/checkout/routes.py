@@ -25,7 +25,7 @@ from portal.payments import attempts
 from portal.renewals.services import quote_products
 from portal.i18n import page_locale
 from portal.timeutil import utc_now, utc_today
-from portal.web import SAFE_METHODS, limiter
+from portal.web import SAFE_METHODS, error_page_hook, limiter
 
 bp = Blueprint("checkout", __name__)
 
@@ -45,8 +45,27 @@ def load_link():
         g.link, g.link_facts = services.read_link(session.get("link_id"), utc_today())
     else:
         g.link, g.link_facts = services.usable_link(session.get("link_id"), utc_today()), None
+    _use_link_language()
+
+
+def _use_link_language():
     g.contact_language = g.link.contact.language if g.link is not None else None
     refresh()  # choose the locale again, now that the contact's language is known
+
+
+def link_for_error_page(_status, _message_key):
+    """An error page under /renewal (a stale form's CSRF error, a rate limit, an address
+    no view matched) comes before ``load_link`` or without it: it still shows the support
+    contact and language of the visitor's link, when the session holds a usable one."""
+    if "link" not in g:
+        g.link = services.usable_link(session.get("link_id"), utc_today())
+        _use_link_language()
+    return None  # the common error page
+
+
+@bp.record_once
+def _register_error_page_hook(state):
+    error_page_hook(state.app, "/renewal", link_for_error_page)
 
 
 @bp.app_context_processor

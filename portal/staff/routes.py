@@ -1,7 +1,7 @@
 """The staff console under /staff/: thin views over ``portal.staff.services``."""
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_limiter.util import get_remote_address
-from flask_babel import gettext as _
+from flask_babel import force_locale, gettext as _
 from sqlalchemy import select
 
 from portal.checkout.models import CHANGE_STATUSES, QuoteChangeRequest
@@ -38,7 +38,7 @@ from portal.staff.forms import (
 )
 from portal.staff.models import StaffUser
 from portal.timeutil import utc_today
-from portal.web import limiter
+from portal.web import error_page_hook, limiter
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -47,6 +47,20 @@ bp = Blueprint("staff", __name__, url_prefix="/staff")
 def not_allowed(_error):
     """The console's own page for a signed-in user whose role does not reach a page."""
     return render_template("staff/not_allowed.html"), 403
+
+
+def staff_not_found(status, _message_key):
+    """A wrong address under /staff/ (or a contract that does not exist) answers the
+    console's own not-found page, in English like the console, not the customers' page."""
+    if status != 404:
+        return None
+    with force_locale("en"):  # no view matched: the blueprint's context is not applied
+        return render_template("staff/not_found.html", **console_context())
+
+
+@bp.record_once
+def _register_error_page_hook(state):
+    error_page_hook(state.app, bp.url_prefix, staff_not_found)
 SIGN_IN_LIMIT = "10 per minute"
 
 

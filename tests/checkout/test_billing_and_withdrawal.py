@@ -170,3 +170,22 @@ def test_the_withdrawal_right_is_told_in_the_eea_switzerland_and_gb(web, make_ch
     assert ('data-withdrawal-days="14"' in html) is told  # in the contact's language
     if country == "GB":
         assert "within 14 calendar days" in text
+
+
+@pytest.mark.parametrize(("country", "language", "on_page", "in_email"), [
+    ("GB", "en", "use the refund link on this page or contact the renewals desk",
+     "use the refund link on your order page or reply to this email"),
+    ("DE", "de", "den Erstattungslink auf dieser Seite oder wenden Sie sich an das "
+                 "Verlängerungsteam",
+     "den Erstattungslink auf Ihrer Bestellseite oder antworten Sie auf diese E-Mail"),
+])
+def test_the_confirmation_page_says_how_to_withdraw_from_a_page(
+        web, make_checkout, country, language, on_page, in_email):
+    contract, _link, token = make_checkout(country=country, language=language)
+    _place(web, token)
+    [order] = _orders(contract)
+    page = web.get("/renewal/confirmation").get_data(as_text=True)
+    assert on_page in page
+    assert in_email not in page and "reply to this email" not in page
+    text, html = _mail_text(f"order-confirmation:{order.reference}")
+    assert in_email in text and in_email in html  # an email may still be answered

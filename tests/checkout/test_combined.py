@@ -94,7 +94,8 @@ def test_quote_page_mentions_the_other_due_contracts(web, account_contracts, tod
     assert 'data-chosen="true"' in lapsed_row and "data-term-fee" in lapsed_row
     # Paid in euros, each row shows its conversion and fee.
     in_eur = web.get("/renewal/contracts?pay_currency=EUR").get_data(as_text=True)
-    assert in_eur.count("data-converted=") == 3 and in_eur.count("data-fx-fee=") == 3
+    rows = in_eur.split('class="summary"')[0]
+    assert rows.count("data-converted=") == 3 and rows.count("data-fx-fee=") == 3
     # A contract that an open order holds is no longer counted as one to add.
     place_order(fresh_quote(c["soon"], today), "production", 12, "USD", "bank_transfer",
                 contact_id=None, today=today, actor="test")
@@ -128,7 +129,8 @@ def test_three_contracts_one_bank_transfer_one_reference(web, account_contracts,
     assert all(f'data-contract="{x.number}"' in confirmation for x in chosen)
     # The payment instructions ask for the whole amount, not the first contract's.
     whole = format_currency(total, "USD", locale="en_US")
-    assert f"Please pay {whole} with" in confirmation.split('class="instructions"')[1]
+    assert f'Please pay <bdi class="amount">{whole}</bdi> with' in confirmation.split(
+        'class="instructions"')[1]
     [message] = db.session.scalars(select(OutboxMessage).where(
         OutboxMessage.key.like("order-confirmation:%"))).all()
     text = email.message_from_bytes(message.mime, policy=email.policy.default).get_body(
@@ -338,3 +340,61 @@ def test_quotes_of_many_contracts_are_fresh_as_each_alone(account_contracts, tod
     assert (batch[awaiting.id].reason, batch[cancelled.id].reason) == (
         "already_renewed", "cancelled")
     assert batch[c["lapsed"].id].eligible and batch[c["lead"].id].eligible
+
+
+def _decimals(html, attribute, inside=""):
+    """The decimal values of ``attribute`` in ``html`` (after the marker ``inside``)."""
+    part = html.split(inside, 1)[1] if inside else html
+    return [Decimal(value) for value in re.findall(rf'{attribute}="([0-9.]+)"', part)]
+
+
+def test_paying_in_another_currency_the_summary_shows_the_conversion_fees(
+        web, account_contracts):
+    c = account_contracts
+    chosen = [c["lead"], c["soon"], c["lapsed"]]
+    open_checkout(web, c["token"])
+    query = "&".join(f"contract={x.id}" for x in chosen)
+    page = web.get(f"/renewal/contracts?{query}&pay_currency=EUR").get_data(as_text=True)
+    rows, summary = page.split('class="summary"', 1)
+    row_fees = _decimals(rows, "data-fx-fee")
+    assert len(row_fees) == 3 and all(row_fees)
+    [summary_fee] = _decimals(summary, "data-fx-fee")
+    assert summary_fee == sum(row_fees)  # each contract's fee, rounded on its own
+    converted = _decimals(summary, "data-summary-amount")
+    total = Decimal(amount_due(page)[0])
+    assert len(converted) == 3 and sum(converted) + summary_fee == total
+    assert web.post("/renewal/contracts", data=_form(page, chosen, pay_currency="EUR")
+                    ).status_code == 303
+    orders = _orders(*chosen)
+    assert sum(o.fx_fee for o in orders) == summary_fee  # what the order charges
+    assert sum(o.amount_due for o in orders) == total
+
+
+def test_paying_in_the_quote_currency_the_summary_has_no_conversion_fee(
+        web, account_contracts):
+    c = account_contracts
+    open_checkout(web, c["token"])
+    page = web.get("/renewal/contracts").get_data(as_text=True)
+    summary = page.split('class="summary"', 1)[1]
+    assert "data-fx-fee" not in page
+    assert sum(_decimals(summary, "data-summary-amount")) == Decimal(amount_due(page)[0])
+
+
+def test_the_combined_page_groups_the_payment_methods_as_the_quote_page(
+        web, account_contracts):
+    open_checkout(web, account_contracts["token"])
+    single = web.get("/renewal").get_data(as_text=True)
+    combined = web.get("/renewal/contracts").get_data(as_text=True)
+
+    def groups(html):
+        """``[(group title id, [method codes])]`` of the methods fieldset."""
+        fieldset = re.search(r'<fieldset class="methods">.*?</fieldset>', html, re.S).group(0)
+        return [(re.search(r'id="([a-z-]+)"', group).group(1),
+                 re.findall(r'name="payment_method" type="radio" value="([a-z_]+)"', group))
+                for group in fieldset.split('<div class="method-group')[1:]]
+
+    assert [name for name, _ in groups(combined)] == ["card-methods", "other-methods"]
+    card, other = dict(groups(combined))["card-methods"], dict(groups(combined))["other-methods"]
+    assert "visa" in card and "bank_transfer" in other and "bank_transfer" not in card
+    assert 'class="method card-brand card-brand-visa"' in combined
+    assert groups(combined) == groups(single)  # the same markup, the same methods

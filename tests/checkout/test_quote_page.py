@@ -29,7 +29,7 @@ def test_quote_page_shows_contract_products_options_and_amount_due(web, make_che
         assert f'name="{name}"' in page
     assert 'name="auto_renew" type="checkbox" value="y"' in page  # unticked by default
     assert 'value="bank_transfer"' in page and 'value="check"' in page
-    assert f"reference {link.reference}" in page
+    assert f'reference <bdi class="code">{link.reference}</bdi>' in page
     assert "mailto:renewals-us@portal.example?subject=" in page  # the US support contact
     assert contract.account.contacts[0].email.replace("@", "%40") in page
 

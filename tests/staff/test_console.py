@@ -448,3 +448,11 @@ def test_a_requote_on_a_later_day_keeps_the_desks_quantities(sales, make_contrac
     post_form(sales, "/staff/contracts/SNS-REGEN-8/quote", {"qty-VS-ENT": "6"})
     later = issue_quote(contract, today + timedelta(days=1))
     assert later.document["lines"] == [{"product_code": "VS-ENT", "quantity": 6}]
+
+
+def test_an_unknown_contract_answers_the_console_not_found_page(sales):
+    response = sales.get("/staff/contracts/NO-SUCH-CONTRACT")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 404
+    assert "data-staff-not-found" in html and '<html lang="en"' in html
+    assert "renewal email" not in html
