@@ -109,11 +109,13 @@ class CombinedPage:
         return f"{self.total_string} {self.pay_currency} {numbers}"
 
 
-def combined_page(link, today, chosen=None, choices=None, pay_currency=None):
+def combined_page(link, today, chosen=None, choices=None, pay_currency=None, strict=True):
     """The combined page, each contract with the quote its own page shows. ``chosen``: ids of the contracts in the
     order (None: the link's own contract only; ``"all"``: every one that can be added);
     ``choices``: ``{contract id: "level|months"}``. Unknown, unoffered or unaddable
-    choices fall back to the defaults and are reported in ``errors``."""
+    choices fall back to the defaults and are reported in ``errors``; without ``strict``
+    (an address from an earlier visit) a contract that can no longer be added is only
+    shown as it is now, with its reason."""
     choices = choices or {}
     rates_on = cache(rate_table)  # one table per quote date for the whole page
     rows = []
@@ -145,7 +147,7 @@ def combined_page(link, today, chosen=None, choices=None, pay_currency=None):
     for row in rows:
         wanted = chosen == "all" or row.contract.id in chosen
         row.chosen = wanted and row.addable
-        if wanted and not row.addable and chosen != "all":
+        if wanted and not row.addable and chosen != "all" and strict:
             page.errors.append(row.reason)
     page.pay_currencies = _common_currencies(page, rates_on)
     if not page.pay_currencies:

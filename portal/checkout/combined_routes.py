@@ -52,12 +52,15 @@ def _render_combined(page, form=None, errors=(), status=200):
                            choice_value=combined.choice_value), status
 
 
-def _combined_page(today, values, default_all=False):
+def _combined_page(today, values, default_all=False, strict=True):
+    """``strict``: a form posted now; else an address (Back after paying, a bookmark), whose
+    contracts that are no longer due or addable are shown as they are, not as errors."""
     chosen, choices, junk = _combined_request(values)
     page = combined.combined_page(g.link, today,
                                   chosen="all" if default_all and not chosen else chosen,
-                                  choices=choices, pay_currency=values.get("pay_currency"))
-    if junk or chosen - {row.contract.id for row in page.rows}:
+                                  choices=choices, pay_currency=values.get("pay_currency"),
+                                  strict=strict)
+    if junk or (strict and chosen - {row.contract.id for row in page.rows}):
         page.errors.append("invalid")  # not a contract this page offers
     return page
 
@@ -68,7 +71,7 @@ def contracts():
     """The account's contracts that are due, to renew together: every one that can be
     renewed online is in the order at first; ``?contract=<id>&option-<id>=level|months
     &pay_currency=`` shows another choice."""
-    page = _combined_page(utc_today(), request.args, default_all=True)
+    page = _combined_page(utc_today(), request.args, default_all=True, strict=False)
     draft = routes.take_draft()
     draft.pop("auto_renew", None)  # chosen per contract on its own page
     response = _render_combined(page, _combined_form(page, draft=draft) if draft else None)

@@ -300,6 +300,13 @@ def _start_over(page, today, code, status):
     return _render_page(page, errors=[code], status=status)
 
 
+@bp.get("/renewal/order")
+def order_address():
+    """The address a refused order form was answered at, opened again (a bookmark, an
+    address typed in): the quote page."""
+    return redirect(url_for("checkout.renewal"), code=303)
+
+
 @bp.post("/renewal/order")
 @limiter.limit(FORM_LIMIT)
 @link_required

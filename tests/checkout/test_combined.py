@@ -398,3 +398,33 @@ def test_the_combined_page_groups_the_payment_methods_as_the_quote_page(
     assert "visa" in card and "bank_transfer" in other and "bank_transfer" not in card
     assert 'class="method card-brand card-brand-visa"' in combined
     assert groups(combined) == groups(single)  # the same markup, the same methods
+
+
+def test_back_to_the_combined_page_after_paying_shows_it_as_it_is_now(web, account_contracts,
+                                                                      cli):
+    """The address an update led to, opened again after the order was paid (Back, a
+    bookmark): no error, the paid contracts no longer in the order."""
+    c = account_contracts
+    open_checkout(web, c["token"])
+    page = web.get("/renewal/contracts").get_data(as_text=True)
+    updated = web.post("/renewal/contracts", data=_form(page, [c["lead"], c["soon"]],
+                                                        place=None, update="1"))
+    address = updated.headers["Location"]
+    page = web.get(address).get_data(as_text=True)
+    assert web.post("/renewal/contracts",
+                    data=_form(page, [c["lead"], c["soon"]])).status_code == 303
+    payer = _orders(c["lead"], c["soon"])[0].payer
+    assert cli("orders", "record-payment", payer.reference, "--amount",
+               f"{payer.amount_payable:.2f}", "--currency", "USD",
+               "--reference", "BANK-BACK").exit_code == 0
+    assert 'novalidate autocomplete="off" data-combined-order' in page
+    assert "<bdi>2 × " in page  # each product of a row isolated (quantity, name)
+    again = web.get(address)
+    html = again.get_data(as_text=True)
+    assert again.status_code == 200
+    assert 'class="flash flash-error"' not in html
+    assert f'data-contract="{c["lead"].number}" data-chosen="false"' in html
+    assert _orders(c["lead"], c["soon"]) == [payer, *payer.combined_orders]
+    # Posted now, the same choice is refused and said so.
+    refused = web.post("/renewal/contracts", data=_form(page, [c["lead"], c["soon"]]))
+    assert refused.status_code in (400, 409)

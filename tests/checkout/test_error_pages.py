@@ -30,7 +30,7 @@ def test_a_stale_form_shows_the_support_contact_of_the_link(web, us_visitor):
 @pytest.mark.parametrize("method, path, status", [
     ("get", "/renewal/no-such-page", 404),
     ("get", "/renewal/documents/no-such-invoice/x", 404),
-    ("get", "/renewal/order", 405),
+    ("get", "/renewal/change-request", 405),
     ("post", "/renewal", 405),
 ])
 def test_a_wrong_address_under_renewal_shows_the_support_contact_of_the_link(

@@ -274,3 +274,15 @@ def test_switching_to_a_card_without_an_offline_order_changes_nothing(web, make_
     response = web.post("/renewal/order/card", data={"csrf_token": csrf_token(page)})
     assert response.status_code == 409  # no offline order to switch
     assert db.session.scalars(select(Order)).all() == []
+
+
+def test_the_order_form_address_opened_again_leads_to_the_quote_page(web, make_checkout):
+    """After a refused order the address bar shows /renewal/order: opening it (a bookmark,
+    Enter in the address bar) is the quote page, not an error."""
+    _, _, token = make_checkout()
+    page = open_checkout(web, token).get_data(as_text=True)
+    # The browser does not put back on Back what the visitor had chosen before an update
+    # (the page's amounts are for the choice in its address).
+    assert 'class="order-form" novalidate autocomplete="off"' in page
+    response = web.get("/renewal/order")
+    assert response.status_code == 303 and response.headers["Location"] == "/renewal"
