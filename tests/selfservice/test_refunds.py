@@ -1,6 +1,7 @@
 """Refunds from the renewal link's page and from the staff console: the amount shown
 before confirming, card refunds through the provider (emulator), offline refunds as a
 staff task, the end date going back, the email, and a double request refunding once."""
+import re
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -10,7 +11,7 @@ from portal.audit.models import AuditEntry
 from portal.extensions import db
 from portal.mail.models import OutboxMessage
 from portal.orders.models import Payment, Refund
-from portal.orders.refunds import RefundRefused, refund_renewal
+from portal.orders.refunds import RefundRefused, complete_offline_refund, refund_renewal
 from portal.orders.services import place_order, record_payment
 from portal.renewals.services import issue_quote
 from portal.selfservice import routes
@@ -119,6 +120,20 @@ def test_offline_refund_becomes_a_staff_task(renewed_offline, web):
     assert refund.status == "staff_task" and refund.provider_ref is None
     assert contract.end_date == order.previous_end_date
     assert _count(AuditEntry, AuditEntry.action == "refund.staff_task") == 1
+
+
+def test_an_offline_refund_paid_back_by_the_desk_is_said_to_be_paid_back(renewed_offline, web):
+    _contract, order = renewed_offline()
+    assert _confirm(web).status_code == 303
+    refund = db.session.scalar(select(Refund))
+    assert "We will refund" in web.get("/renewal/refund").get_data(as_text=True)
+    complete_offline_refund(refund, "desk@portal.example", "BANK-BACK-1")
+    db.session.commit()
+    page = re.sub(r"<[^>]+>|[\u2066-\u2069]", "", web.get("/renewal/refund").get_data(
+        as_text=True))
+    assert (f"We have paid back $900.00 for order {order.reference} to the account you paid "
+            "from." in page)
+    assert "We will refund" not in page
 
 
 def test_a_contract_refunded_once_is_not_refunded_again(renewed_offline, today):
