@@ -71,8 +71,7 @@ def cycle_dates(end_date):
 
 def auto_renewal(contract):
     """The contract's automatic renewal when it is on, else None."""
-    return db.session.scalar(select(AutoRenewal).where(AutoRenewal.contract_id == contract.id,
-                                                       AutoRenewal.enabled.is_(True)))
+    return db.session.scalar(select(AutoRenewal).where(*_turned_on(contract)))
 
 
 def is_on(contract):
@@ -81,8 +80,11 @@ def is_on(contract):
 
 def is_on_column(contract):
     """SQL: ``is_on`` for ``contract`` (a contract, or the contract of an enclosing query)."""
-    return select(AutoRenewal.id).where(AutoRenewal.contract_id == contract.id,
-                                        AutoRenewal.enabled.is_(True)).exists()
+    return select(AutoRenewal.id).where(*_turned_on(contract)).exists()
+
+
+def _turned_on(contract):
+    return AutoRenewal.contract_id == contract.id, AutoRenewal.enabled.is_(True)
 
 
 def attempt_key(number, end_date, milestone):

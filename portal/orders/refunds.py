@@ -101,6 +101,14 @@ def refund_page(contract, today):
                       current, [each for each in refunds if each is not current])
 
 
+def shown_amount(order, decision):
+    """What a refund's confirm form carries back: the amount the customer or the desk saw
+    ("" when nothing is refundable)."""
+    if decision is None or not decision.refundable:
+        return ""
+    return f"{amount_string(decision.amount, order.pay_currency)} {order.pay_currency}"
+
+
 def refund_offer(contract, today):
     """``(order, RefundDecision)`` for a request made on ``today``; ``(None, None)`` when
     no renewal bought through the portal holds the current term. Changes nothing."""

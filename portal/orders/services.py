@@ -86,21 +86,20 @@ def lock_order(order_id):
 
 
 def open_order(contract_id):
-    return db.session.scalar(
-        select(Order).where(Order.contract_id == contract_id, Order.status.in_(OPEN_STATUSES))
-        .order_by(Order.id.desc()).limit(1)
-    )
+    return db.session.scalar(_newest_open(Order, contract_id))
 
 
 def open_order_columns(contract):
     """SQL columns: the id and status of ``open_order`` for ``contract`` (a contract, or
     the contract of an enclosing query)."""
-    def newest_open(column):
-        return (select(column).where(Order.contract_id == contract.id,
-                                     Order.status.in_(OPEN_STATUSES))
-                .order_by(Order.id.desc()).limit(1).scalar_subquery())
+    return (_newest_open(Order.id, contract.id).scalar_subquery(),
+            _newest_open(Order.status, contract.id).scalar_subquery())
 
-    return newest_open(Order.id), newest_open(Order.status)
+
+def _newest_open(what, contract_id):
+    """``what`` (the order, or one of its columns) of the contract's newest open order."""
+    return (select(what).where(Order.contract_id == contract_id, Order.status.in_(OPEN_STATUSES))
+            .order_by(Order.id.desc()).limit(1))
 
 
 def place_order(quote, service_level, term_months, pay_currency, method_code, *, contact_id,

@@ -9,7 +9,13 @@ from portal.money import amount_string
 from portal.autorenew.services import is_on, turn_off
 from portal.i18n import EMAIL_LOCALES
 from portal.invoices.services import contract_document, document_pdf, documents_of_contract
-from portal.orders.refunds import RefundRefused, refund_offer, refund_page, refund_renewal
+from portal.orders.refunds import (
+    RefundRefused,
+    refund_offer,
+    refund_page,
+    refund_renewal,
+    shown_amount,
+)
 from portal.payments.cards import provider
 from portal.payments.provider import CardDeclined, ProviderError
 from portal.selfservice.forms import AutoRenewOffForm, ConfirmForm
@@ -51,13 +57,6 @@ def document(number):
     return pdf_response(found, locale if locale in EMAIL_LOCALES else "en")
 
 
-def _shown(order, decision):
-    """What the confirm form carries back: the refund amount the customer saw."""
-    if decision is None or not decision.refundable:
-        return ""
-    return f"{amount_string(decision.amount, order.pay_currency)} {order.pay_currency}"
-
-
 def _render_refund(error=None, status=200):
     contract = g.link.contract
     page = refund_page(contract, utc_today())
@@ -66,7 +65,7 @@ def _render_refund(error=None, status=200):
         None if decision.refundable else decision.rule)
     return render_template(
         "selfservice/refund.html", contract=contract, order=order, decision=decision,
-        form=ConfirmForm(formdata=None, amount_shown=_shown(order, decision)),
+        form=ConfirmForm(formdata=None, amount_shown=shown_amount(order, decision)),
         charged_on=page.charged_on, refund=page.current_refund,
         earlier_refunds=page.earlier_refunds,
         reason=refund_message(reason) if reason else None,
@@ -96,7 +95,7 @@ def confirm_refund():
         return _render_refund(error="amount_changed", status=400)
     order, decision = refund_offer(contract, utc_today())
     if decision is None or not decision.refundable or (
-            form.amount_shown.data != _shown(order, decision)):
+            form.amount_shown.data != shown_amount(order, decision)):
         if _refunded_already(contract):
             return redirect(url_for("selfservice.refund"), code=303)
         # A refusal is said by the page itself; a refundable amount differs from the one shown.

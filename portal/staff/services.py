@@ -19,7 +19,6 @@ from portal.links.services import issue_link, revoke
 from portal.mail.models import OutboxMessage, OutboxStatus
 from portal.markets.models import MarketLaunch
 from portal.notices.models import NoticeRecord
-from portal.money import amount_string
 from portal.orders import refunds
 from portal.orders.emails import send_order_cancelled
 from portal.orders.models import Order, Refund
@@ -212,9 +211,7 @@ def refund_offer(contract, today):
     """``(order, decision, shown)`` of a refund requested today; ``shown`` is the amount
     string the confirm form carries ("" when nothing is refundable)."""
     order, decision = refunds.refund_offer(contract, today)
-    shown = (f"{amount_string(decision.amount, order.pay_currency)} {order.pay_currency}"
-             if decision is not None and decision.refundable else "")
-    return order, decision, shown
+    return order, decision, refunds.shown_amount(order, decision)
 
 
 def issue_refund(contract, today, shown, actor, card_provider):
