@@ -285,7 +285,8 @@ def renewal():
                                args.get("term_months"), args.get("pay_currency"),
                                facts=g.link_facts)
     draft = take_draft()
-    form = _order_form(page, draft=draft) if draft and page.buyable else None
+    form = (_order_form(page, prefill=g.link_facts.billing, draft=draft)
+            if draft and page.buyable else None)
     # Before the commit, which would expire what it shows.
     response = _render_page(page, form=form, facts=g.link_facts)
     db.session.commit()  # keep a freshly issued quote: the order is placed against it
