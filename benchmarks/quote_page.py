@@ -57,13 +57,18 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 def session_cookie(port, link_path):
+    """The session cookie a browser holds after opening the link and its first page (the
+    first form adds its CSRF secret to the session, and the browser keeps that cookie)."""
     opener = urllib.request.build_opener(NoRedirect)
     try:
         opener.open(f"http://127.0.0.1:{port}{link_path}")
+        raise RuntimeError("the renewal link did not redirect")
     except urllib.error.HTTPError as response:
-        cookie = response.headers.get("Set-Cookie", "")
-        return cookie.split(";", 1)[0]
-    raise RuntimeError("the renewal link did not redirect")
+        cookie = response.headers.get("Set-Cookie", "").split(";", 1)[0]
+    with opener.open(urllib.request.Request(f"http://127.0.0.1:{port}/renewal",
+                                            headers={"Cookie": cookie})) as page:
+        renewed = page.headers.get("Set-Cookie")
+    return renewed.split(";", 1)[0] if renewed else cookie
 
 
 def run_wrk(url, seconds, connections, headers=()):

@@ -14,7 +14,8 @@ from flask import (
     request,
     session,
 )
-from flask.sessions import SecureCookieSessionInterface
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from itsdangerous import BadSignature
 from flask_babel import Babel, get_locale, get_translations, gettext
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -29,6 +30,7 @@ from portal.checkout.labels import inline_amount, inline_code, join_list
 from portal.extensions import WriteLockNeeded, db, write_intent
 from portal.errors import api_error_body
 from portal.ratelimits.storage import SCHEME as DATABASE_STORAGE
+from portal.timeutil import as_utc, utc_now
 
 babel = Babel()
 csrf = CSRFProtect()
@@ -250,15 +252,49 @@ def init_company(app):
 ASSET_ENDPOINTS = frozenset({"static", "brand_css"})
 
 
+#: An unchanged session's cookie is signed and sent again (moving its expiry on by the
+#: session lifetime) once it is this old; sooner, the cookie the browser holds is as good.
+SESSION_RESEND_AFTER = timedelta(minutes=1)
+
+
+class PageSession(SecureCookieSession):
+    #: When the cookie this session came from was signed (None: a new session).
+    signed_at = None
+
+
 class PageSessionInterface(SecureCookieSessionInterface):
     """Signed-cookie sessions whose cookie is sent again by pages, not by the assets a
     page loads at the same time: a stylesheet or icon answered after the visitor's next
     page (which changed the session: a language, a placed order) would otherwise put the
-    older cookie back."""
+    older cookie back. An unchanged session is signed again only once its cookie is
+    ``SESSION_RESEND_AFTER`` old: the idle timeout still slides, by the minute, and a
+    page view does not pay for signing a cookie the browser already has."""
+
+    session_class = PageSession
+
+    def open_session(self, app, request):
+        serializer = self.get_signing_serializer(app)
+        if serializer is None:
+            return None
+        value = request.cookies.get(self.get_cookie_name(app))
+        if not value:
+            return self.session_class()
+        max_age = int(app.permanent_session_lifetime.total_seconds())
+        try:
+            data, signed_at = serializer.loads(value, max_age=max_age, return_timestamp=True)
+        except BadSignature:
+            return self.session_class()
+        session = self.session_class(data)
+        session.signed_at = signed_at
+        return session
 
     def should_set_cookie(self, app, session):
-        if not session.modified and has_request_context() and (
-                request.endpoint in ASSET_ENDPOINTS):
+        if session.modified:
+            return True
+        if has_request_context() and request.endpoint in ASSET_ENDPOINTS:
+            return False
+        signed_at = getattr(session, "signed_at", None)
+        if signed_at is not None and utc_now() - as_utc(signed_at) < SESSION_RESEND_AFTER:
             return False
         return super().should_set_cookie(app, session)
 

@@ -1,6 +1,11 @@
 """Assets loaded beside a page do not send the session cookie again, so one answered
-late cannot put back an older session (a language chosen, a link opened meanwhile)."""
-from tests.checkout.conftest import open_checkout
+late cannot put back an older session (a language chosen, a link opened meanwhile); pages
+send an unchanged session again once its cookie is a minute old, so its idle timeout
+slides without signing a cookie on every view."""
+from datetime import timedelta
+
+from portal import web as web_module
+from portal.timeutil import utc_now
 
 
 def _sets_cookie(response):
@@ -12,7 +17,7 @@ def _sets_cookie(response):
 def test_pages_refresh_the_session_cookie_and_assets_do_not(web, make_checkout):
     _contract, _link, token = make_checkout()
     assert _sets_cookie(web.get(f"/r/{token}"))
-    assert _sets_cookie(web.get("/renewal"))  # a page: the session's lifetime slides
+    web.get("/renewal").close()  # the first form adds its CSRF secret to the session
     assert not _sets_cookie(web.get("/brand.css"))
     assert not _sets_cookie(web.get("/static/portal.css"))
     # A stale asset answer after a language change leaves the new language in place.
@@ -21,3 +26,16 @@ def test_pages_refresh_the_session_cookie_and_assets_do_not(web, make_checkout):
     assert not _sets_cookie(web.get("/static/portal.css",
                                     headers={"Cookie": f"__Host-portal={stale_cookie}"}))
     assert 'lang="de"' in web.get("/renewal").get_data(as_text=True)
+
+
+def test_an_unchanged_session_is_sent_again_once_its_cookie_is_a_minute_old(
+        web, make_checkout, monkeypatch):
+    _contract, _link, token = make_checkout()
+    assert _sets_cookie(web.get(f"/r/{token}"))
+    web.get("/renewal").close()
+    assert not _sets_cookie(web.get("/renewal"))  # the browser's cookie is seconds old
+    later = utc_now() + web_module.SESSION_RESEND_AFTER + timedelta(seconds=1)
+    monkeypatch.setattr(web_module, "utc_now", lambda: later)
+    assert _sets_cookie(web.get("/renewal"))  # a page: the session's lifetime slides
+    assert not _sets_cookie(web.get("/static/portal.css"))  # an asset never
+    assert web.get("/renewal").status_code == 200
