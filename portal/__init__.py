@@ -34,6 +34,7 @@ from portal.web import PortalFlask
 
 # Every model module, so that metadata and Alembic see all tables (most are imported by
 # the pages and commands above already; these lines keep that true for every table).
+from portal import dataversion  # noqa: F401
 from portal.audit import models as audit_models  # noqa: F401
 from portal.autorenew import models as autorenew_models  # noqa: F401
 from portal.checkout import models as checkout_models  # noqa: F401

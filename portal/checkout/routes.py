@@ -266,7 +266,8 @@ def _render_page(page, form=None, errors=(), status=200, facts=None):
         errors=errors, open_card_order=services.open_card_order(page.contract, facts),
         change_kind=change_kind,
         change_form=Deferred(lambda: ChangeRequestForm(formdata=None, kind=change_kind)),
-        products=quote_products(page.quote), other_due=other_due,
+        products=quote_products(page.quote, facts.products_version if facts else None),
+        other_due=other_due,
     ), status
 
 

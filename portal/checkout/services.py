@@ -13,6 +13,7 @@ from portal.autorenew.services import cycle_dates, is_on_column
 from portal.checkout import billing
 from portal.checkout.models import QuoteChangeRequest
 from portal.contracts.models import Account, Contact, Contract
+from portal.dataversion import token_column
 from portal.extensions import company, db
 from portal.mail.receipts import send_change_request_received
 from portal.links.models import RenewalLink
@@ -77,6 +78,10 @@ class LinkFacts:
     open_order_id: int | None
     open_order_status: str | None
     auto_renew_on: bool
+    #: The version tokens of the exchange rates and product names (``portal.dataversion``)
+    #: as this statement saw them: what was read under them may be used again.
+    rates_version: str | None = None
+    products_version: str | None = None
 
     def renewal_in_progress(self, quote_date):
         return in_progress(self.awaiting_payment, self.bought_until, quote_date)
@@ -96,7 +101,8 @@ def link_statement(today, lapse_days):
     return (
         select(RenewalLink, NEWEST, *in_progress_columns(LINKED),
                others_to_renew_count(LINKED, today), *billing.defaults_columns(LINKED),
-               *open_order_columns(LINKED), is_on_column(LINKED))
+               *open_order_columns(LINKED), is_on_column(LINKED),
+               token_column("rates"), token_column("products"))
         .join(LINKED, RenewalLink.contract_id == LINKED.id)
         .join(Account, LINKED.account_id == Account.id)
         .join(Contact, RenewalLink.contact_id == Contact.id)
@@ -118,11 +124,12 @@ def read_link(link_id, today):
     if row is None or not is_usable(row[0], today):
         return None, None
     (link, quote, awaiting, bought_until, others_due, billing_id, tax_id, billing_address,
-     open_id, open_status, auto_renew_on) = row
+     open_id, open_status, auto_renew_on, rates_version, products_version) = row
     return link, LinkFacts(
         newest_quote=quote, awaiting_payment=bool(awaiting), bought_until=bought_until,
         others_due=others_due, billing=billing.defaults_of(billing_id, tax_id, billing_address),
-        open_order_id=open_id, open_order_status=open_status, auto_renew_on=bool(auto_renew_on))
+        open_order_id=open_id, open_order_status=open_status, auto_renew_on=bool(auto_renew_on),
+        rates_version=rates_version, products_version=products_version)
 
 
 def open_token(token, today):
@@ -285,7 +292,7 @@ def quote_page(link, today, service_level=None, term_months=None, pay_currency=N
     contract = link.contract
     quote = fresh_quote(contract, today, facts)
     options = quote.options()
-    rates = rate_table(quote.quote_date)
+    rates = rate_table(quote.quote_date, facts.rates_version if facts is not None else None)
     page = QuotePage(
         link=link, quote=quote, options=options,
         levels=list(dict.fromkeys(o.service_level for o in options)),

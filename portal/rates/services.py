@@ -5,6 +5,7 @@ from sqlalchemy import bindparam, func, select
 
 from portal import logs
 from portal.audit.models import record
+from portal.dataversion import VersionedCache
 from portal.extensions import db
 from portal.money import EURO_LEGACY
 from portal.rates import providers
@@ -12,8 +13,19 @@ from portal.rates.models import ExchangeRate
 from portal.renewals.rules import Rate, RateTable
 
 
-def rate_table(quote_date):
-    """A ``RateTable`` with, for each currency, the latest rate dated on or before the date."""
+#: Rate tables read under a version token of the rates (``portal.dataversion``): a few
+#: quote dates are asked for again and again (the dates of the open quotes).
+RATE_TABLES = VersionedCache(size=64)
+
+
+def rate_table(quote_date, version=None):
+    """A ``RateTable`` with, for each currency, the latest rate dated on or before the date.
+    ``version``: the rates' version token read in the caller's statement; the table read
+    under the same token before is used again (a ``RateTable`` is never changed)."""
+    return RATE_TABLES.get(version, quote_date, lambda: _read_rate_table(quote_date))
+
+
+def _read_rate_table(quote_date):
     rows = db.session.execute(rates_in_force(), {"quote_date": quote_date})
     return RateTable(quote_date, [Rate(c, per_eur, as_of) for c, per_eur, as_of in rows])
 

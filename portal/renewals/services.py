@@ -6,6 +6,7 @@ from flask import current_app
 from sqlalchemy import bindparam, func, select
 
 from portal.contracts.models import Contract
+from portal.dataversion import VersionedCache
 
 from portal.pricing.models import Product
 from portal.extensions import db
@@ -274,9 +275,15 @@ def quoted_lines(quote):
             for line in quote.document.get("lines", [])]
 
 
-def quote_products(quote):
-    """``[(product name, code, quantity)]`` of a stored quote, for pages, emails, the PDF."""
-    return products_of_quotes([quote])[quote.id]
+#: Product names read under a version token of the products (``portal.dataversion``),
+#: by the set of codes asked for: a contract's page asks for the same codes on every view.
+PRODUCT_NAMES = VersionedCache(size=1024)
+
+
+def quote_products(quote, version=None):
+    """``[(product name, code, quantity)]`` of a stored quote, for pages, emails, the PDF.
+    ``version``: as for ``products_of_quotes``."""
+    return products_of_quotes([quote], version)[quote.id]
 
 
 @cache
@@ -287,12 +294,14 @@ def product_names():
         Product.code.in_(bindparam("codes", expanding=True)))
 
 
-def products_of_quotes(quotes):
+def products_of_quotes(quotes, version=None):
     """``{quote id: [(product name, code, quantity)]}`` for several quotes, the names read
-    in one query."""
+    in one query. ``version``: the product names' version token read in the caller's
+    statement; names read under the same token before are used again."""
     lines = {quote.id: quoted_lines(quote) for quote in quotes}
-    codes = {line.product_code for each in lines.values() for line in each}
-    names = dict(db.session.execute(product_names(), {"codes": list(codes)}).all()) if codes else {}
+    codes = frozenset(line.product_code for each in lines.values() for line in each)
+    names = PRODUCT_NAMES.get(version, codes, lambda: dict(db.session.execute(
+        product_names(), {"codes": list(codes)}).all())) if codes else {}
     return {quote_id: [(names.get(line.product_code, line.product_code), line.product_code,
                         line.quantity) for line in each]
             for quote_id, each in lines.items()}
