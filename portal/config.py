@@ -165,16 +165,17 @@ def check(config):
 
 
 def database_url(url):
-    """Check ``DATABASE_URL`` and name its driver: ``postgresql://`` (and ``postgres://``)
-    mean the installed psycopg2 driver."""
+    """Check ``DATABASE_URL`` and name its driver: ``postgresql://`` (and ``postgres://``,
+    and the older ``postgresql+psycopg2://``) mean the installed psycopg 3 driver, which
+    prepares a statement on the server once a connection has sent it a few times."""
     try:
         parsed = make_url(url)
     except ArgumentError:
         raise ConfigError(f"DATABASE_URL: {url!r} is not a database URL "
                           "(sqlite:///path or postgresql://user@host/db)") from None
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg2")
-    if parsed.drivername not in ("sqlite", "postgresql+psycopg2"):
+    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername not in ("sqlite", "postgresql+psycopg"):
         raise ConfigError(f"DATABASE_URL: {parsed.drivername} is not supported "
                           "(sqlite or postgresql)")
     return parsed.render_as_string(hide_password=False)

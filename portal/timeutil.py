@@ -50,7 +50,7 @@ def utc_timestamp(value) -> float:
 class UtcDateTime(TypeDecorator):
     """A ``DateTime`` without time zone that only ever holds UTC.
 
-    In: an aware value is converted to UTC and made naive (psycopg2 would otherwise send
+    In: an aware value is converted to UTC and made naive (the driver would otherwise send
     it with its offset and PostgreSQL would store it in the *session's* zone; SQLite would
     store the offset in the text and break comparisons). Out: the naive UTC value as
     stored; an aware one (a ``timestamptz`` expression) is converted to naive UTC.

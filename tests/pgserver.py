@@ -66,28 +66,27 @@ class PostgresServer:
             f" -c timezone={SERVER_TIMEZONE} -c log_timezone=UTC",
             "start",
         )
-        self.url = f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/postgres"
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
         return self.url
 
     def create_database(self, name):
-        import psycopg2
+        import psycopg
 
         deadline = time.monotonic() + 30
         while True:
             try:
-                conn = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres",
-                                        dbname="postgres")
+                conn = psycopg.connect(host="127.0.0.1", port=self.port, user="postgres",
+                                       dbname="postgres", autocommit=True)
                 break
-            except psycopg2.OperationalError:
+            except psycopg.OperationalError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        conn.autocommit = True
         with conn.cursor() as cursor:
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
             cursor.execute(f'CREATE DATABASE "{name}"')
         conn.close()
-        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{name}"
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
 
     def stop(self):
         if self.datadir:

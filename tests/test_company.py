@@ -216,8 +216,10 @@ def test_postgres_urls_use_the_installed_driver():
     from portal.config import database_url
 
     assert database_url("postgresql://u:p@127.0.0.1:5432/x") == \
-        "postgresql+psycopg2://u:p@127.0.0.1:5432/x"
-    assert database_url("postgres://u@h/x") == "postgresql+psycopg2://u@h/x"
+        "postgresql+psycopg://u:p@127.0.0.1:5432/x"
+    assert database_url("postgres://u@h/x") == "postgresql+psycopg://u@h/x"
+    # An address written for the earlier driver keeps working with the installed one.
+    assert database_url("postgresql+psycopg2://u@h/x") == "postgresql+psycopg://u@h/x"
     assert database_url("sqlite:////tmp/p.db") == "sqlite:////tmp/p.db"
 
 

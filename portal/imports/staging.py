@@ -10,9 +10,8 @@ The rows written are exactly those of the set-based path for other databases
 partner or product named after its code, ``updated_at`` set only on a contract that
 changed.
 """
-import io
 
-import psycopg2
+import psycopg
 from sqlalchemy import Column, Integer, MetaData, String, Table, delete
 from sqlalchemy.exc import DBAPIError
 
@@ -217,9 +216,10 @@ class StagedBatches(SeenNumbers):
         statement = f"COPY {table} ({columns}) FROM STDIN"
         cursor = self.connection.connection.cursor()
         try:
-            cursor.copy_expert(statement, io.StringIO(text))
-        except psycopg2.Error as error:
-            raise DBAPIError.instance(statement, None, error, psycopg2.Error) from error
+            with cursor.copy(statement) as copy:
+                copy.write(text)
+        except psycopg.Error as error:
+            raise DBAPIError.instance(statement, None, error, psycopg.Error) from error
         finally:
             cursor.close()
 
