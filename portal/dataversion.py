@@ -54,8 +54,12 @@ END $$ LANGUAGE plpgsql
 
 
 def _postgresql_statements(kind, table):
-    return [f"CREATE TRIGGER {table}_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE "
-            f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION bump_data_version('{kind}')"]
+    # Per row, like SQLite's: a statement that writes no row (an INSERT ... WHERE NOT
+    # EXISTS finding nothing new) leaves the token as it is.
+    return [f"CREATE TRIGGER {table}_version AFTER INSERT OR UPDATE OR DELETE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION bump_data_version('{kind}')",
+            f"CREATE TRIGGER {table}_truncate_version AFTER TRUNCATE ON {table} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION bump_data_version('{kind}')"]
 
 
 def install_statements(dialect_name):

@@ -57,6 +57,17 @@ def test_every_write_to_a_versioned_table_replaces_its_token_and_only_its_own(ap
     assert tokens()["products"] != after_product["products"]
 
 
+def test_a_statement_that_writes_no_row_leaves_the_tokens(app):
+    """Re-importing an unchanged book inserts no product: its token must stay."""
+    before = tokens()
+    db.session.execute(text("INSERT INTO product (code, name) SELECT code, name FROM product "
+                            "WHERE 1 = 0"))
+    db.session.execute(text("UPDATE exchange_rate SET per_eur = 1 WHERE 1 = 0"))
+    db.session.execute(text("DELETE FROM product WHERE 1 = 0"))
+    db.session.commit()
+    assert tokens() == before
+
+
 def test_nothing_is_replaced_by_a_write_that_is_rolled_back(app, today):
     before = tokens()
     factories.rate("GBP", "0.8412", today)

@@ -44,9 +44,10 @@ def upgrade():
         token = POSTGRESQL_TOKEN if postgresql else SQLITE_TOKEN
         op.execute(f"INSERT INTO data_version (kind, token) VALUES ('{kind}', {token})")
         if postgresql:
-            op.execute(f"CREATE TRIGGER {table}_version AFTER INSERT OR UPDATE OR DELETE OR "
-                       f"TRUNCATE ON {table} FOR EACH STATEMENT "
-                       f"EXECUTE FUNCTION bump_data_version('{kind}')")
+            op.execute(f"CREATE TRIGGER {table}_version AFTER INSERT OR UPDATE OR DELETE ON "
+                       f"{table} FOR EACH ROW EXECUTE FUNCTION bump_data_version('{kind}')")
+            op.execute(f"CREATE TRIGGER {table}_truncate_version AFTER TRUNCATE ON {table} "
+                       f"FOR EACH STATEMENT EXECUTE FUNCTION bump_data_version('{kind}')")
             continue
         for action in ACTIONS:
             op.execute(f"CREATE TRIGGER {table}_{action}_version AFTER {action.upper()} ON "
@@ -58,6 +59,7 @@ def downgrade():
     if op.get_bind().dialect.name == 'postgresql':
         for table in TABLES.values():
             op.execute(f"DROP TRIGGER IF EXISTS {table}_version ON {table}")
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_truncate_version ON {table}")
         op.execute("DROP FUNCTION IF EXISTS bump_data_version()")
     else:
         for table in TABLES.values():
