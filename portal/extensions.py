@@ -117,7 +117,7 @@ def is_transient_fault(error):
         text = str(error).lower()
         return any(words in text for words in (
             "readonly database", "disk is full", "disk i/o error", "unable to open"))
-    return getattr(error, "pgcode", None) in TRANSIENT_PG_CODES
+    return getattr(error, "sqlstate", None) in TRANSIENT_PG_CODES  # psycopg's error code
 
 
 def company():

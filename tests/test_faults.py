@@ -14,7 +14,7 @@ import time
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from portal import cli as portal_cli
 from portal.extensions import WriteLockNeeded, db, write_intent
@@ -111,6 +111,28 @@ def test_a_connection_that_saw_the_database_read_only_is_dropped(file_app):
             connection.execute(text("update counter set n = 2"))
         with engine.connect() as connection:
             assert connection.execute(text("select n from counter")).scalar() == 2
+
+
+def test_a_postgresql_connection_that_saw_the_database_read_only_is_dropped(committing_app):
+    with committing_app.app_context():
+        engine = db.engine
+        with engine.begin() as connection:
+            connection.execute(text("create table counter (n integer not null)"))
+            connection.execute(text("insert into counter values (0)"))
+        with engine.connect() as connection:  # the pool keeps this connection...
+            connection.exec_driver_sql(  # ...stuck read-only, as one opened on a standby
+                "set session characteristics as transaction read only")
+            connection.commit()
+        with pytest.raises(DBAPIError, match="read-only"):
+            with engine.begin() as connection:
+                connection.execute(text("update counter set n = 1"))
+        # The database is writable: the next transaction gets a new connection and works.
+        with engine.begin() as connection:
+            connection.execute(text("update counter set n = 2"))
+        with engine.connect() as connection:
+            assert connection.execute(text("select n from counter")).scalar() == 2
+            connection.execute(text("drop table counter"))
+            connection.commit()
 
 
 @pytest.mark.parametrize("reason, expected", [
