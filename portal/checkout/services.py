@@ -87,9 +87,14 @@ class LinkFacts:
         return in_progress(self.awaiting_payment, self.bought_until, quote_date)
 
 
-#: The link's contract, its newest quote and their facts in ``link_statement``.
-LINKED = aliased(Contract, name="linked_contract")
-NEWEST = aliased(Quote, name="newest_quote")
+#: The link's contract, its newest quote and their facts in ``link_statement``. Short
+#: names keep its text within ``LINK_STATEMENT_MAX_BYTES``.
+LINKED = aliased(Contract, name="lc")
+NEWEST = aliased(Quote, name="nq")
+#: psycopg converts a statement's placeholders once and keeps the result for statements
+#: up to this long (``psycopg._queries.MAX_CACHED_STATEMENT_LENGTH``); a longer one is
+#: converted again on every view.
+LINK_STATEMENT_MAX_BYTES = 4096
 
 
 @lru_cache(maxsize=4)

@@ -3,6 +3,9 @@ contract in one statement (``read_link``). Each fact must be what the service th
 answers on its own, in every state the page can show."""
 from datetime import timedelta
 
+from psycopg import _queries
+from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
+
 from portal.autorenew.models import AutoRenewal
 from portal.autorenew.services import is_on
 from portal.checkout import billing, combined, services
@@ -92,3 +95,12 @@ def test_each_fact_is_what_its_service_answers(app, make_checkout, today):
     said, answered = facts_and_answers(link_id, today)
     assert said == answered
     assert said["others due"] == 0
+
+
+def test_the_link_statement_is_short_enough_for_the_drivers_conversion_cache(app, today):
+    """psycopg keeps a statement's converted placeholders only up to a length: past it
+    every view pays for the conversion again."""
+    statement = services.link_statement(today, 90)
+    text = str(statement.compile(dialect=postgresql_psycopg.dialect()))
+    assert services.LINK_STATEMENT_MAX_BYTES == _queries.MAX_CACHED_STATEMENT_LENGTH
+    assert len(text.encode()) <= services.LINK_STATEMENT_MAX_BYTES
