@@ -6,6 +6,7 @@ from decimal import Decimal
 from itertools import product
 
 import pytest
+from sqlalchemy import column
 from sqlalchemy.exc import IntegrityError
 
 from portal.checkout.models import CHANGE_REQUEST_STATES, QuoteChangeRequest
@@ -24,6 +25,7 @@ from portal.orders.models import (
 from portal.orders.services import place_order
 from portal.payments.models import CLAIM_STATES, ProviderClaim
 from portal.renewals.services import issue_quote
+from portal.states import one_of
 from tests import factories
 
 #: Each machine with its model and the moves it must allow, written out here so that a
@@ -147,3 +149,11 @@ def test_the_database_takes_exactly_the_statuses_of_the_machine(order, machine):
     with pytest.raises(IntegrityError):
         with db.session.begin_nested():
             _store(order, machine, "bogus")
+
+
+def test_states_written_into_a_statement_are_only_state_names():
+    sql = str(one_of(column("status"), ("paid", "awaiting_payment")).compile())
+    assert sql == "status IN ('paid', 'awaiting_payment')"  # nothing bound, nothing expanded
+    for bad in ("paid'; drop table x; --", "Paid", ""):
+        with pytest.raises(ValueError):
+            one_of(column("status"), ("paid", bad))

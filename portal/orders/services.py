@@ -21,6 +21,7 @@ from portal.rates.services import rate_table
 from portal.renewals import rules
 from portal.renewals.services import quote_document, quoted_lines, settings
 from portal.signals import announce, order_lapsed, order_paid, order_placed
+from portal.states import one_of
 from portal.timeutil import utc_now
 
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -98,7 +99,8 @@ def open_order_columns(contract):
 
 def _newest_open(what, contract_id):
     """``what`` (the order, or one of its columns) of the contract's newest open order."""
-    return (select(what).where(Order.contract_id == contract_id, Order.status.in_(OPEN_STATUSES))
+    return (select(what)
+            .where(Order.contract_id == contract_id, one_of(Order.status, OPEN_STATUSES))
             .order_by(Order.id.desc()).limit(1))
 
 

@@ -12,6 +12,7 @@ from portal.pricing.models import Product
 from portal.extensions import db
 from portal.markets.services import launch_date
 from portal.money import amount_string
+from portal.states import one_of
 from portal.orders.models import Order
 from portal.rates.services import rate_table
 from portal.renewals import rules
@@ -49,7 +50,7 @@ def others_to_renew_here(contract, today):
     order holds and whose newest quote (if any) is renewable online: what a notice or the
     quote page invites to renew together."""
     held = select(Order.id).where(Order.contract_id == Contract.id,
-                                  Order.status.in_(("pending", "awaiting_payment", "failed")))
+                                  one_of(Order.status, ("pending", "awaiting_payment", "failed")))
     # Its newest quote, when it has one, says it can be renewed online (not over the cap).
     eligible = (select(Quote.eligible).where(Quote.contract_id == Contract.id)
                 .order_by(Quote.id.desc()).limit(1).scalar_subquery())

@@ -101,6 +101,7 @@ def test_the_link_statement_is_short_enough_for_the_drivers_conversion_cache(app
     """psycopg keeps a statement's converted placeholders only up to a length: past it
     every view pays for the conversion again."""
     statement = services.link_statement(today, 90)
-    text = str(statement.compile(dialect=postgresql_psycopg.dialect()))
+    text = str(statement.compile(dialect=postgresql_psycopg.dialect(),
+                                 compile_kwargs={"render_postcompile": True}))
     assert services.LINK_STATEMENT_MAX_BYTES == _queries.MAX_CACHED_STATEMENT_LENGTH
     assert len(text.encode()) <= services.LINK_STATEMENT_MAX_BYTES
