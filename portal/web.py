@@ -1,5 +1,6 @@
 """Web plumbing shared by every blueprint: locale, CSRF, rate limits, security headers,
 error pages. Each piece is one small function called from ``create_app``."""
+import copy
 import threading
 from collections import OrderedDict
 from datetime import timedelta
@@ -27,6 +28,7 @@ from werkzeug.exceptions import HTTPException
 from portal import assets, i18n, logs
 from portal.i18n import tools as catalog_tools
 from portal.checkout.labels import inline_amount, inline_code, join_list
+from portal.dataversion import VersionedCache
 from portal.extensions import WriteLockNeeded, db, write_intent
 from portal.errors import api_error_body
 from portal.ratelimits.storage import SCHEME as DATABASE_STORAGE
@@ -255,6 +257,9 @@ ASSET_ENDPOINTS = frozenset({"static", "brand_css"})
 #: An unchanged session's cookie is signed and sent again (moving its expiry on by the
 #: session lifetime) once it is this old; sooner, the cookie the browser holds is as good.
 SESSION_RESEND_AFTER = timedelta(minutes=1)
+#: Session cookies kept per process with their checked contents (the least recently used
+#: dropped first).
+VERIFIED_COOKIES = 4096
 
 
 class PageSession(SecureCookieSession):
@@ -272,6 +277,11 @@ class PageSessionInterface(SecureCookieSessionInterface):
 
     session_class = PageSession
 
+    def __init__(self):
+        #: Cookies whose signature was checked, with what they hold and when they were
+        #: signed: a visitor sends the same cookie with every page until it changes.
+        self._verified = VersionedCache(size=VERIFIED_COOKIES)
+
     def open_session(self, app, request):
         serializer = self.get_signing_serializer(app)
         if serializer is None:
@@ -281,10 +291,14 @@ class PageSessionInterface(SecureCookieSessionInterface):
             return self.session_class()
         max_age = int(app.permanent_session_lifetime.total_seconds())
         try:
-            data, signed_at = serializer.loads(value, max_age=max_age, return_timestamp=True)
+            data, signed_at = self._verified.get(app.secret_key, value, lambda: serializer.loads(
+                value, max_age=max_age, return_timestamp=True))
         except BadSignature:
             return self.session_class()
-        session = self.session_class(data)
+        age = utc_now() - as_utc(signed_at)
+        if not timedelta(0) <= age <= app.permanent_session_lifetime:
+            return self.session_class()  # expired since it was checked (as loads would say)
+        session = self.session_class(copy.deepcopy(data))  # the kept value stays as read
         session.signed_at = signed_at
         return session
 

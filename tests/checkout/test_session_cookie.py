@@ -39,3 +39,22 @@ def test_an_unchanged_session_is_sent_again_once_its_cookie_is_a_minute_old(
     assert _sets_cookie(web.get("/renewal"))  # a page: the session's lifetime slides
     assert not _sets_cookie(web.get("/static/portal.css"))  # an asset never
     assert web.get("/renewal").status_code == 200
+
+
+def test_a_session_checked_once_still_expires_and_a_forged_one_is_refused(
+        web, make_checkout, monkeypatch):
+    _contract, _link, token = make_checkout()
+    web.get(f"/r/{token}").close()
+    assert web.get("/renewal").status_code == 200
+    cookie = web.get_cookie("__Host-portal").value
+    # Its signature was checked and kept; one character changed is checked afresh.
+    forged = cookie[:-2] + ("A" if cookie[-2] != "A" else "B") + cookie[-1]
+    web.set_cookie("__Host-portal", forged, domain="localhost")
+    assert web.get("/renewal").status_code == 403
+    web.set_cookie("__Host-portal", cookie, domain="localhost")
+    assert web.get("/renewal").status_code == 200
+    # Past the session lifetime the kept cookie is as expired as a fresh check would say.
+    lifetime = web.application.permanent_session_lifetime
+    later = utc_now() + lifetime + timedelta(seconds=5)
+    monkeypatch.setattr(web_module, "utc_now", lambda: later)
+    assert web.get("/renewal").status_code == 403
