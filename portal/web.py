@@ -2,6 +2,7 @@
 error pages. Each piece is one small function called from ``create_app``."""
 import copy
 import threading
+import time
 from collections import OrderedDict
 from datetime import timedelta
 
@@ -16,7 +17,7 @@ from flask import (
     session,
 )
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
-from itsdangerous import BadSignature
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from flask_babel import Babel, get_locale, get_translations, gettext
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -224,7 +225,7 @@ def install_fragment_cache(app, size=FRAGMENT_CACHE_SIZE):
                     pieces.popitem(last=False)
             return markup
         if CSRF_MARK in piece:
-            return Markup(piece.replace(CSRF_MARK, generate_csrf()))
+            return Markup(piece.replace(CSRF_MARK, app.extensions["page_csrf_token"]()))
         return Markup(piece)
 
     app.jinja_env.globals["fragment"] = fragment
@@ -313,6 +314,31 @@ class PageSessionInterface(SecureCookieSessionInterface):
         return super().should_set_cookie(app, session)
 
 
+#: A visitor's signed CSRF token is made once per this many seconds and reused meanwhile
+#: (it is accepted for ``WTF_CSRF_TIME_LIMIT``, hours).
+CSRF_TOKEN_SECONDS = 60
+
+
+def install_csrf_token_reuse(app):
+    """Templates' ``csrf_token()`` (and the kept pieces of ``fragment``) give the visitor's
+    signed CSRF token made earlier in the same minute, as Flask-WTF would make it (the
+    same secret, salt and session value), instead of signing it again for every page."""
+    field = app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    signed = VersionedCache(size=VERIFIED_COOKIES)
+
+    def page_csrf_token():
+        raw = session.get(field)
+        if field not in g and isinstance(raw, str) and raw:
+            secret = app.config.get("WTF_CSRF_SECRET_KEY") or app.secret_key
+            minute = int(time.time() // CSRF_TOKEN_SECONDS)
+            setattr(g, field, signed.get(secret, (raw, minute), lambda: URLSafeTimedSerializer(
+                secret, salt="wtf-csrf-token").dumps(raw)))
+        return generate_csrf()  # the first form of a session makes the value (Flask-WTF)
+
+    app.jinja_env.globals["csrf_token"] = page_csrf_token
+    app.extensions["page_csrf_token"] = page_csrf_token
+
+
 def init_security(app):
     app.session_interface = PageSessionInterface()
     # Flask ships its own defaults for these, so setdefault would never apply ours:
@@ -334,6 +360,7 @@ def init_security(app):
             abort(413)
 
     csrf.init_app(app)
+    install_csrf_token_reuse(app)
     limiter.init_app(app)
 
     logo = app.extensions["company"].brand.logo or ""

@@ -2,10 +2,12 @@
 late cannot put back an older session (a language chosen, a link opened meanwhile); pages
 send an unchanged session again once its cookie is a minute old, so its idle timeout
 slides without signing a cookie on every view."""
+import time
 from datetime import timedelta
 
 from portal import web as web_module
 from portal.timeutil import utc_now
+from tests.checkout.conftest import csrf_token
 
 
 def _sets_cookie(response):
@@ -58,3 +60,21 @@ def test_a_session_checked_once_still_expires_and_a_forged_one_is_refused(
     later = utc_now() + lifetime + timedelta(seconds=5)
     monkeypatch.setattr(web_module, "utc_now", lambda: later)
     assert web.get("/renewal").status_code == 403
+
+
+def test_pages_of_the_same_minute_carry_one_signed_csrf_token_that_forms_accept(
+        web, make_checkout, monkeypatch):
+    monkeypatch.setattr(web_module, "CSRF_TOKEN_SECONDS", 10 ** 9)  # no minute ends here
+    _contract, _link, token = make_checkout()
+    web.get(f"/r/{token}").close()
+    web.get("/renewal").close()  # the first form adds the session's CSRF value
+    first = csrf_token(web.get("/renewal").get_data(as_text=True))
+    time.sleep(1.1)  # a token signed again now would carry another second
+    second = csrf_token(web.get("/renewal").get_data(as_text=True))
+    assert first == second  # made once, not signed again for each page
+    answer = web.post("/renewal/order", data={"csrf_token": second, "update": "1",
+                                              "pay_currency": "USD"})
+    assert answer.status_code == 303  # accepted: "Update amounts" redirects
+    refused = web.post("/renewal/order", data={"csrf_token": second[:-3] + "abc",
+                                               "update": "1", "pay_currency": "USD"})
+    assert refused.status_code == 400
