@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from urllib.parse import quote as url_quote
 
-from flask_babel import gettext
+from flask_babel import get_locale, gettext
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import aliased, contains_eager, joinedload
 
@@ -171,13 +171,20 @@ def window_closed(link, today):
 
 def help_mailto(link):
     """An "email us" link carrying the contract number, link reference and address used."""
-    contract, contact = link.contract, link.contact
+    contract = link.contract
+    return _mailto(str(get_locale()), company().support_for(contract.account.country).email,
+                   contract.number, link.reference, link.contact.email)
+
+
+@lru_cache(maxsize=4096)
+def _mailto(locale, support_email, number, reference, email):
+    """Built once per process for the same values (every checkout page's footer has one);
+    ``locale`` is the page's, in which ``gettext`` translates."""
     # In the page's language: the customer writes the rest of the message.
-    subject = gettext("Contract %(number)s, reference %(reference)s", number=contract.number,
-                      reference=link.reference)
-    body = f"{subject}\n{contact.email}\n\n"
-    return (f"mailto:{company().support_for(contract.account.country).email}"
-            f"?subject={url_quote(subject)}&body={url_quote(body)}")
+    subject = gettext("Contract %(number)s, reference %(reference)s", number=number,
+                      reference=reference)
+    body = f"{subject}\n{email}\n\n"
+    return f"mailto:{support_email}?subject={url_quote(subject)}&body={url_quote(body)}"
 
 
 # --- the quote page ---
