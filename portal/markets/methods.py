@@ -5,8 +5,11 @@ from functools import cache
 from importlib import resources
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class PaymentMethod:
+    """One method of the markets data file; its code names it within a process (the
+    file is read once), which is all its ``repr`` says: pages key kept pieces by it."""
+
     code: str
     kind: str  # "card" or "offline"
     countries: frozenset | None  # None: everywhere
@@ -23,6 +26,9 @@ class PaymentMethod:
         if country in self.excluded:
             return False
         return self.currencies is None or currency in self.currencies
+
+    def __repr__(self):
+        return f"PaymentMethod({self.code!r}, {self.kind!r}, redirect={self.redirect})"
 
 
 def _expand(codes, regions):
