@@ -1,8 +1,10 @@
 """Flask extensions, created unbound and initialised in ``create_app``."""
+import re
 import sqlite3
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
+from functools import lru_cache
 
 from flask import current_app
 from flask_migrate import Migrate
@@ -62,6 +64,33 @@ def set_write_intent(writes):
     _write_intent.set(bool(writes))
 
 
+#: Whether this context is a web request that only reads (GET, HEAD, OPTIONS) on its
+#: first run. On PostgreSQL its reading transactions send no BEGIN and no COMMIT
+#: (autocommit: each SELECT reads what is committed, as it would inside a READ COMMITTED
+#: transaction), and any statement that could write makes it run again as a writer.
+_reading_request = ContextVar("reading_request", default=False)
+
+
+@contextmanager
+def reading_request(reading):
+    token = _reading_request.set(bool(reading))
+    try:
+        yield
+    finally:
+        _reading_request.reset(token)
+
+
+#: Statements a reading request may send on PostgreSQL: a SELECT that takes no row lock.
+READING_STATEMENT = re.compile(r"\s*SELECT\b", re.IGNORECASE)
+ROW_LOCK = re.compile(r"\bFOR\s+(?:NO\s+KEY\s+)?(?:UPDATE|SHARE|KEY\s+SHARE)\b", re.IGNORECASE)
+
+
+@lru_cache(maxsize=1024)
+def reads_only(statement):
+    """Whether ``statement`` (SQL text) only reads and locks nothing."""
+    return bool(READING_STATEMENT.match(statement)) and not ROW_LOCK.search(statement)
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_connect(dbapi_connection, _record):
     """SQLite: WAL (readers and one writer at the same time), foreign keys, and let
@@ -79,15 +108,31 @@ def _sqlite_connect(dbapi_connection, _record):
 
 
 @event.listens_for(Engine, "begin")
-def _sqlite_begin(connection):
-    """A writing transaction takes the write lock when it begins (a deferred transaction
-    that read first cannot upgrade while another connection writes: it fails at once with
-    "database is locked" instead of waiting its turn). A reading one begins deferred and,
-    with WAL, reads its snapshot while a writer works."""
+def _begin(connection):
+    """SQLite: a writing transaction takes the write lock when it begins (a deferred
+    transaction that read first cannot upgrade while another connection writes: it fails
+    at once with "database is locked" instead of waiting its turn); a reading one begins
+    deferred and, with WAL, reads its snapshot while a writer works. PostgreSQL: the
+    transactions of a reading request (``reading_request``) are autocommit reads."""
+    writes = _write_intent.get()
     if connection.dialect.name == "sqlite":
-        writes = _write_intent.get()
         connection.info["sqlite_reading"] = not writes
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+    elif connection.dialect.name == "postgresql":
+        reading = _reading_request.get() and not writes
+        connection.info["pg_reading"] = reading
+        driver_connection = connection.connection.dbapi_connection
+        if driver_connection.autocommit != reading:
+            driver_connection.autocommit = reading
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _reading_request_reads_only(connection, _cursor, statement, _parameters, _context,
+                                _executemany):
+    """A reading request on PostgreSQL that is about to write (or lock a row) runs again
+    as a writer: nothing it sent has changed anything."""
+    if connection.info.get("pg_reading") and not reads_only(statement):
+        raise WriteLockNeeded("a reading request needs to write")
 
 
 @event.listens_for(Engine, "handle_error")

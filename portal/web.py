@@ -30,7 +30,7 @@ from portal import assets, i18n, logs
 from portal.i18n import tools as catalog_tools
 from portal.checkout.labels import inline_amount, inline_code, join_list
 from portal.dataversion import VersionedCache
-from portal.extensions import WriteLockNeeded, db, write_intent
+from portal.extensions import WriteLockNeeded, db, reading_request, write_intent
 from portal.errors import api_error_body
 from portal.ratelimits.storage import SCHEME as DATABASE_STORAGE
 from portal.timeutil import as_utc, utc_now
@@ -61,11 +61,13 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 class PortalFlask(Flask):
     """Flask, with each request's database transactions opened as reading (GET, HEAD) or
-    writing (every other method). A reading request that turns out to write while another
-    connection holds SQLite's write lock is run once more, from the start, as a writer."""
+    writing (every other method). A reading request that turns out to write (on SQLite:
+    while another connection holds the write lock; on PostgreSQL: at all) is run once
+    more, from the start, as a writer."""
 
     def full_dispatch_request(self):
-        with write_intent(request.method not in SAFE_METHODS):
+        reading = request.method in SAFE_METHODS
+        with write_intent(not reading), reading_request(reading):
             try:
                 return super().full_dispatch_request()
             except WriteLockNeeded:

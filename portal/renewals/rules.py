@@ -99,6 +99,7 @@ class RateTable:
 
     def __init__(self, quote_date, rates=()):
         self.quote_date = quote_date
+        self._fresh = {}
         self._rates = {"EUR": Rate("EUR", Decimal(1), quote_date)}
         for code, per_eur in EURO_LEGACY.items():
             self._rates[code] = Rate(code, per_eur, quote_date)
@@ -120,8 +121,17 @@ class RateTable:
             ) from None
 
     def is_fresh(self, currency, max_age_days):
-        rate = self._rates.get(currency)
-        return rate is not None and (self.quote_date - rate.as_of).days <= max_age_days
+        return currency in self.fresh_currencies(max_age_days)
+
+    def fresh_currencies(self, max_age_days):
+        """The currencies whose rate is at most ``max_age_days`` old on the quote date,
+        worked out once per table (a table never changes once made)."""
+        fresh = self._fresh.get(max_age_days)
+        if fresh is None:
+            fresh = self._fresh[max_age_days] = frozenset(
+                currency for currency, rate in self._rates.items()
+                if (self.quote_date - rate.as_of).days <= max_age_days)
+        return fresh
 
     def rate(self, source, target):
         """``rate(A->B) = r[B] / r[A]``, 28 digits, unrounded."""
@@ -364,13 +374,11 @@ def pay_currencies(quote_currency, rates, settings=Settings()):
     every payment currency whose rate, like the quote currency's, is fresh."""
     if quote_currency in EURO_LEGACY:
         return ["EUR"]
-    offered = [quote_currency]
-    if not rates.is_fresh(quote_currency, settings.fx_max_age_days):
-        return offered
-    for currency in PAYMENT_CURRENCIES:
-        if currency != quote_currency and rates.is_fresh(currency, settings.fx_max_age_days):
-            offered.append(currency)
-    return offered
+    fresh = rates.fresh_currencies(settings.fx_max_age_days)
+    if quote_currency not in fresh:
+        return [quote_currency]
+    return [quote_currency, *(currency for currency in PAYMENT_CURRENCIES
+                              if currency != quote_currency and currency in fresh)]
 
 
 def payment(quote_result, option, pay_currency, rates, settings=Settings()):
