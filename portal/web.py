@@ -66,7 +66,8 @@ class PortalFlask(Flask):
     more, from the start, as a writer."""
 
     def full_dispatch_request(self):
-        reading = request.method in SAFE_METHODS
+        view = self.view_functions.get(request.endpoint)
+        reading = request.method in SAFE_METHODS and not getattr(view, "writes", False)
         with write_intent(not reading), reading_request(reading):
             try:
                 return super().full_dispatch_request()
@@ -74,6 +75,13 @@ class PortalFlask(Flask):
                 discard_transaction()
         with write_intent(True):
             return super().full_dispatch_request()
+
+
+def writes(view):
+    """Mark a view answering GET that always writes (opening a renewal link records when
+    it was opened): it runs as a writer from the start rather than twice."""
+    view.writes = True
+    return view
 
 
 def discard_transaction():

@@ -25,7 +25,7 @@ from portal.payments import attempts
 from portal.renewals.services import quote_products
 from portal.i18n import page_locale
 from portal.timeutil import utc_now, utc_today
-from portal.web import SAFE_METHODS, error_page_hook, limiter
+from portal.web import SAFE_METHODS, error_page_hook, limiter, writes
 
 bp = Blueprint("checkout", __name__)
 
@@ -131,6 +131,7 @@ def home():
 
 @bp.get("/r/<token>")
 @limiter.limit(TOKEN_LIMIT)
+@writes
 def open_link(token):
     """Move the token into the session and redirect to a URL without it; change nothing else."""
     link, usable = services.open_token(token, utc_today())
