@@ -126,6 +126,15 @@ def _begin(connection):
             driver_connection.autocommit = reading
 
 
+def commit_writes():
+    """Commit what the request wrote; a reading request on PostgreSQL has written nothing
+    (it would have run again as a writer), so it has nothing to commit."""
+    session = db.session()
+    if session.in_transaction() and session.connection().info.get("pg_reading"):
+        return
+    session.commit()
+
+
 @event.listens_for(Engine, "before_cursor_execute")
 def _reading_request_reads_only(connection, _cursor, statement, _parameters, _context,
                                 _executemany):

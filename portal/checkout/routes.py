@@ -18,7 +18,7 @@ from portal.checkout.forms import (
 )
 from portal.checkout.instructions import is_offline, payment_instructions
 from portal.checkout.labels import error_message, level_label, method_label
-from portal.extensions import db
+from portal.extensions import commit_writes, db
 from portal.money import amount_string
 from portal.orders.services import OrderError
 from portal.payments import attempts
@@ -291,7 +291,7 @@ def renewal():
             if draft and page.buyable else None)
     # Before the commit, which would expire what it shows.
     response = _render_page(page, form=form, facts=g.link_facts)
-    db.session.commit()  # keep a freshly issued quote: the order is placed against it
+    commit_writes()  # keep a freshly issued quote: the order is placed against it
     return response
 
 
