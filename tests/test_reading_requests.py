@@ -102,3 +102,11 @@ def test_a_form_post_and_a_command_write_in_a_transaction(checkout):
                     connection.execute(text("UPDATE renewal_link SET purpose = 'x'"))
             assert db.session.scalar(select(func.count(RenewalLink.id))
                                      .where(RenewalLink.purpose == "x")) == 0
+
+
+def test_the_card_pages_that_always_write_are_writers_from_the_start(committing_app):
+    """The card form opens the order's payment and the return page settles it: each asks
+    the provider, so neither may run twice."""
+    for endpoint in ("payments.pay", "payments.pay_return", "checkout.open_link"):
+        assert getattr(committing_app.view_functions[endpoint], "writes", False), endpoint
+    assert not getattr(committing_app.view_functions["checkout.renewal"], "writes", False)

@@ -27,7 +27,7 @@ from portal.money import amount_string
 from portal.payments import attempts, cards, registry, webhooks
 from portal.payments.provider import ACTION, SUCCEEDED, ProviderError, SignatureInvalid
 from portal.timeutil import utc_today
-from portal.web import csrf, limiter
+from portal.web import csrf, limiter, writes
 
 bp = Blueprint("payments", __name__)
 log = logging.getLogger(__name__)
@@ -110,6 +110,7 @@ def _unavailable():
 @bp.get("/renewal/pay")
 @limiter.limit(PAY_LIMIT)
 @card_order_required
+@writes  # opens or reuses the order's payment attempt
 def pay(order):
     """The card form. Opening it again reuses the order's payment; after a decline it
     opens a new attempt."""
@@ -151,6 +152,7 @@ def pay_card(order):
 @bp.get("/renewal/pay/return")
 @limiter.limit(PAY_LIMIT)
 @card_order_required
+@writes  # settles what the provider says, asking it once
 def pay_return(order):
     """Where the browser lands after paying: the outcome is read from the provider."""
     try:
