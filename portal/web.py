@@ -28,7 +28,7 @@ from werkzeug.exceptions import HTTPException
 
 from portal import assets, i18n, logs
 from portal.i18n import tools as catalog_tools
-from portal.checkout.labels import inline_amount, inline_code, join_list
+from portal.checkout.labels import inline_amount, inline_code, inline_text, join_list
 from portal.dataversion import VersionedCache
 from portal.extensions import WriteLockNeeded, db, reading_request, write_intent
 from portal.errors import api_error_body
@@ -141,6 +141,7 @@ def init_i18n(app):
     app.jinja_env.filters["join_list"] = join_list
     app.jinja_env.filters["code"] = inline_code
     app.jinja_env.filters["amount_in_text"] = inline_amount
+    app.jinja_env.filters["isolated"] = inline_text
     init_company(app)
 
     #: (code, own name) of every page language, and the picker's markup per page locale:

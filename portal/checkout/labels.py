@@ -118,6 +118,13 @@ def inline_code(value):
     return Markup('<bdi class="code">%s</bdi>') % value
 
 
+def inline_text(text):
+    """Latin text (a postal address, a company name) inside a translated sentence,
+    isolated so that a right-to-left page keeps its words and commas in their order; it
+    may still wrap."""
+    return Markup("<bdi>%s</bdi>") % text
+
+
 def inline_amount(text):
     """A formatted amount inside a translated sentence, isolated like the amounts of lists
     (``.amount`` in static/portal.css): "900.00 US$" keeps its order in a right-to-left
