@@ -2,7 +2,7 @@
 from functools import wraps
 
 from flask import Blueprint, g, jsonify, redirect, render_template, request, session, url_for
-from flask_babel import ngettext, refresh
+from flask_babel import gettext, ngettext, refresh
 
 from portal.checkout import combined, emails, services
 from portal.autorenew.services import is_on
@@ -461,12 +461,25 @@ def change_billing():
     return redirect(url_for("checkout.confirmation"), code=303)
 
 
+def _offered_option(form):
+    """The option a quote request names (the page's hidden fields), if any, is one the
+    contract's quote offers; else the form says so."""
+    level, term = form.service_level.data, form.term_months.data
+    if not level and not term:
+        return True
+    options = services.fresh_quote(g.link.contract, utc_today()).options()
+    if any(o.service_level == level and str(o.term_months) == term for o in options):
+        return True
+    form.kind.errors = [*form.kind.errors, gettext("Please choose one of the options offered.")]
+    return False
+
+
 @bp.post("/renewal/change-request")
 @limiter.limit(FORM_LIMIT)
 @link_required
 def change_request():
     form = ChangeRequestForm()
-    if not form.validate_on_submit():
+    if not form.validate_on_submit() or not _offered_option(form):
         return render_template("checkout/change_request.html", change_form=form), 400
     change = services.request_change(g.link, form.kind.data, form.message.data,
                                      form.service_level.data, form.term_months.data)

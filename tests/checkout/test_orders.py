@@ -221,6 +221,11 @@ def test_quote_request_for_an_over_cap_option(web, make_checkout):
     {"kind": "other", "message": ""},
     {"kind": "bogus", "message": "x"},
     {"kind": "other", "message": "x" * 5000},
+    # The option a quote request names must be one the quote offers (tampered fields).
+    {"kind": "quote", "service_level": "zzz", "term_months": "999"},
+    {"kind": "quote", "service_level": "production", "term_months": "999"},
+    {"kind": "quote", "service_level": "zzz"},
+    {"kind": "quote", "term_months": "36"},
 ])
 def test_bad_change_requests_are_refused(web, make_checkout, data):
     _, _, token = make_checkout()
