@@ -133,14 +133,16 @@ def home():
 @limiter.limit(TOKEN_LIMIT)
 @writes
 def open_link(token):
-    """Move the token into the session and redirect to a URL without it; change nothing else."""
+    """Move the token into the session and redirect to a URL without it; change nothing else.
+    An unknown or stale link leaves the visitor's session as it is: a renewal they are in
+    (from a newer email) keeps working, and the page speaks its contact's language."""
     link, usable = services.open_token(token, utc_today())
-    language = page_locale(request.args.get("lang")) or session.get("lang")
-    session.clear()
-    if language:
-        session["lang"] = language
-    session.permanent = True
     if usable:
+        language = page_locale(request.args.get("lang")) or session.get("lang")
+        session.clear()
+        if language:
+            session["lang"] = language
+        session.permanent = True
         session["link_id"] = link.id
         link.last_opened_at = utc_now()
         db.session.commit()
@@ -150,8 +152,9 @@ def open_link(token):
             return redirect(url_for("checkout.contracts"), code=303)
         return redirect(url_for("checkout.renewal"), code=303)
     g.link = None
-    g.contact_language = link.contact.language if link is not None else None
     if link is not None:
+        g.contact_language = link.contact.language
+        refresh()
         session["stale_link_id"] = link.id
         if services.window_closed(link, utc_today()):
             # The contract lapsed too long ago (``lapsed_too_long``): no checkout any more,

@@ -161,3 +161,19 @@ def test_lang_on_a_renewal_link_survives_the_redirect_and_the_visit_is_noted(
     assert db.session.get(RenewalLink, link.id).last_opened_at is not None
     mailto = unquote(page.split('data-help-link')[0].rsplit('href="', 1)[1])
     assert f"Vertrag {_contract.number}" in mailto and "Contract:" not in mailto
+
+
+def test_an_unknown_or_stale_link_leaves_the_renewal_in_progress(web, make_checkout):
+    """A customer clicks an old email's link while renewing from a newer one: they learn
+    that link no longer works, in their language, and their renewal is still open."""
+    _contract, _link, token = make_checkout(language="de")
+    _old_contract, old_link, old_token = make_checkout(language="de")
+    revoke(old_link)
+    db.session.commit()
+    assert web.get(f"/r/{token}").status_code == 303
+    assert web.get("/renewal").status_code == 200
+    for stale in ("garbage", old_token):
+        answer = web.get(f"/r/{stale}")
+        assert answer.status_code == 404
+        assert 'lang="de"' in answer.get_data(as_text=True)
+        assert web.get("/renewal").status_code == 200  # still in the renewal
