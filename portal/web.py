@@ -42,6 +42,14 @@ csrf = CSRFProtect()
 #: through rather than failing it.
 limiter = Limiter(key_func=get_remote_address, default_limits=[], swallow_errors=True)
 
+
+def visitor_key():
+    """The rate-limit key of a customer's form: the renewal link in their session, else
+    their address. Customers behind one office address (NAT) do not share their limits;
+    a visitor without a link (a stale one, asking for a new one) is counted by address."""
+    link_id = session.get("link_id")
+    return f"link:{link_id}" if isinstance(link_id, int) else get_remote_address()
+
 STRIPE_JS_ORIGIN = "https://js.stripe.com"
 #: The largest request body read (forms, webhooks, partner API calls): 1 MiB, answered 413.
 MAX_REQUEST_BYTES = 1024 * 1024

@@ -262,6 +262,23 @@ def test_order_posts_are_rate_limited(web, make_checkout):
     assert statuses[:20] == [303] * 20 and statuses[20] == 429
 
 
+def test_customers_behind_one_address_do_not_share_their_form_limit(web, app, make_checkout):
+    """An office behind one NAT address: one customer's many posts do not block another's
+    first order (each renewal link counts its own)."""
+    _, _, token = make_checkout()
+    page = open_checkout(web, token).get_data(as_text=True)
+    form = {**_order_form(page), "update": "1"}
+    del form["place"]
+    assert [web.post("/renewal/order", data=form).status_code for _ in range(21)][-1] == 429
+    colleague = app.test_client()
+    colleague.environ_base["wsgi.url_scheme"] = "https"
+    _, _, other_token = make_checkout()
+    other_page = open_checkout(colleague, other_token).get_data(as_text=True)
+    other_form = {**_order_form(other_page), "update": "1"}
+    del other_form["place"]
+    assert colleague.post("/renewal/order", data=other_form).status_code == 303
+
+
 def test_the_confirmation_email_is_in_the_contact_email_language(web, make_checkout):
     contract, _, token = make_checkout(language="ko")
     page = open_checkout(web, token).get_data(as_text=True)
