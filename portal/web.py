@@ -43,6 +43,11 @@ csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[], swallow_errors=True)
 
 
+def utc_minute(value):
+    """A stored time (naive UTC) as the staff console shows it: "2026-11-29 22:46 UTC"."""
+    return "" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+
+
 def visitor_key():
     """The rate-limit key of a customer's form: the renewal link in their session, else
     their address. Customers behind one office address (NAT) do not share their limits;
@@ -150,6 +155,7 @@ def init_i18n(app):
     app.jinja_env.filters["code"] = inline_code
     app.jinja_env.filters["amount_in_text"] = inline_amount
     app.jinja_env.filters["isolated"] = inline_text
+    app.jinja_env.filters["utc"] = utc_minute
     init_company(app)
 
     #: (code, own name) of every page language, and the picker's markup per page locale:

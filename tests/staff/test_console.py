@@ -77,6 +77,9 @@ def test_contract_page_shows_the_whole_story(sales, make_contract, today):
         assert expected in page
     assert "Record an offline payment" not in page  # no order awaits payment
     assert sales.get("/staff/contracts/NO-SUCH").status_code == 404
+    # Times to the minute, in UTC, said so (not "2026-11-29 22:46:43.893999").
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", page)
+    assert not re.search(r"\d\d:\d\d:\d\d\.\d{6}", page)
 
 
 # --- regenerating quotes ---
