@@ -54,6 +54,11 @@ def test_opt_in_keeps_the_card_and_shows_automatic_renewal(renewed_by_card, web,
     assert card.customer == renewal.customer_ref  # saved with the provider, not here
     page = web.get("/renewal/confirmation").get_data(as_text=True)
     assert 'data-auto-renew="on"' in page
+    # Every page of the link says so, in the page's language, with the way to turn it off.
+    for path in ("/renewal?lang=nl", "/renewal/confirmation?lang=nl"):
+        shown = web.get(path).get_data(as_text=True)
+        assert 'data-auto-renew="on"' in shown and 'href="/renewal/auto-renew"' in shown
+        assert "Automatic renewal is on." not in shown  # translated
     receipt = db.session.scalar(select(OutboxMessage).where(
         OutboxMessage.kind == "payment_received"))
     assert "Automatic renewal is on." in receipt.mime.decode("utf-8", "replace")
