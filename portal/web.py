@@ -43,6 +43,20 @@ csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[], swallow_errors=True)
 
 
+def rate_limited(limit, **options):
+    """``limiter.limit`` for a view, marking the view: a request to a view without a limit
+    of its own skips the rate-limit check (``init_security``), which would find nothing to
+    count there (the portal sets no default, application or blueprint limits)."""
+    decorate = limiter.limit(limit, **options)
+
+    def mark(view):
+        limited_view = decorate(view)
+        limited_view.rate_limited = True
+        return limited_view
+
+    return mark
+
+
 def utc_minute(value):
     """A stored time (naive UTC) as the staff console shows it: "2026-11-29 22:46 UTC"."""
     return "" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
@@ -387,6 +401,10 @@ def init_security(app):
     csrf.init_app(app)
     install_csrf_token_reuse(app)
     limiter.init_app(app)
+
+    @limiter.request_filter
+    def without_a_limit():
+        return not getattr(app.view_functions.get(request.endpoint), "rate_limited", False)
 
     logo = app.extensions["company"].brand.logo or ""
     logo_origin = " " + "/".join(logo.split("/")[:3]) if logo.startswith("https://") else ""

@@ -12,7 +12,7 @@ from portal.extensions import db
 from portal.orders.services import OrderError
 from portal.payments import attempts
 from portal.timeutil import utc_today
-from portal.web import limiter, visitor_key
+from portal.web import rate_limited, visitor_key
 
 #: At most this many contracts are read from one combined order request.
 MAX_CONTRACTS = 500
@@ -80,7 +80,7 @@ def contracts():
 
 
 @bp.post("/renewal/contracts")
-@limiter.limit(FORM_LIMIT, key_func=visitor_key)
+@rate_limited(FORM_LIMIT, key_func=visitor_key)
 @routes.link_required
 def place_combined_order():
     """Place one order for the contracts ticked, each with its option, in one currency,

@@ -25,7 +25,7 @@ from portal.payments import attempts
 from portal.renewals.services import quote_products
 from portal.i18n import page_locale
 from portal.timeutil import utc_now, utc_today
-from portal.web import SAFE_METHODS, error_page_hook, limiter, visitor_key, writes
+from portal.web import SAFE_METHODS, error_page_hook, rate_limited, visitor_key, writes
 
 bp = Blueprint("checkout", __name__)
 
@@ -130,7 +130,7 @@ def home():
 
 
 @bp.get("/r/<token>")
-@limiter.limit(TOKEN_LIMIT)
+@rate_limited(TOKEN_LIMIT)
 @writes
 def open_link(token):
     """Move the token into the session and redirect to a URL without it; change nothing else.
@@ -166,7 +166,7 @@ def open_link(token):
 
 
 @bp.post("/renewal/new-link")
-@limiter.limit(FORM_LIMIT, key_func=visitor_key)
+@rate_limited(FORM_LIMIT, key_func=visitor_key)
 def resend_link():
     """Send a fresh link if the address is on record; the answer is the same either way."""
     form = ResendLinkForm()
@@ -314,7 +314,7 @@ def order_address():
 
 
 @bp.post("/renewal/order")
-@limiter.limit(FORM_LIMIT, key_func=visitor_key)
+@rate_limited(FORM_LIMIT, key_func=visitor_key)
 @link_required
 def place_order():
     """Place the order shown on the page; a changed amount is shown again, not charged."""
@@ -369,7 +369,7 @@ def place_order():
 
 
 @bp.post("/renewal/order/card")
-@limiter.limit(FORM_LIMIT, key_func=visitor_key)
+@rate_limited(FORM_LIMIT, key_func=visitor_key)
 @link_required
 def switch_to_card():
     """Pay an offline order awaiting payment by card instead: the same option, today's
@@ -378,7 +378,7 @@ def switch_to_card():
 
 
 @bp.post("/renewal/order/method")
-@limiter.limit(FORM_LIMIT, key_func=visitor_key)
+@rate_limited(FORM_LIMIT, key_func=visitor_key)
 @link_required
 def switch_method():
     """Pay an offline order awaiting payment with another offline method (``payment_method``):
@@ -410,7 +410,7 @@ def _switch_method(method_code):
 
 
 @bp.post("/renewal/order/cancel")
-@limiter.limit(FORM_LIMIT, key_func=visitor_key)
+@rate_limited(FORM_LIMIT, key_func=visitor_key)
 @link_required
 def cancel_order():
     """Cancel the offline order awaiting payment; the quote page then offers a new one."""
@@ -442,7 +442,7 @@ def _confirmation_page(order, billing_form=None, errors=(), status=200):
 
 
 @bp.post("/renewal/order/billing")
-@limiter.limit(FORM_LIMIT, key_func=visitor_key)
+@rate_limited(FORM_LIMIT, key_func=visitor_key)
 @link_required
 def change_billing():
     """Change the billing details of the offline order awaiting payment: what its invoice
@@ -478,7 +478,7 @@ def _offered_option(form):
 
 
 @bp.post("/renewal/change-request")
-@limiter.limit(FORM_LIMIT, key_func=visitor_key)
+@rate_limited(FORM_LIMIT, key_func=visitor_key)
 @link_required
 def change_request():
     form = ChangeRequestForm()

@@ -14,7 +14,7 @@ from portal.partners.keys import partner_for_key
 from portal.partners.openapi import openapi_document
 from portal.rates.services import rate_table
 from portal.timeutil import utc_now, utc_today
-from portal.web import csrf, limiter
+from portal.web import csrf, rate_limited
 
 bp = Blueprint("partner_api", __name__, url_prefix="/api/partner/v1")
 csrf.exempt(bp)
@@ -116,7 +116,7 @@ def unknown_query_parameter(allowed=()):
 
 
 @bp.get("/contracts")
-@limiter.limit(key_rate_limit, key_func=rate_limit_key)
+@rate_limited(key_rate_limit, key_func=rate_limit_key)
 @takes_query("status", "page", "per_page")
 def contracts():
     status = request.args.get("status")
@@ -149,14 +149,14 @@ def own_contract(number):
 
 
 @bp.get("/contracts/<number>")
-@limiter.limit(key_rate_limit, key_func=rate_limit_key)
+@rate_limited(key_rate_limit, key_func=rate_limit_key)
 @takes_query()
 def contract(number):
     return jsonify(services.contract_document(own_contract(number), utc_today()))
 
 
 @bp.get("/contracts/<number>/quote")
-@limiter.limit(key_rate_limit, key_func=rate_limit_key)
+@rate_limited(key_rate_limit, key_func=rate_limit_key)
 @takes_query("pay_currency")
 def quote(number):
     item = own_contract(number)
@@ -164,7 +164,7 @@ def quote(number):
 
 
 @bp.post("/contracts/<number>/renewal-link")
-@limiter.limit(key_rate_limit, key_func=rate_limit_key)
+@rate_limited(key_rate_limit, key_func=rate_limit_key)
 @takes_query()
 def renewal_link(number):
     recipients = services.email_renewal_link(g.partner, own_contract(number), utc_today())
@@ -173,7 +173,7 @@ def renewal_link(number):
 
 
 @bp.post("/webhooks")
-@limiter.limit(key_rate_limit, key_func=rate_limit_key)
+@rate_limited(key_rate_limit, key_func=rate_limit_key)
 @takes_query()
 def add_webhook():
     if request.mimetype and not request.is_json:
@@ -194,7 +194,7 @@ def add_webhook():
 
 
 @bp.get("/webhooks")
-@limiter.limit(key_rate_limit, key_func=rate_limit_key)
+@rate_limited(key_rate_limit, key_func=rate_limit_key)
 @takes_query()
 def list_webhooks():
     return jsonify({"webhooks": [webhooks.webhook_document(endpoint)
@@ -202,7 +202,7 @@ def list_webhooks():
 
 
 @bp.delete("/webhooks/<webhook_id>")
-@limiter.limit(key_rate_limit, key_func=rate_limit_key)
+@rate_limited(key_rate_limit, key_func=rate_limit_key)
 @takes_query()
 def delete_webhook(webhook_id):
     endpoint = None
@@ -216,7 +216,7 @@ def delete_webhook(webhook_id):
 
 
 @bp.get("/events")
-@limiter.limit(key_rate_limit, key_func=rate_limit_key)
+@rate_limited(key_rate_limit, key_func=rate_limit_key)
 @takes_query("after", "limit")
 def event_feed():
     try:

@@ -27,7 +27,7 @@ from portal.money import amount_string
 from portal.payments import attempts, cards, registry, webhooks
 from portal.payments.provider import ACTION, SUCCEEDED, ProviderError, SignatureInvalid
 from portal.timeutil import utc_today
-from portal.web import csrf, limiter, writes
+from portal.web import csrf, rate_limited, writes
 
 bp = Blueprint("payments", __name__)
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def _unavailable():
 
 
 @bp.get("/renewal/pay")
-@limiter.limit(PAY_LIMIT)
+@rate_limited(PAY_LIMIT)
 @card_order_required
 @writes  # opens or reuses the order's payment attempt
 def pay(order):
@@ -128,7 +128,7 @@ def pay(order):
 
 
 @bp.post("/renewal/pay/card")
-@limiter.limit(PAY_LIMIT)
+@rate_limited(PAY_LIMIT)
 @card_order_required
 def pay_card(order):
     """Confirm with a card the browser registered at the emulator. Only with the local
@@ -150,7 +150,7 @@ def pay_card(order):
 
 
 @bp.get("/renewal/pay/return")
-@limiter.limit(PAY_LIMIT)
+@rate_limited(PAY_LIMIT)
 @card_order_required
 @writes  # settles what the provider says, asking it once
 def pay_return(order):

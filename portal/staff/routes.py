@@ -38,7 +38,7 @@ from portal.staff.forms import (
 )
 from portal.staff.models import StaffUser
 from portal.timeutil import utc_today
-from portal.web import error_page_hook, limiter
+from portal.web import error_page_hook, rate_limited
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -94,7 +94,7 @@ def _to_contract(contract):
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
-@limiter.limit(SIGN_IN_LIMIT, methods=["POST"])
+@rate_limited(SIGN_IN_LIMIT, methods=["POST"])
 def sign_in():
     form = SignInForm()
     if form.validate_on_submit():
