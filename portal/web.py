@@ -338,7 +338,10 @@ class PageSessionInterface(SecureCookieSessionInterface):
         age = utc_now() - as_utc(signed_at)
         if not timedelta(0) <= age <= app.permanent_session_lifetime:
             return self.session_class()  # expired since it was checked (as loads would say)
-        session = self.session_class(copy.deepcopy(data))  # the kept value stays as read
+        # Each request gets its own copy; the kept value stays as read.
+        flat = all(value is None or isinstance(value, (str, int, float))
+                   for value in data.values())
+        session = self.session_class(dict(data) if flat else copy.deepcopy(data))
         session.signed_at = signed_at
         return session
 

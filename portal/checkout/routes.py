@@ -68,13 +68,16 @@ def _register_error_page_hook(state):
     error_page_hook(state.app, "/renewal", link_for_error_page)
 
 
-@bp.app_context_processor
-def checkout_helpers():
-    return {"level_label": level_label, "method_label": method_label,
-            "link_auto_renew_on": link_auto_renew_on,
-            "quote_products": quote_products, "has_withdrawal_right": has_withdrawal_right,
-            "offline_alternatives": services.offline_alternatives,
-            "amount_string": amount_string, "change_method_url": change_method_url}
+@bp.record_once
+def _checkout_helpers(state):
+    """Functions every template may call, given to the template environment once (a
+    context processor would build this dictionary for every page)."""
+    state.app.jinja_env.globals.update(
+        level_label=level_label, method_label=method_label,
+        link_auto_renew_on=link_auto_renew_on, quote_products=quote_products,
+        has_withdrawal_right=has_withdrawal_right,
+        offline_alternatives=services.offline_alternatives, amount_string=amount_string,
+        change_method_url=change_method_url)
 
 
 def link_auto_renew_on():
