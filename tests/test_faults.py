@@ -98,19 +98,33 @@ def test_a_reading_request_that_writes_runs_again_as_a_writer(file_app):
         assert db.session.execute(text("select n from counter")).scalar() == 101
 
 
+def _recovers_from_a_connection_stuck_read_only(engine, stick, refused, match):
+    """``stick(connection)`` leaves a pooled connection read-only: the write that meets it
+    is refused (``refused`` matching ``match``) and the connection dropped, so the next
+    transaction works without a restart."""
+    with engine.connect() as connection:  # the pool keeps this connection...
+        stick(connection)  # ...stuck read-only
+    with pytest.raises(refused, match=match):
+        with engine.begin() as connection:
+            connection.execute(text("update counter set n = 1"))
+    # The database is writable again: the next transaction works, no restart needed.
+    with engine.begin() as connection:
+        connection.execute(text("update counter set n = 2"))
+    with engine.connect() as connection:
+        assert connection.execute(text("select n from counter")).scalar() == 2
+
+
 def test_a_connection_that_saw_the_database_read_only_is_dropped(file_app):
     with file_app.app_context():
-        engine = db.engine
-        with engine.connect() as connection:  # the pool keeps this connection...
-            connection.exec_driver_sql("pragma query_only = on")  # ...stuck read-only
-        with pytest.raises(OperationalError, match="readonly"):
-            with engine.begin() as connection:
-                connection.execute(text("update counter set n = 1"))
-        # The database is writable again: the next transaction works, no restart needed.
-        with engine.begin() as connection:
-            connection.execute(text("update counter set n = 2"))
-        with engine.connect() as connection:
-            assert connection.execute(text("select n from counter")).scalar() == 2
+        _recovers_from_a_connection_stuck_read_only(
+            db.engine, lambda connection: connection.exec_driver_sql("pragma query_only = on"),
+            OperationalError, "readonly")
+
+
+def _read_only_session(connection):
+    """As a connection opened on a standby stays."""
+    connection.exec_driver_sql("set session characteristics as transaction read only")
+    connection.commit()
 
 
 def test_a_postgresql_connection_that_saw_the_database_read_only_is_dropped(committing_app):
@@ -119,20 +133,10 @@ def test_a_postgresql_connection_that_saw_the_database_read_only_is_dropped(comm
         with engine.begin() as connection:
             connection.execute(text("create table counter (n integer not null)"))
             connection.execute(text("insert into counter values (0)"))
-        with engine.connect() as connection:  # the pool keeps this connection...
-            connection.exec_driver_sql(  # ...stuck read-only, as one opened on a standby
-                "set session characteristics as transaction read only")
-            connection.commit()
-        with pytest.raises(DBAPIError, match="read-only"):
-            with engine.begin() as connection:
-                connection.execute(text("update counter set n = 1"))
-        # The database is writable: the next transaction gets a new connection and works.
+        _recovers_from_a_connection_stuck_read_only(engine, _read_only_session, DBAPIError,
+                                                    "read-only")
         with engine.begin() as connection:
-            connection.execute(text("update counter set n = 2"))
-        with engine.connect() as connection:
-            assert connection.execute(text("select n from counter")).scalar() == 2
             connection.execute(text("drop table counter"))
-            connection.commit()
 
 
 @pytest.mark.parametrize("reason, expected", [
