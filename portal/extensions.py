@@ -46,18 +46,23 @@ _write_intent = ContextVar("write_intent", default=True)
 
 class WriteLockNeeded(PortalError):
     """A SQLite transaction that began as a read tried to write while another connection
-    held the write lock (or had written since it began): run the unit of work again as
-    a writing transaction (``portal.database.run_as_writer``)."""
+    held the write lock (or had written since it began), or a reading request on
+    PostgreSQL is about to write: run the unit of work again as a writing transaction."""
 
 
 @contextmanager
-def write_intent(writes):
-    """Open the transactions of this block as writing (``True``) or reading (``False``)."""
-    token = _write_intent.set(bool(writes))
+def _within(variable, value):
+    """The block runs with the context ``variable`` set to ``value``."""
+    token = variable.set(bool(value))
     try:
         yield
     finally:
-        _write_intent.reset(token)
+        variable.reset(token)
+
+
+def write_intent(writes):
+    """Open the transactions of this block as writing (``True``) or reading (``False``)."""
+    return _within(_write_intent, writes)
 
 
 def set_write_intent(writes):
@@ -71,13 +76,9 @@ def set_write_intent(writes):
 _reading_request = ContextVar("reading_request", default=False)
 
 
-@contextmanager
 def reading_request(reading):
-    token = _reading_request.set(bool(reading))
-    try:
-        yield
-    finally:
-        _reading_request.reset(token)
+    """Run the block as a web request that only reads (``True``) or not."""
+    return _within(_reading_request, reading)
 
 
 #: Statements a reading request may send on PostgreSQL: a SELECT that takes no row lock.
