@@ -5,7 +5,7 @@ slides without signing a cookie on every view."""
 import time
 from datetime import timedelta
 
-from portal import web as web_module
+from portal import sessions as sessions_module
 from portal.timeutil import utc_now
 from tests.checkout.conftest import csrf_token
 
@@ -36,8 +36,8 @@ def test_an_unchanged_session_is_sent_again_once_its_cookie_is_a_minute_old(
     assert _sets_cookie(web.get(f"/r/{token}"))
     web.get("/renewal").close()
     assert not _sets_cookie(web.get("/renewal"))  # the browser's cookie is seconds old
-    later = utc_now() + web_module.SESSION_RESEND_AFTER + timedelta(seconds=1)
-    monkeypatch.setattr(web_module, "utc_now", lambda: later)
+    later = utc_now() + sessions_module.SESSION_RESEND_AFTER + timedelta(seconds=1)
+    monkeypatch.setattr(sessions_module, "utc_now", lambda: later)
     assert _sets_cookie(web.get("/renewal"))  # a page: the session's lifetime slides
     assert not _sets_cookie(web.get("/static/portal.css"))  # an asset never
     assert web.get("/renewal").status_code == 200
@@ -58,13 +58,13 @@ def test_a_session_checked_once_still_expires_and_a_forged_one_is_refused(
     # Past the session lifetime the kept cookie is as expired as a fresh check would say.
     lifetime = web.application.permanent_session_lifetime
     later = utc_now() + lifetime + timedelta(seconds=5)
-    monkeypatch.setattr(web_module, "utc_now", lambda: later)
+    monkeypatch.setattr(sessions_module, "utc_now", lambda: later)
     assert web.get("/renewal").status_code == 403
 
 
 def test_pages_of_the_same_minute_carry_one_signed_csrf_token_that_forms_accept(
         web, make_checkout, monkeypatch):
-    monkeypatch.setattr(web_module, "CSRF_TOKEN_SECONDS", 10 ** 9)  # no minute ends here
+    monkeypatch.setattr(sessions_module, "CSRF_TOKEN_SECONDS", 10 ** 9)  # no minute ends here
     _contract, _link, token = make_checkout()
     web.get(f"/r/{token}").close()
     web.get("/renewal").close()  # the first form adds the session's CSRF value
