@@ -89,8 +89,9 @@ def _install(metadata, connection, tables=(), **kwargs):
 
 
 class VersionedCache:
-    """Values read from the database, each kept under the version token it was read with;
-    at most ``size`` entries, the least recently used dropped first."""
+    """Values kept under the token they were made with (a data version, the secret key
+    that checked a cookie, one constant for page pieces); at most ``size`` entries, the
+    least recently used dropped first."""
 
     def __init__(self, size):
         self.size = size
@@ -117,3 +118,6 @@ class VersionedCache:
     def clear(self):
         with self._lock:
             self._entries.clear()
+
+    def __len__(self):
+        return len(self._entries)

@@ -1,8 +1,6 @@
 """Web plumbing shared by every blueprint: locale, CSRF, rate limits, security headers,
 error pages (the session and its CSRF token: ``portal.sessions``). Each piece is one small
 function called from ``create_app``."""
-import threading
-from collections import OrderedDict
 
 from flask import (
     Flask,
@@ -27,6 +25,7 @@ from portal.i18n import tools as catalog_tools
 from portal.checkout.labels import inline_amount, inline_code, inline_text, join_list
 from portal.extensions import WriteLockNeeded, db, reading_request, write_intent
 from portal.errors import api_error_body
+from portal.dataversion import VersionedCache
 from portal.ratelimits.storage import SCHEME as DATABASE_STORAGE
 from portal.sessions import (
     SESSION_COOKIE_SETTINGS,
@@ -220,6 +219,8 @@ def install_template_gettext(app):
 FRAGMENT_CACHE_SIZE = 2048
 #: Stands for the visitor's CSRF token in a stored piece; it cannot occur in escaped markup.
 CSRF_MARK = "\x00csrf\x00"
+#: The one token the pieces are kept under: a piece depends on its key alone.
+PIECES = "pieces"
 
 
 def install_fragment_cache(app, size=FRAGMENT_CACHE_SIZE):
@@ -229,29 +230,22 @@ def install_fragment_cache(app, size=FRAGMENT_CACHE_SIZE):
     ``repr``, so 1.0 and 1.00 stay apart); nothing tied to a visitor may be among them or
     in the body, except the CSRF token, which each visitor gets back in place of a mark.
     ``cache=False`` renders the body every time (a form showing a visitor's input)."""
-    pieces = OrderedDict()
-    lock = threading.Lock()
+    pieces = VersionedCache(size=size)
 
     @pass_context
     def fragment(context, name, *values, caller, cache=True):
         if not cache:
             return caller()
-        root = request.script_root if has_request_context() else ""
-        key = (name, context.get("page_locale"), root, repr(values))
-        with lock:
-            piece = pieces.get(key)
-            if piece is not None:
-                pieces.move_to_end(key)
-        if piece is None:
+
+        def render():
             markup = caller()
             # The token the body wrote, if any (Flask-WTF keeps the request's token in g).
             token = g.get(app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"))
-            piece = str(markup).replace(token, CSRF_MARK) if token else str(markup)
-            with lock:
-                pieces[key] = piece
-                while len(pieces) > size:
-                    pieces.popitem(last=False)
-            return markup
+            return str(markup).replace(token, CSRF_MARK) if token else str(markup)
+
+        root = request.script_root if has_request_context() else ""
+        key = (name, context.get("page_locale"), root, repr(values))
+        piece = pieces.get(PIECES, key, render)
         if CSRF_MARK in piece:
             return Markup(piece.replace(CSRF_MARK, app.extensions["page_csrf_token"]()))
         return Markup(piece)
