@@ -8,7 +8,7 @@ from portal.checkout.forms import CombinedOrderForm
 from portal.checkout.instructions import is_offline
 from portal.checkout.labels import error_message, method_label, reason_label
 from portal.checkout.routes import CARD_PAYMENT_PATH, FORM_LIMIT, bp
-from portal.extensions import db
+from portal.extensions import commit_writes, db
 from portal.orders.services import OrderError
 from portal.payments import attempts
 from portal.timeutil import utc_today
@@ -75,7 +75,7 @@ def contracts():
     draft = routes.take_draft()
     draft.pop("auto_renew", None)  # chosen per contract on its own page
     response = _render_combined(page, _combined_form(page, draft=draft) if draft else None)
-    db.session.commit()  # keep freshly issued quotes: the order is placed against them
+    commit_writes()  # keep freshly issued quotes: the order is placed against them
     return response
 
 
