@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import registry as Registry
 
+from portal import pgcursor
 from portal.errors import PortalError
 from portal.timeutil import UtcDateTime
 
@@ -93,10 +94,11 @@ def reads_only(statement):
 
 
 @event.listens_for(Engine, "connect")
-def _sqlite_connect(dbapi_connection, _record):
+def _connect(dbapi_connection, _record):
     """SQLite: WAL (readers and one writer at the same time), foreign keys, and let
     SQLAlchemy (not the driver) open transactions, so savepoints and BEGIN behave as on
-    PostgreSQL."""
+    PostgreSQL. PostgreSQL: the portal's cursor (``portal.pgcursor``)."""
+    pgcursor.use_on(dbapi_connection)
     if isinstance(dbapi_connection, sqlite3.Connection):
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()

@@ -38,21 +38,27 @@ csrf = CSRFProtect()
 #: Counters live where every worker sees them: the database (``portal-db://``, the default)
 #: or Redis (``RATELIMIT_STORAGE_URI=redis://...``). A fault of the store lets the request
 #: through rather than failing it.
-limiter = Limiter(key_func=get_remote_address, default_limits=[], swallow_errors=True)
+
+
+class ViewLimiter(Limiter):
+    """Flask-Limiter for limits set on views (``rate_limited``), the only ones the portal
+    sets: a limited view checks its limits when it is called. The check Flask-Limiter
+    also runs before every request looks for default, application and blueprint limits,
+    of which there are none, so it is not run."""
+
+    def _check_request_limit(self, callable_name=None, in_middleware=True):
+        if not in_middleware:
+            super()._check_request_limit(callable_name=callable_name,
+                                         in_middleware=in_middleware)
+
+
+limiter = ViewLimiter(key_func=get_remote_address, default_limits=[], swallow_errors=True)
 
 
 def rate_limited(limit, **options):
-    """``limiter.limit`` for a view, marking the view: a request to a view without a limit
-    of its own skips the rate-limit check (``init_security``), which would find nothing to
-    count there (the portal sets no default, application or blueprint limits)."""
-    decorate = limiter.limit(limit, **options)
-
-    def mark(view):
-        limited_view = decorate(view)
-        limited_view.rate_limited = True
-        return limited_view
-
-    return mark
+    """``limiter.limit`` for a view: the portal's limits are set on views only
+    (``ViewLimiter``)."""
+    return limiter.limit(limit, **options)
 
 
 def utc_minute(value):
@@ -295,10 +301,6 @@ def init_security(app):
     csrf.init_app(app)
     install_csrf_token_reuse(app)
     limiter.init_app(app)
-
-    @limiter.request_filter
-    def without_a_limit():
-        return not getattr(app.view_functions.get(request.endpoint), "rate_limited", False)
 
     logo = app.extensions["company"].brand.logo or ""
     logo_origin = " " + "/".join(logo.split("/")[:3]) if logo.startswith("https://") else ""

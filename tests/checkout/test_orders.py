@@ -308,3 +308,13 @@ def test_the_order_form_address_opened_again_leads_to_the_quote_page(web, make_c
     assert 'class="order-form" novalidate autocomplete="off"' in page
     response = web.get("/renewal/order")
     assert response.status_code == 303 and response.headers["Location"] == "/renewal"
+
+
+def test_pages_without_a_limit_stay_open_once_the_forms_are_limited(web, make_checkout):
+    """Limits are set on the views that take forms; the quote page itself is not counted."""
+    _, _, token = make_checkout()
+    page = open_checkout(web, token).get_data(as_text=True)
+    form = {**_order_form(page), "update": "1"}
+    del form["place"]
+    assert [web.post("/renewal/order", data=form).status_code for _ in range(21)][-1] == 429
+    assert {web.get("/renewal").status_code for _ in range(25)} == {200}
