@@ -58,16 +58,19 @@ class PageSessionInterface(SecureCookieSessionInterface):
         self._verified = VersionedCache(size=VERIFIED_COOKIES)
 
     def open_session(self, app, request):
-        serializer = self.get_signing_serializer(app)
-        if serializer is None:
-            return None
+        if not app.secret_key:
+            return None  # as Flask's: no sessions without a secret key
         value = request.cookies.get(self.get_cookie_name(app))
         if not value:
             return self.session_class()
         max_age = int(app.permanent_session_lifetime.total_seconds())
+
+        def checked():
+            return self.get_signing_serializer(app).loads(value, max_age=max_age,
+                                                          return_timestamp=True)
+
         try:
-            data, signed_at = self._verified.get(app.secret_key, value, lambda: serializer.loads(
-                value, max_age=max_age, return_timestamp=True))
+            data, signed_at = self._verified.get(app.secret_key, value, checked)
         except BadSignature:
             return self.session_class()
         age = utc_now() - as_utc(signed_at)
@@ -79,6 +82,15 @@ class PageSessionInterface(SecureCookieSessionInterface):
         session = self.session_class(dict(data) if flat else copy.deepcopy(data))
         session.signed_at = signed_at
         return session
+
+    def save_session(self, app, session, response):
+        # The usual page view: a session that is kept as the browser holds it. Flask's
+        # own save works out every cookie setting first, to use them in a Set-Cookie.
+        if session and not self.should_set_cookie(app, session):
+            if session.accessed:
+                response.vary.add("Cookie")
+            return
+        super().save_session(app, session, response)
 
     def should_set_cookie(self, app, session):
         if session.modified:

@@ -1,6 +1,8 @@
 """Web plumbing shared by every blueprint: locale, CSRF, rate limits, security headers,
 error pages (the session and its CSRF token: ``portal.sessions``). Each piece is one small
 function called from ``create_app``."""
+import inspect
+from functools import lru_cache
 
 from flask import (
     Flask,
@@ -96,6 +98,15 @@ class PortalFlask(Flask):
                 discard_transaction()
         with write_intent(True):
             return super().full_dispatch_request()
+
+    def ensure_sync(self, func):
+        # Flask asks this of every hook and view of every request; whether a function
+        # is a coroutine function does not change, so the answer is kept.
+        return self.async_to_sync(func) if _is_coroutine_function(func) else func
+
+
+#: Kept answers of ``inspect.iscoroutinefunction`` (the hooks and views: a few dozen).
+_is_coroutine_function = lru_cache(maxsize=512)(inspect.iscoroutinefunction)
 
 
 def writes(view):

@@ -5,6 +5,8 @@ slides without signing a cookie on every view."""
 import time
 from datetime import timedelta
 
+from flask import request
+
 from portal import sessions as sessions_module
 from portal.timeutil import utc_now
 from tests.checkout.conftest import csrf_token
@@ -78,3 +80,26 @@ def test_pages_of_the_same_minute_carry_one_signed_csrf_token_that_forms_accept(
     refused = web.post("/renewal/order", data={"csrf_token": second[:-3] + "abc",
                                                "update": "1", "pay_currency": "USD"})
     assert refused.status_code == 400
+
+
+def test_a_page_read_from_the_session_varies_by_cookie_whether_or_not_it_sends_one(
+        web, make_checkout):
+    """A shared cache must not hand one visitor's page to another: every page that read
+    the session says ``Vary: Cookie``, also when the cookie is not sent again."""
+    _contract, _link, token = make_checkout()
+    web.get(f"/r/{token}").close()
+    web.get("/renewal").close()
+    response = web.get("/renewal")
+    assert not _sets_cookie(response)
+    assert "Cookie" in response.vary
+    response.close()
+
+
+def test_without_a_secret_key_there_is_no_session(app):
+    interface = sessions_module.PageSessionInterface()
+    secret, app.secret_key = app.secret_key, None
+    try:
+        with app.test_request_context("/", headers={"Cookie": "__Host-portal=abc"}):
+            assert interface.open_session(app, request) is None
+    finally:
+        app.secret_key = secret
