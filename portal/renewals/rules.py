@@ -53,14 +53,19 @@ class Settings:
 
     @classmethod
     def from_config(cls, config):
-        return cls(
-            online_cap_usd=Decimal(config["ONLINE_CAP_USD"]),
-            fx_fee_rate=Decimal(config["FX_FEE_RATE"]),
-            reinstatement_fee_rate=Decimal(config["REINSTATEMENT_FEE_RATE"]),
-            fx_max_age_days=int(config["FX_MAX_AGE_DAYS"]),
-            reinstatement_max_lapse_days=int(config["REINSTATEMENT_MAX_LAPSE_DAYS"]),
-            quote_validity_days=int(config["QUOTE_VALIDITY_DAYS"]),
-        )
+        return cls(**{field: read(config[name])
+                      for field, (name, read) in SETTINGS_CONFIG.items()})
+
+
+#: Each setting's configuration name and how its value is read.
+SETTINGS_CONFIG = {
+    "online_cap_usd": ("ONLINE_CAP_USD", Decimal),
+    "fx_fee_rate": ("FX_FEE_RATE", Decimal),
+    "reinstatement_fee_rate": ("REINSTATEMENT_FEE_RATE", Decimal),
+    "fx_max_age_days": ("FX_MAX_AGE_DAYS", int),
+    "reinstatement_max_lapse_days": ("REINSTATEMENT_MAX_LAPSE_DAYS", int),
+    "quote_validity_days": ("QUOTE_VALIDITY_DAYS", int),
+}
 
 
 @dataclass(frozen=True)

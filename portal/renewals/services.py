@@ -1,6 +1,6 @@
 """Quoting contracts from the database: facts in, rules applied, quotes issued and stored."""
 from datetime import timedelta
-from functools import cache
+from functools import cache, lru_cache
 
 from flask import current_app
 from sqlalchemy import bindparam, func, select
@@ -29,7 +29,19 @@ DUE_WITHIN_DAYS = 60
 
 
 def settings():
-    return rules.Settings.from_config(current_app.config)
+    """The rule settings of the running app's configuration: made once per set of values
+    (a quote page reads them several times)."""
+    config = current_app.config
+    return _settings(tuple(config[name] for name in SETTING_NAMES))
+
+
+#: The configuration names ``settings`` reads, in the order of its values.
+SETTING_NAMES = tuple(name for name, _read in rules.SETTINGS_CONFIG.values())
+
+
+@lru_cache(maxsize=32)
+def _settings(values):
+    return rules.Settings.from_config(dict(zip(SETTING_NAMES, values)))
 
 
 def due_window(today):

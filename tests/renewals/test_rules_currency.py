@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from portal.renewals import rules
 from portal.renewals.rules import Rate, RateTable, RuleError, Settings
+from portal.renewals.services import settings
 from tests.renewals.rules_cases import D, facts, lines, table
 
 
@@ -163,3 +164,17 @@ def test_settings_from_config():
               "REINSTATEMENT_MAX_LAPSE_DAYS": 180, "QUOTE_VALIDITY_DAYS": 14}
     assert Settings.from_config(config) == Settings(
         Decimal("2500.00"), Decimal("0.02"), Decimal("0.10"), 3, 180, 14)
+
+
+def test_the_app_settings_follow_its_configuration(app):
+    """Made once per set of values, and a changed value is read on the next call."""
+    first = settings()
+    assert settings() is first
+    cap = app.config["ONLINE_CAP_USD"]
+    app.config["ONLINE_CAP_USD"] = Decimal("1234.50")
+    try:
+        assert settings().online_cap_usd == Decimal("1234.50")
+        assert settings().quote_validity_days == first.quote_validity_days
+    finally:
+        app.config["ONLINE_CAP_USD"] = cap
+    assert settings() == first
