@@ -65,6 +65,18 @@ class CheckoutForm(FlaskForm):
                 return super().get_translations(form)
             return wtforms_catalog(str(get_locale() or "en"))
 
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        for field in self:
+            # Two checks can find one fault (an address too long is not an address
+            # either): each message is shown once.
+            if isinstance(field.errors, list):
+                once = {}
+                for error in field.errors:
+                    once.setdefault(str(error), error)
+                field.errors[:] = once.values()
+        return valid
+
 
 class BillingForm(CheckoutForm):
     """Billing details for the invoice, all optional (portal/checkout/billing.py): on the

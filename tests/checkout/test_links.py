@@ -120,8 +120,8 @@ def test_resend_with_an_unknown_token_or_bad_address_changes_nothing(web, make_c
     assert _count(RenewalLink) == before
     invalid = _resend(web, "unknown-token", "not an address" * 100)
     assert invalid.status_code == 400
-    assert "valid email address" in invalid.get_data(as_text=True) or "shorter" in \
-        invalid.get_data(as_text=True) or "Field" in invalid.get_data(as_text=True)
+    # Too long and not an address: one fault, said once.
+    assert invalid.get_data(as_text=True).count("Please enter a valid email address.") == 1
     assert _count(RenewalLink) == before
 
 
