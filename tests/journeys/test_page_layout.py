@@ -60,6 +60,8 @@ def test_codes_stay_whole_and_left_to_right_in_arabic_at_360(page, journey_app,
     assert any(each["code"] == numbers[0] and each["where"] != "H1" for each in found)
     heading = page.locator("h1").inner_text()
     assert numbers[0] in heading  # "Renew contract <number>" with the number whole
+    phone = page.locator('.support a[href^="tel:"]').inner_text()
+    _codes_whole(page, [phone], "support phone number in the footer")
 
     page.goto(page.url.split("/renewal")[0] + "/renewal/contracts")
     _codes_whole(page, numbers, "combined page")
