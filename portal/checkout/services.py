@@ -416,17 +416,18 @@ def shown_order(contract):
 
 
 def link_order(link, remembered_id=None):
-    """The order a link's visitor sees: its contract's (``shown_order``), else the
-    combined order this visitor placed for other contracts of the same account
-    (``remembered_id``, from their session) while it is open or paid."""
+    """The order a link's visitor sees: the newer of its contract's (``shown_order``) and
+    the combined order this visitor placed for other contracts of the same account
+    (``remembered_id``, from their session) while that one is open or paid. So a combined
+    order placed after the link's own contract was renewed is the one confirmed."""
     order = shown_order(link.contract)
-    if order is not None or not remembered_id:
+    if not isinstance(remembered_id, int) or (order is not None and order.id >= remembered_id):
         return order
     remembered = db.session.get(Order, remembered_id)
     if (remembered is None or remembered.combined_into_id is not None
             or remembered.contract.account_id != link.contract.account_id
             or remembered.status not in SHOWN_STATUSES):
-        return None
+        return order
     return remembered
 
 

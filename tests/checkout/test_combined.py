@@ -428,3 +428,33 @@ def test_back_to_the_combined_page_after_paying_shows_it_as_it_is_now(web, accou
     # Posted now, the same choice is refused and said so.
     refused = web.post("/renewal/contracts", data=_form(page, [c["lead"], c["soon"]]))
     assert refused.status_code in (400, 409)
+
+
+def test_a_combined_order_placed_after_the_link_contract_was_renewed_is_the_one_confirmed(
+        web, account_contracts, cli):
+    """The link's own contract is paid; the visitor then orders two others together from
+    the same link: the confirmation shows that new order and how to pay it."""
+    c = account_contracts
+    page = open_checkout(web, c["token"]).get_data(as_text=True)
+    placed = web.post("/renewal/order", data={
+        "csrf_token": csrf_token(page), "amount_shown": field_value(page, "amount_shown"),
+        "service_level": field_value(page, "service_level"),
+        "term_months": field_value(page, "term_months"), "pay_currency": "USD",
+        "payment_method": "bank_transfer", "place": "1"})
+    assert placed.status_code == 303, placed.get_data(as_text=True)
+    [own] = _orders(c["lead"])
+    assert cli("orders", "record-payment", own.reference, "--amount", f"{own.amount_due:.2f}",
+               "--currency", "USD", "--reference", "BANK-OWN").exit_code == 0
+    others = [c["soon"], c["lapsed"]]
+    page = _choose(web, others)
+    assert web.post("/renewal/contracts", data=_form(page, others)).status_code == 303
+    [payer] = [o for o in _orders(*others) if o.combined_into_id is None]
+    confirmation = web.get("/renewal/confirmation").get_data(as_text=True)
+    assert payer.reference in confirmation
+    assert own.reference not in confirmation
+    assert all(f'data-contract="{x.number}"' in confirmation for x in others)
+    assert 'class="instructions"' in confirmation  # how to pay the new order
+    # The link's own order is shown again once this visitor's newer order is gone.
+    with web.session_transaction() as session:
+        del session["order_id"]
+    assert own.reference in web.get("/renewal/confirmation").get_data(as_text=True)
