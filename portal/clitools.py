@@ -9,8 +9,14 @@ from portal.extensions import db
 
 
 
+#: The days a command's ``--date`` may name: terms, notices and deadlines counted from a
+#: day near the end of the calendar would fall outside it.
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)
+
+
 class IsoDate(click.ParamType):
-    """A ``YYYY-MM-DD`` date option; anything else is a one-line usage error."""
+    """A ``YYYY-MM-DD`` date option from ``FIRST_DAY`` to ``LAST_DAY``; anything else is a
+    one-line usage error."""
 
     name = "date"
 
@@ -20,9 +26,12 @@ class IsoDate(click.ParamType):
         try:
             if len(value) != 10:
                 raise ValueError
-            return date.fromisoformat(value)
+            day = date.fromisoformat(value)
         except ValueError:
             self.fail(f"{value!r} is not a date (YYYY-MM-DD)", param, ctx)
+        if not FIRST_DAY <= day <= LAST_DAY:
+            self.fail(f"{value!r} is not a day from {FIRST_DAY} to {LAST_DAY}", param, ctx)
+        return day
 
 
 ISO_DATE = IsoDate()

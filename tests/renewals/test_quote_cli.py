@@ -282,3 +282,14 @@ def test_invalid_quote_date(example, value):
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and f"'{value}' is not a date (YYYY-MM-DD)" in errors[0]
     assert table_rows() == before
+
+
+@pytest.mark.parametrize("value", ["9999-12-31", "9997-01-01", "0001-01-01"])
+def test_a_quote_date_out_of_range_is_one_line(example, value):
+    before = table_rows()
+    result = example("quote", "SNS-004711", "--date", value, "--json")
+    assert result.exit_code == 2 and "Traceback" not in result.output + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1
+    assert f"'{value}' is not a day from 1970-01-01 to 2999-12-31" in errors[0]
+    assert table_rows() == before
