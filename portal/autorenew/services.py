@@ -78,6 +78,14 @@ def is_on(contract):
     return auto_renewal(contract) is not None
 
 
+def opt_in_failed(order):
+    """``order`` asked for automatic renewal and its card was never kept for it (as
+    opposed to kept and turned off since, which the customer did themselves)."""
+    return bool(order.auto_renew) and not is_on(order.contract) and db.session.scalar(
+        select(AutoRenewal.id).where(AutoRenewal.opted_in_order_id == order.id).limit(1)
+    ) is None
+
+
 def is_on_column(contract):
     """SQL: ``is_on`` for ``contract`` (a contract, or the contract of an enclosing query)."""
     return select(AutoRenewal.id).where(*_turned_on(contract)).exists()

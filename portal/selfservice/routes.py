@@ -6,7 +6,7 @@ from flask_babel import get_locale
 from portal.checkout import routes as checkout
 from portal.extensions import db
 from portal.money import amount_string
-from portal.autorenew.services import is_on, turn_off
+from portal.autorenew.services import is_on, opt_in_failed, turn_off
 from portal.i18n import EMAIL_LOCALES
 from portal.invoices.services import contract_document, document_pdf, documents_of_contract
 from portal.orders.refunds import (
@@ -32,7 +32,8 @@ bp.context_processor(checkout.help_link)
 def auto_renew_state():
     """``auto_renew_on(contract)`` for every page and email that shows a contract, and
     ``billing_documents(contract)``: its invoices and credit notes."""
-    return {"auto_renew_on": is_on, "billing_documents": lambda c: documents_of_contract(c.id)}
+    return {"auto_renew_on": is_on, "auto_renew_failed": opt_in_failed,
+            "billing_documents": lambda c: documents_of_contract(c.id)}
 
 
 def pdf_response(document, locale):

@@ -63,6 +63,10 @@ def test_opt_in_keeps_the_card_and_shows_automatic_renewal(renewed_by_card, web,
         OutboxMessage.kind == "payment_received"))
     assert "Automatic renewal is on." in receipt.mime.decode("utf-8", "replace")
     assert contract_document(contract, today)["auto_renew"] is True
+    # Turned off by the customer later: the order page does not say it failed.
+    assert _turn_off(web).status_code == 200
+    after = web.get("/renewal/confirmation").get_data(as_text=True)
+    assert 'data-auto-renew="failed"' not in after and 'data-auto-renew="on"' not in after
 
 
 def test_without_the_tick_nothing_is_kept(renewed_by_card, web, today):
