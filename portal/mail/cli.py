@@ -37,6 +37,9 @@ def drain_command(limit):
 @with_appcontext
 def failed_command():
     """List messages that could not be delivered (the server refused them for good)."""
-    for row in failed_messages():
+    rows = failed_messages()
+    for row in rows:
         click.echo(f"{row.id}\t{row.created_at:%Y-%m-%d %H:%M}\t{row.kind}\t{row.to}\t"
                    f"{row.last_error}")
+    if not rows:
+        click.echo("No failed messages.", err=True)

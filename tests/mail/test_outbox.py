@@ -69,6 +69,9 @@ def test_temporary_refusal_is_retried_with_backoff_then_delivered_once(smtp):
 
 
 def test_permanent_refusal_is_recorded_as_failed_and_not_retried(smtp, cli):
+    empty = cli("outbox", "failed")
+    assert empty.exit_code == 0 and empty.stdout == ""
+    assert "No failed messages." in empty.stderr
     row = stage("nobody@x.example")
     smtp.refusals = ["550 5.1.1 no such user"]
     assert drain() == {"sent": 0, "retry": 0, "failed": 1}
@@ -79,6 +82,7 @@ def test_permanent_refusal_is_recorded_as_failed_and_not_retried(smtp, cli):
     assert audit.target == row.message_id
     listing = cli("outbox", "failed")
     assert listing.exit_code == 0 and "nobody@x.example" in listing.output and "550" in listing.output
+    assert "No failed messages." not in listing.output
 
 
 def test_server_down_reschedules_and_stops_the_run(app, monkeypatch):
