@@ -299,6 +299,9 @@ def init_security(app):
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", 4 * 60 * 60)
     if app.config.get("MAX_CONTENT_LENGTH") is None:  # Flask's default: no limit at all
         app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    # A refused request says when to try again (Retry-After), as do the X-RateLimit
+    # headers of a limited form's answers.
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     app.config["RATELIMIT_STORAGE_URI"] = (app.config.get("RATELIMIT_STORAGE_URI")
                                            or f"{DATABASE_STORAGE}://")
 

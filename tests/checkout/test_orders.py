@@ -258,8 +258,11 @@ def test_order_posts_are_rate_limited(web, make_checkout):
     page = open_checkout(web, token).get_data(as_text=True)
     form = {**_order_form(page), "update": "1"}
     del form["place"]
-    statuses = [web.post("/renewal/order", data=form).status_code for _ in range(21)]
-    assert statuses[:20] == [303] * 20 and statuses[20] == 429
+    responses = [web.post("/renewal/order", data=form) for _ in range(21)]
+    assert [r.status_code for r in responses[:20]] == [303] * 20
+    refused = responses[20]
+    assert refused.status_code == 429
+    assert 0 < int(refused.headers["Retry-After"]) <= 60  # the minute's window
 
 
 def test_customers_behind_one_address_do_not_share_their_form_limit(web, app, make_checkout):
