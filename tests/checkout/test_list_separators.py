@@ -57,6 +57,19 @@ def test_the_combined_page_joins_option_labels_in_the_page_language(web, make_ch
         assert level_and_term(locale, ", ") not in page
 
 
+@pytest.mark.parametrize(("locale", "separator"), [("ar", "، "), ("ja", "、"), ("de", ", ")])
+def test_the_quote_page_summary_joins_level_and_term_in_the_page_language(
+        web, make_checkout, locale, separator):
+    _contract, _link, token = make_checkout(45)
+    open_checkout(web, token)
+    page = web.get(f"/renewal?lang={locale}").get_data(as_text=True)
+    summary = page.split('class="summary-option">', 1)[1].split("</p>", 1)[0]
+    with force_locale(locale):
+        level = gettext("Basic")
+        term = ngettext("%(num)d month", "%(num)d months", 12)
+    assert summary == f"<strong>{level}</strong>{separator}{term}"
+
+
 @pytest.mark.parametrize(("locale", "separator"), [("ja", "、"), ("de", ", ")])
 def test_the_email_and_invoice_join_lists_in_the_readers_language(make_checkout, today, locale,
                                                                   separator):
