@@ -128,3 +128,15 @@ def test_the_confirmation_amount_lines_up_with_the_other_values(page, renewal_li
         assert abs(amount["x"] + amount["width"] - reference["x"] - reference["width"]) < 2
     else:
         assert abs(amount["x"] - reference["x"]) < 2
+
+
+def test_submit_inputs_look_like_the_buttons_beside_them(page, renewal_link):
+    """The change form's "Send request" (an input) is drawn like the page's secondary
+    buttons, not as the browser's native control."""
+    url, _number = renewal_link(days_to_end=40)
+    _open(page, url, "en")
+    style = """(selector) => { const s = getComputedStyle(document.querySelector(selector));
+      return [s.backgroundColor, s.color, s.borderTopColor, s.borderRadius, s.cursor]; }"""
+    send = page.evaluate(style, '#submit')
+    secondary = page.evaluate(style, 'button.secondary')
+    assert send == secondary, (send, secondary)
