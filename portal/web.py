@@ -9,6 +9,7 @@ from flask import (
     abort,
     current_app,
     g,
+    has_app_context,
     has_request_context,
     render_template,
     request,
@@ -52,6 +53,17 @@ class ViewLimiter(Limiter):
         if not in_middleware:
             super()._check_request_limit(callable_name=callable_name,
                                          in_middleware=in_middleware)
+
+    # The one limiter serves every app of the process (the tests', the demo's): whether
+    # limits apply is each app's ``RATELIMIT_ENABLED``, read when a request is checked,
+    # not the setting of the app that happened to be set up last.
+    @property
+    def enabled(self):
+        return not has_app_context() or current_app.config.get("RATELIMIT_ENABLED", True)
+
+    @enabled.setter
+    def enabled(self, _value):
+        pass  # Flask-Limiter records each app's setting in its config (init_app)
 
 
 limiter = ViewLimiter(key_func=get_remote_address, default_limits=[], swallow_errors=True)

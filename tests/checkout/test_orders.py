@@ -12,6 +12,7 @@ from portal.extensions import db
 from portal.mail.models import OutboxMessage
 from portal.orders.models import Order
 from tests.checkout.conftest import csrf_token, field_value, open_checkout
+from tests.conftest import make_app
 
 
 def _order_form(page, **choices):
@@ -321,3 +322,15 @@ def test_pages_without_a_limit_stay_open_once_the_forms_are_limited(web, make_ch
     del form["place"]
     assert [web.post("/renewal/order", data=form).status_code for _ in range(21)][-1] == 429
     assert {web.get("/renewal").status_code for _ in range(25)} == {200}
+
+
+def test_an_app_set_up_without_limits_leaves_the_others_limited(web, make_checkout, tmp_path):
+    """One limiter serves every app of a process: an app that turns limits off (the
+    browser journeys) does not turn them off for the others."""
+    unlimited = make_app("sqlite://", tmp_path, RATELIMIT_ENABLED=False)
+    assert unlimited.config["RATELIMIT_ENABLED"] is False
+    _, _, token = make_checkout()
+    page = open_checkout(web, token).get_data(as_text=True)
+    form = {**_order_form(page), "update": "1"}
+    del form["place"]
+    assert [web.post("/renewal/order", data=form).status_code for _ in range(21)][-1] == 429
