@@ -7,8 +7,6 @@ from sqlalchemy import select
 from portal.contracts.models import Contract
 from portal.extensions import db
 
-
-
 #: The days a command's ``--date`` may name: terms, notices and deadlines counted from a
 #: day near the end of the calendar would fall outside it.
 FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)

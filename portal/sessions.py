@@ -22,8 +22,6 @@ SESSION_COOKIE_SETTINGS = (
     ("PERMANENT_SESSION_LIFETIME", timedelta(days=31), timedelta(hours=2)),
 )
 
-
-
 #: Endpoints of what a page loads beside it (stylesheets, scripts, images): they do not
 #: refresh the session cookie.
 ASSET_ENDPOINTS = frozenset({"static", "brand_css"})

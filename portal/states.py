@@ -1,9 +1,8 @@
 """Small state machines: a status is a ``StrEnum`` stored as its string, the database
 refuses any other value (a CHECK constraint built from the enum), and every change of
 status goes through the machine's one ``move``, which refuses an illegal one."""
-from enum import StrEnum
-
 import re
+from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, String, literal_column
 

@@ -38,9 +38,6 @@ from portal.sessions import (
 
 babel = Babel()
 csrf = CSRFProtect()
-#: Counters live where every worker sees them: the database (``portal-db://``, the default)
-#: or Redis (``RATELIMIT_STORAGE_URI=redis://...``). A fault of the store lets the request
-#: through rather than failing it.
 
 
 class ViewLimiter(Limiter):
@@ -66,6 +63,9 @@ class ViewLimiter(Limiter):
         pass  # Flask-Limiter records each app's setting in its config (init_app)
 
 
+#: Counters live where every worker sees them: the database (``portal-db://``, the default)
+#: or Redis (``RATELIMIT_STORAGE_URI=redis://...``). A fault of the store lets the request
+#: through rather than failing it.
 limiter = ViewLimiter(key_func=get_remote_address, default_limits=[], swallow_errors=True)
 
 
