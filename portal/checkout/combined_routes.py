@@ -7,12 +7,11 @@ from portal.checkout import billing, combined, emails, routes
 from portal.checkout.forms import CombinedOrderForm
 from portal.checkout.instructions import is_offline
 from portal.checkout.labels import error_message, method_label, reason_label
-from portal.checkout.routes import CARD_PAYMENT_PATH, FORM_LIMIT, bp
+from portal.checkout.routes import CARD_PAYMENT_PATH, bp
 from portal.extensions import commit_writes, db
 from portal.orders.services import OrderError
 from portal.payments import attempts
 from portal.timeutil import utc_today
-from portal.web import rate_limited, visitor_key
 
 #: At most this many contracts are read from one combined order request.
 MAX_CONTRACTS = 500
@@ -80,7 +79,7 @@ def contracts():
 
 
 @bp.post("/renewal/contracts")
-@rate_limited(FORM_LIMIT, key_func=visitor_key)
+@routes.form_limited
 @routes.link_required
 def place_combined_order():
     """Place one order for the contracts ticked, each with its option, in one currency,

@@ -29,9 +29,16 @@ from portal.web import SAFE_METHODS, error_page_hook, rate_limited, visitor_key,
 
 bp = Blueprint("checkout", __name__)
 
-#: Opening links and posting forms are rate limited per address (guessing, flooding).
+#: Opening links is rate limited per address (guessing tokens); posting a customer form
+#: per renewal link (flooding; ``form_limited``).
 TOKEN_LIMIT = "30 per minute;300 per hour"
 FORM_LIMIT = "20 per minute;200 per hour"
+
+
+def form_limited(view):
+    """A customer form's rate limit: ``FORM_LIMIT`` for each form, counted per renewal link
+    (``web.visitor_key``), so customers behind one office address do not share it."""
+    return rate_limited(FORM_LIMIT, key_func=visitor_key)(view)
 #: The card payment page (portal/payments) that takes over after a card order is placed.
 CARD_PAYMENT_PATH = "/renewal/pay"
 CARD_RETURN_PATH = "/renewal/pay/return"
@@ -169,7 +176,7 @@ def open_link(token):
 
 
 @bp.post("/renewal/new-link")
-@rate_limited(FORM_LIMIT, key_func=visitor_key)
+@form_limited
 def resend_link():
     """Send a fresh link if the address is on record; the answer is the same either way."""
     form = ResendLinkForm()
@@ -317,7 +324,7 @@ def order_address():
 
 
 @bp.post("/renewal/order")
-@rate_limited(FORM_LIMIT, key_func=visitor_key)
+@form_limited
 @link_required
 def place_order():
     """Place the order shown on the page; a changed amount is shown again, not charged."""
@@ -372,7 +379,7 @@ def place_order():
 
 
 @bp.post("/renewal/order/card")
-@rate_limited(FORM_LIMIT, key_func=visitor_key)
+@form_limited
 @link_required
 def switch_to_card():
     """Pay an offline order awaiting payment by card instead: the same option, today's
@@ -381,7 +388,7 @@ def switch_to_card():
 
 
 @bp.post("/renewal/order/method")
-@rate_limited(FORM_LIMIT, key_func=visitor_key)
+@form_limited
 @link_required
 def switch_method():
     """Pay an offline order awaiting payment with another offline method (``payment_method``):
@@ -413,7 +420,7 @@ def _switch_method(method_code):
 
 
 @bp.post("/renewal/order/cancel")
-@rate_limited(FORM_LIMIT, key_func=visitor_key)
+@form_limited
 @link_required
 def cancel_order():
     """Cancel the offline order awaiting payment; the quote page then offers a new one."""
@@ -445,7 +452,7 @@ def _confirmation_page(order, billing_form=None, errors=(), status=200):
 
 
 @bp.post("/renewal/order/billing")
-@rate_limited(FORM_LIMIT, key_func=visitor_key)
+@form_limited
 @link_required
 def change_billing():
     """Change the billing details of the offline order awaiting payment: what its invoice
@@ -481,7 +488,7 @@ def _offered_option(form):
 
 
 @bp.post("/renewal/change-request")
-@rate_limited(FORM_LIMIT, key_func=visitor_key)
+@form_limited
 @link_required
 def change_request():
     form = ChangeRequestForm()

@@ -21,7 +21,6 @@ from portal.payments.provider import CardDeclined, ProviderError
 from portal.selfservice.forms import AutoRenewOffForm, ConfirmForm
 from portal.selfservice.labels import refund_message
 from portal.timeutil import utc_today
-from portal.web import rate_limited, visitor_key
 
 bp = Blueprint("selfservice", __name__)
 bp.before_request(checkout.load_link)
@@ -46,7 +45,7 @@ def pdf_response(document, locale):
 
 
 @bp.get("/renewal/documents/<number>.pdf")
-@rate_limited(checkout.FORM_LIMIT, key_func=visitor_key)
+@checkout.form_limited
 @checkout.link_required
 def document(number):
     """One of the link's contract's invoices or credit notes, in the page language when
@@ -87,7 +86,7 @@ def refund():
 
 
 @bp.post("/renewal/refund")
-@rate_limited(checkout.FORM_LIMIT, key_func=visitor_key)
+@checkout.form_limited
 @checkout.link_required
 def confirm_refund():
     form = ConfirmForm()
@@ -134,7 +133,7 @@ def auto_renew():
 
 
 @bp.post("/renewal/auto-renew")
-@rate_limited(checkout.FORM_LIMIT, key_func=visitor_key)
+@checkout.form_limited
 @checkout.link_required
 def turn_auto_renew_off():
     form = AutoRenewOffForm()
