@@ -5,7 +5,7 @@ from pathlib import Path
 
 from portal import assets, celery_app, company, logs, web
 from portal import config as portal_config
-from portal.autorenew import services as autorenew_services
+from portal.autorenew import optin as autorenew_optin
 from portal.autorenew.cli import autorenew_group
 from portal.checkout import combined_routes  # noqa: F401  (its pages join the checkout's)
 from portal.checkout.routes import bp as checkout_bp
@@ -137,7 +137,7 @@ def register_blueprints(app):
 
 def register_signal_receivers():
     """Features that react to another feature's changes subscribe to its signals."""
-    autorenew_services.connect()
+    autorenew_optin.connect()
     partner_events.connect()
     invoices_services.connect()  # the outbox makes invoice PDFs at delivery
 

@@ -5,7 +5,7 @@ from flask import Blueprint, g, jsonify, redirect, render_template, request, ses
 from flask_babel import gettext, ngettext, refresh
 
 from portal.checkout import combined, emails, services
-from portal.autorenew.services import is_on
+from portal.autorenew.optin import is_on
 from portal.orders.services import cancel_offline_order
 from portal.renewals.refunds import has_withdrawal_right
 from portal.checkout import billing

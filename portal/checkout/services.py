@@ -9,7 +9,8 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import aliased, contains_eager, joinedload
 
 from portal.audit.models import record
-from portal.autorenew.services import cycle_dates, is_on_column
+from portal.autorenew.services import cycle_dates
+from portal.autorenew.optin import is_on_column
 from portal.checkout import billing
 from portal.checkout.models import QuoteChangeRequest
 from portal.contracts.models import Account, Contact, Contract

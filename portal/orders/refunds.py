@@ -236,7 +236,7 @@ def _record_refund(refund, order, contract, actor):
         contract.service_level = order.previous_service_level
     if order.previous_term_months is not None:
         contract.term_months = order.previous_term_months
-    # Automatic renewal hears of it and stops (portal/autorenew/services.py).
+    # Automatic renewal hears of it and stops (portal/autorenew/optin.py).
     announce(order_refunded, order=order, contract=contract, actor=actor)
     by_card = refund.status == RefundStatus.REFUNDED
     record(actor, "refund.issue" if by_card else "refund.staff_task", contract.number,

@@ -9,7 +9,7 @@ from portal.errors import PortalError
 from portal.extensions import db
 from portal.money import CURRENCIES, amount_string
 from portal.audit.models import record
-from portal.autorenew.services import is_on
+from portal.autorenew.optin import is_on
 from portal.checkout.emails import send_fresh_link
 from portal.links.services import issue_link, window_closes
 from portal.orders.services import open_order, renewal_state

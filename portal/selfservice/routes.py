@@ -1,12 +1,12 @@
 """Refund and automatic-renewal pages of the renewal link's session. Thin views: the
-logic is in ``portal.orders.refunds`` and ``portal.autorenew.services``."""
+logic is in ``portal.orders.refunds`` and ``portal.autorenew.optin``."""
 from flask import Blueprint, abort, g, redirect, render_template, url_for
 from flask_babel import get_locale
 
 from portal.checkout import routes as checkout
 from portal.extensions import db
 from portal.money import amount_string
-from portal.autorenew.services import is_on, opt_in_failed, turn_off
+from portal.autorenew.optin import is_on, opt_in_failed, turn_off
 from portal.i18n import EMAIL_LOCALES
 from portal.invoices.services import contract_document, document_pdf, documents_of_contract
 from portal.orders.refunds import (

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from portal.checkout.models import CHANGE_STATUSES, QuoteChangeRequest
 from portal.audit.models import record
-from portal.autorenew.services import off_reason_counts, recent_off_comments
+from portal.autorenew.optin import off_reason_counts, recent_off_comments
 from portal.extensions import db
 from portal.i18n import EMAIL_LOCALES
 from portal.invoices.services import contract_document

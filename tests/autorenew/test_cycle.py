@@ -162,7 +162,7 @@ def test_a_customer_paying_by_card_at_charge_time_is_not_charged_twice(
 
 
 def test_a_refunded_automatic_renewal_is_not_charged_again(auto_renewing, cycle, today):
-    from portal.autorenew.services import auto_renewal
+    from portal.autorenew.optin import auto_renewal
     from portal.orders.refunds import refund_renewal
     from portal.payments.cards import card_provider
 

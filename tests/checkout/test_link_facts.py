@@ -7,7 +7,7 @@ from psycopg import _queries
 from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
 
 from portal.autorenew.models import AutoRenewal
-from portal.autorenew.services import is_on
+from portal.autorenew.optin import is_on
 from portal.checkout import billing, combined, services
 from portal.contracts.models import Contract
 from portal.extensions import db

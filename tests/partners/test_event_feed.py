@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.autorenew.models import AutoRenewal
-from portal.autorenew.services import turn_off
+from portal.autorenew.optin import turn_off
 from portal.extensions import db
 from portal.notices.services import send_notices
 from portal.orders.services import expire_offline_orders

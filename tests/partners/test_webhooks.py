@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.autorenew.models import AutoRenewal
-from portal.autorenew.services import turn_off
+from portal.autorenew.optin import turn_off
 from portal.extensions import db
 from portal.notices.services import send_notices
 from portal.orders.services import expire_offline_orders, record_payment
@@ -231,7 +231,7 @@ def test_deliver_command(cli, client, make_contract, partners, today):
 
 
 def test_auto_renew_switched_on_is_announced(make_contract, partners, today):
-    from portal.autorenew.services import keep_card
+    from portal.autorenew.optin import keep_card
 
     partner, _ = partners["A"]
     order = place(make_contract(days_to_end=20, partner=partner), today, method="bank_transfer")

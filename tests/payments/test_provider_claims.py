@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from portal.audit.models import AuditEntry
 from portal.autorenew.models import AutoRenewal
-from portal.autorenew.services import turn_off
+from portal.autorenew.optin import turn_off
 from portal.extensions import db
 from portal.mail.models import OutboxMessage
 from portal.money import amount_string
